@@ -1,0 +1,111 @@
+//! The contract between a source adapter and the store it writes into.
+//!
+//! A [`Source`] reads native history (a directory, a Git or Mercurial
+//! repository) and writes it through an [`IngestSink`] that the store
+//! provides. Sources know nothing about targets, queries, or how the store
+//! keeps its bytes.
+
+use std::path::PathBuf;
+
+use crate::id::{BlobId, SnapshotId, TreeId};
+use crate::object::{Snapshot, SnapshotError, Tree};
+
+/// A failure of the store underneath a sink. Opaque to sources: they pass it
+/// up unchanged.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Where a source writes objects, caches and snapshots.
+///
+/// # Contract
+///
+/// - **Objects** ([`put_blob`](Self::put_blob), [`put_tree`](Self::put_tree))
+///   are idempotent: storing what is already stored is cheap and harmless.
+///   They may be buffered; they become durable no later than the next
+///   [`commit`](Self::commit). All object methods may be called from many
+///   threads at once.
+/// - **Cache** entries are the source's private, unhashed memory (for
+///   example a stat cache, or foreign id → plumb id). Writes are buffered
+///   and become durable atomically with the next `commit`; a crash before it
+///   loses them, which must only cost work, never correctness.
+/// - **Commit** makes one snapshot durable: first every object written
+///   before it, then, in one atomic step, the snapshot, its native revision,
+///   its place at the end of the source's log, and the buffered cache. A
+///   snapshot is therefore never visible before all it refers to.
+/// - Errors are permanent for this ingest; the source stops and returns
+///   them. Everything committed before stays.
+pub trait IngestSink: Sync {
+    /// Stores a blob holding `data`; returns its id.
+    fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError>;
+    /// Stores a tree; returns its id.
+    fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError>;
+    /// Reads a value from this source's cache.
+    fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError>;
+    /// Buffers a cache write, durable with the next commit.
+    fn cache_put(&self, key: &[u8], value: &[u8]) -> Result<(), SinkError>;
+    /// The snapshot recorded for a native revision of this source, if any.
+    fn snapshot_for(&self, revision: &str) -> Result<Option<SnapshotId>, SinkError>;
+    /// The newest snapshot in this source's log, if any.
+    fn latest(&self) -> Result<Option<(SnapshotId, Snapshot)>, SinkError>;
+    /// Durably records `snapshot` as the next entry of this source's log.
+    fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError>;
+    /// Reports progress: `done` of `total` units (`total` 0 when unknown).
+    fn progress(&self, what: &str, done: u64, total: u64);
+}
+
+/// What one ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Snapshots newly committed, oldest first.
+    pub new_snapshots: Vec<SnapshotId>,
+    /// Files whose bytes were read (not served from a cache).
+    pub files_read: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Warnings the user should see (skipped special files, …).
+    pub warnings: Vec<String>,
+}
+
+/// Why an ingest stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The store underneath failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Reading a path of the source failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The source's location or content is unusable; `reason` says why.
+    #[error("{location}: {reason}")]
+    Invalid {
+        /// The path or URL, as the user gave it.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A snapshot the source built is malformed (a source bug).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// A source of history.
+///
+/// # Contract
+///
+/// - `ingest` is incremental: it commits only revisions the sink does not
+///   already know (see [`IngestSink::snapshot_for`] and
+///   [`IngestSink::latest`]), parents before children, so a source's log is
+///   in topological order.
+/// - It is restartable: after a crash or error, calling it again finishes
+///   the job and commits nothing twice.
+/// - It never changes what it reads.
+pub trait Source {
+    /// Reads what is new and commits it through `sink`.
+    fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError>;
+}

@@ -1,0 +1,2 @@
+//! Directory source (placeholder while the crate takes shape).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! plumb library.
+#![deny(missing_docs)]
