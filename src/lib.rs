@@ -1,2 +1,27 @@
-//! plumb library.
+//! plumb: the configuration history of any version-control system in one
+//! content-addressed store, queried and reconciled.
+//!
+//! This crate holds the store ([`store`]), revision syntax ([`rev`]) and
+//! queries ([`query`]); sources live in their own crates under `backends/`.
+//!
+//! ```
+//! use plumb::store::{Store, SourceDef, Vcs};
+//!
+//! let store = Store::memory();
+//! store.add_source(&SourceDef {
+//!     name: "app".into(),
+//!     vcs: Vcs::Dir,
+//!     location: "/srv/app".into(),
+//!     refs: vec![],
+//!     path: None,
+//! }).unwrap();
+//! assert_eq!(store.sources().unwrap().len(), 1);
+//! ```
 #![deny(missing_docs)]
+
+pub mod fsck;
+pub mod gc;
+pub mod ingest;
+pub mod query;
+pub mod rev;
+pub mod store;

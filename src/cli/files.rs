@@ -1,0 +1,306 @@
+//! `plumb ls`, `plumb cat` and `plumb diff`.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+
+use anyhow::{Context, anyhow, bail};
+use plumb::query::{self, Change};
+use plumb::rev;
+use plumb::store::Store;
+use plumb_core::{EntryValue, TreeId};
+
+use super::exit;
+use super::output::{color_stdout, ignore_broken_pipe, print_json};
+
+/// Resolves `REV[:PATH]` to the snapshot's root tree and the path.
+fn resolve_target(store: &Store, target: &OsString) -> anyhow::Result<(TreeId, Vec<u8>)> {
+    let (rev_bytes, path) = rev::split_path(target.as_bytes());
+    let rev = std::str::from_utf8(rev_bytes)
+        .map_err(|_| anyhow!("revision {:?} is not UTF-8", String::from_utf8_lossy(rev_bytes)))?;
+    let resolved = rev::resolve(store, rev)?;
+    let snapshot = store.snapshot(&resolved.id)?;
+    Ok((snapshot.tree, path.unwrap_or_default().to_vec()))
+}
+
+fn lossy(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+fn entry_id(v: &EntryValue) -> String {
+    match v {
+        EntryValue::File(id) | EntryValue::Executable(id) | EntryValue::Symlink(id) => {
+            id.to_string()
+        }
+        EntryValue::Tree(id) => id.to_string(),
+        EntryValue::Submodule(rev) => rev.clone(),
+    }
+}
+
+pub fn ls(
+    store: &Store,
+    target: &OsString,
+    recursive: bool,
+    nul: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let (root, path) = resolve_target(store, target)?;
+    let dir = match query::lookup(store, root, &path)? {
+        Some(EntryValue::Tree(id)) => store.tree(&id)?,
+        Some(_) => bail!("{} is not a directory", lossy(&path)),
+        None => bail!("{}: no such path in the snapshot", lossy(&path)),
+    };
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut items = Vec::new();
+    let end = if nul { b'\0' } else { b'\n' };
+    let mut write_failed = None;
+    query::walk(store, &dir, b"", recursive, &mut |p, v| {
+        if recursive && matches!(v, EntryValue::Tree(_)) {
+            return Ok(());
+        }
+        if json {
+            items.push(serde_json::json!({
+                "path": lossy(p),
+                "kind": v.kind_name(),
+                "id": entry_id(v),
+            }));
+        } else if write_failed.is_none()
+            && let Err(e) = out.write_all(p).and_then(|()| out.write_all(&[end]))
+        {
+            write_failed = Some(e);
+        }
+        Ok(())
+    })?;
+    if json {
+        drop(out);
+        print_json(&serde_json::Value::Array(items))?;
+        return Ok(exit::OK);
+    }
+    if let Some(e) = write_failed {
+        ignore_broken_pipe(Err(e))?;
+    }
+    ignore_broken_pipe(out.flush())?;
+    Ok(exit::OK)
+}
+
+pub fn cat(store: &Store, target: &OsString) -> anyhow::Result<u8> {
+    let (root, path) = resolve_target(store, target)?;
+    if path.is_empty() {
+        bail!("cat needs a file: REV:PATH");
+    }
+    let blob = match query::lookup(store, root, &path)? {
+        Some(v @ (EntryValue::File(_) | EntryValue::Executable(_) | EntryValue::Symlink(_))) => {
+            v.blob().expect("file kinds hold blobs")
+        }
+        Some(EntryValue::Tree(_)) => bail!("{} is a directory (use `plumb ls`)", lossy(&path)),
+        Some(EntryValue::Submodule(rev)) => {
+            bail!("{} is a submodule pinned at {rev}", lossy(&path))
+        }
+        None => bail!("{}: no such path in the snapshot", lossy(&path)),
+    };
+    let data = store.blob(&blob)?;
+    ignore_broken_pipe(io::stdout().lock().write_all(data.data()))?;
+    Ok(exit::OK)
+}
+
+fn under(path: &[u8], filters: &[Vec<u8>]) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            path == f.as_slice() || (path.starts_with(f) && path.get(f.len()) == Some(&b'/'))
+        })
+}
+
+fn status(c: &Change) -> &'static str {
+    match (&c.old, &c.new) {
+        (None, _) => "added",
+        (_, None) => "deleted",
+        (Some(a), Some(b)) if a.kind_byte() != b.kind_byte() => "type-changed",
+        _ => "modified",
+    }
+}
+
+fn side_json(v: &Option<EntryValue>) -> serde_json::Value {
+    v.as_ref().map_or(serde_json::Value::Null, |v| {
+        serde_json::json!({"kind": v.kind_name(), "id": entry_id(v)})
+    })
+}
+
+/// The bytes a diff shows for one side: file content, link target, or
+/// a submodule's pinned revision.
+fn side_text(store: &Store, v: &Option<EntryValue>) -> anyhow::Result<Vec<u8>> {
+    Ok(match v {
+        None | Some(EntryValue::Tree(_)) => Vec::new(),
+        Some(EntryValue::Submodule(rev)) => format!("Subproject {rev}\n").into_bytes(),
+        Some(v) => store
+            .blob(&v.blob().expect("file kinds hold blobs"))?
+            .into_data(),
+    })
+}
+
+fn is_binary(data: &[u8]) -> bool {
+    data[..data.len().min(8000)].contains(&0) || std::str::from_utf8(data).is_err()
+}
+
+pub fn diff(
+    store: &Store,
+    old: &str,
+    new: &str,
+    stat: bool,
+    json: bool,
+    paths: &[OsString],
+) -> anyhow::Result<u8> {
+    let a = rev::resolve(store, old).with_context(|| format!("old revision {old}"))?;
+    let b = rev::resolve(store, new).with_context(|| format!("new revision {new}"))?;
+    let ta = store.snapshot(&a.id)?.tree;
+    let tb = store.snapshot(&b.id)?.tree;
+    let filters: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| {
+            let parts = query::components(p.as_bytes())?;
+            Ok(parts.join(&b'/'))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let changes: Vec<Change> = query::diff_trees(store, Some(ta), Some(tb))?
+        .into_iter()
+        .filter(|c| under(&c.path, &filters))
+        .collect();
+    if json {
+        let list: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "path": lossy(&c.path),
+                    "status": status(c),
+                    "old": side_json(&c.old),
+                    "new": side_json(&c.new),
+                })
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(list))?;
+        return Ok(exit::OK);
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let r = if stat {
+        write_stat(store, &changes, &mut out)
+    } else {
+        write_patch(store, &changes, &mut out, color_stdout())
+    };
+    match r {
+        Err(e) => match e.downcast::<io::Error>() {
+            Ok(io) => ignore_broken_pipe(Err(io))?,
+            Err(other) => return Err(other),
+        },
+        Ok(()) => ignore_broken_pipe(out.flush())?,
+    }
+    Ok(exit::OK)
+}
+
+fn line_counts(store: &Store, c: &Change) -> anyhow::Result<Option<(usize, usize)>> {
+    let (x, y) = (side_text(store, &c.old)?, side_text(store, &c.new)?);
+    if is_binary(&x) || is_binary(&y) {
+        return Ok(None);
+    }
+    let (x, y) = (String::from_utf8_lossy(&x), String::from_utf8_lossy(&y));
+    let d = similar::TextDiff::from_lines(x.as_ref(), y.as_ref());
+    let (mut add, mut del) = (0, 0);
+    for op in d.ops() {
+        for change in d.iter_changes(op) {
+            match change.tag() {
+                similar::ChangeTag::Insert => add += 1,
+                similar::ChangeTag::Delete => del += 1,
+                similar::ChangeTag::Equal => {}
+            }
+        }
+    }
+    Ok(Some((add, del)))
+}
+
+fn write_stat(store: &Store, changes: &[Change], out: &mut impl Write) -> anyhow::Result<()> {
+    let width = changes.iter().map(|c| lossy(&c.path).len()).max().unwrap_or(0);
+    let (mut adds, mut dels) = (0, 0);
+    for c in changes {
+        let name = lossy(&c.path);
+        match line_counts(store, c)? {
+            Some((a, d)) => {
+                adds += a;
+                dels += d;
+                let bar = format!("{}{}", "+".repeat(a.min(40)), "-".repeat(d.min(40)));
+                writeln!(out, " {name:width$} | {:>5} {bar}", a + d)?;
+            }
+            None => writeln!(out, " {name:width$} |   Bin")?,
+        }
+    }
+    writeln!(
+        out,
+        " {} file{} changed, {adds} insertion{}(+), {dels} deletion{}(-)",
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" },
+        if adds == 1 { "" } else { "s" },
+        if dels == 1 { "" } else { "s" },
+    )?;
+    Ok(())
+}
+
+fn mode(v: &EntryValue) -> &'static str {
+    match v {
+        EntryValue::File(_) => "100644",
+        EntryValue::Executable(_) => "100755",
+        EntryValue::Symlink(_) => "120000",
+        EntryValue::Tree(_) => "040000",
+        EntryValue::Submodule(_) => "160000",
+    }
+}
+
+fn write_patch(
+    store: &Store,
+    changes: &[Change],
+    out: &mut impl Write,
+    color: bool,
+) -> anyhow::Result<()> {
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    for c in changes {
+        let name = lossy(&c.path);
+        writeln!(out, "{}", paint("1", &format!("diff --plumb a/{name} b/{name}")))?;
+        match (&c.old, &c.new) {
+            (None, Some(n)) => writeln!(out, "new file mode {}", mode(n))?,
+            (Some(o), None) => writeln!(out, "deleted file mode {}", mode(o))?,
+            (Some(o), Some(n)) if mode(o) != mode(n) => {
+                writeln!(out, "old mode {}\nnew mode {}", mode(o), mode(n))?;
+            }
+            _ => {}
+        }
+        let (x, y) = (side_text(store, &c.old)?, side_text(store, &c.new)?);
+        if x == y {
+            continue;
+        }
+        let a = if c.old.is_some() { format!("a/{name}") } else { "/dev/null".into() };
+        let b = if c.new.is_some() { format!("b/{name}") } else { "/dev/null".into() };
+        if is_binary(&x) || is_binary(&y) {
+            writeln!(out, "Binary files {a} and {b} differ")?;
+            continue;
+        }
+        let (x, y) = (String::from_utf8_lossy(&x), String::from_utf8_lossy(&y));
+        let d = similar::TextDiff::from_lines(x.as_ref(), y.as_ref());
+        let text = d.unified_diff().context_radius(3).header(&a, &b).to_string();
+        for line in text.lines() {
+            let painted = match line.as_bytes().first() {
+                _ if line.starts_with("---") || line.starts_with("+++") => paint("1", line),
+                Some(b'+') => paint("32", line),
+                Some(b'-') => paint("31", line),
+                Some(b'@') => paint("36", line),
+                _ => line.to_owned(),
+            };
+            writeln!(out, "{painted}")?;
+        }
+        if !x.is_empty() && !x.ends_with('\n') || !y.is_empty() && !y.ends_with('\n') {
+            // similar marks a missing final newline inline; nothing to add.
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! `plumb ingest`.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use plumb::store::Store;
+
+use super::exit;
+
+pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
+    let names: Vec<String> = if names.is_empty() {
+        store.sources()?.into_iter().map(|s| s.name).collect()
+    } else {
+        for n in names {
+            store.source(n)?;
+        }
+        names.to_vec()
+    };
+    if names.is_empty() {
+        bail!("no sources defined (add one with `plumb source add NAME LOCATION`)");
+    }
+    for name in &names {
+        let started = Instant::now();
+        let bar = progress_bar(name);
+        let progress_bar = bar.clone();
+        let report = plumb::ingest::ingest(
+            store,
+            name,
+            Box::new(move |what: &str, done: u64, total: u64| {
+                if total > 0 {
+                    progress_bar.set_length(total);
+                }
+                progress_bar.set_message(what.to_owned());
+                progress_bar.set_position(done);
+            }),
+        );
+        bar.finish_and_clear();
+        let report = report?;
+        for w in &report.warnings {
+            eprintln!("plumb: warning: {name}: {w}");
+        }
+        let secs = started.elapsed().as_secs_f64();
+        match report.new_snapshots.as_slice() {
+            [] => println!("{name}: up to date ({} files read, {secs:.2}s)", report.files_read),
+            new => {
+                let last = new.last().expect("non-empty");
+                let s = store.snapshot(last)?;
+                println!(
+                    "{name}: {} new snapshot{} (latest {} {}), {} files read, {}, {secs:.2}s",
+                    new.len(),
+                    if new.len() == 1 { "" } else { "s" },
+                    s.revision,
+                    super::output::short(last),
+                    report.files_read,
+                    human_bytes(report.bytes_read),
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn progress_bar(name: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(&format!(
+        "{name}: {{msg}} {{bar:30}} {{pos}}/{{len}} ({{per_sec}}, {{eta}})"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// Bytes in binary units, one decimal.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,177 @@
+//! Argument parsing and the commands behind it. The library never talks to
+//! the user; everything printed is printed here.
+
+mod files;
+mod history;
+mod ingest_cmd;
+mod maintenance;
+mod output;
+mod source_cmd;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use plumb::store::Store;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Something failed.
+    pub const ERROR: u8 = 1;
+    /// Success, and changes were found (plan, drift).
+    #[allow(dead_code)]
+    pub const CHANGES: u8 = 2;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 64;
+}
+
+/// plumb keeps the configuration history of any version-control system in
+/// one content-addressed store, and answers questions about it.
+#[derive(Debug, Parser)]
+#[command(name = "plumb", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok, 1 error, 2 changes found (plan, drift), 64 usage error.\n\
+Logging: RUST_LOG=debug (or info, trace, …) writes diagnostics to stderr.")]
+pub struct Cli {
+    /// The store directory [default: $PLUMB_STORE, else ./.plumb]
+    #[arg(long, global = true, value_name = "DIR", env = "PLUMB_STORE")]
+    store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty store.
+    Init {
+        /// Storage engine: redb (the default), or sled when built with the `sled` feature.
+        #[arg(long, default_value = "redb")]
+        engine: String,
+    },
+    /// Define, list and remove sources.
+    #[command(subcommand)]
+    Source(source_cmd::SourceCommand),
+    /// Read what is new in sources into the store.
+    Ingest {
+        /// Sources to ingest [default: all].
+        names: Vec<String>,
+    },
+    /// List a source's snapshots, newest first.
+    Log {
+        /// The source.
+        name: String,
+        /// Show at most N snapshots.
+        #[arg(short = 'n', long = "max-count", value_name = "N")]
+        max_count: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a snapshot's metadata.
+    Show {
+        /// NAME@SELECTOR or a snapshot id prefix.
+        rev: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the entries of a directory of a snapshot.
+    Ls {
+        /// REV or REV:DIR.
+        target: OsString,
+        /// List files below subdirectories too (directories themselves are not listed).
+        #[arg(short, long)]
+        recursive: bool,
+        /// End each path with a NUL byte instead of a newline.
+        #[arg(short = 'z', conflicts_with = "json")]
+        nul: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a file's exact bytes to stdout.
+    Cat {
+        /// REV:PATH.
+        target: OsString,
+    },
+    /// Compare two snapshots.
+    Diff {
+        /// The old revision.
+        old: String,
+        /// The new revision.
+        new: String,
+        /// Show a summary of changed lines per file instead of the patch.
+        #[arg(long)]
+        stat: bool,
+        /// Print JSON.
+        #[arg(long, conflicts_with = "stat")]
+        json: bool,
+        /// Limit to these paths (and what is below them).
+        #[arg(last = true)]
+        paths: Vec<OsString>,
+    },
+    /// Verify every object and index entry.
+    Fsck,
+    /// Remove objects that no source reaches.
+    Gc,
+}
+
+/// The store directory chosen by flag, environment or default.
+fn store_dir(cli: &Cli) -> PathBuf {
+    cli.store.clone().unwrap_or_else(|| PathBuf::from(".plumb"))
+}
+
+fn open_store(cli: &Cli) -> anyhow::Result<Store> {
+    Ok(Store::open(&store_dir(cli))?)
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Init { engine } => {
+            let engine = engine.parse().map_err(anyhow::Error::msg)?;
+            let dir = store_dir(&cli);
+            Store::init(&dir, engine)?;
+            println!("initialized an empty plumb store in {}", dir.display());
+            Ok(exit::OK)
+        }
+        Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
+        Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
+        Command::Log { name, max_count, json } => {
+            history::log(&open_store(&cli)?, name, *max_count, *json)
+        }
+        Command::Show { rev, json } => history::show(&open_store(&cli)?, rev, *json),
+        Command::Ls {
+            target,
+            recursive,
+            nul,
+            json,
+        } => files::ls(&open_store(&cli)?, target, *recursive, *nul, *json),
+        Command::Cat { target } => files::cat(&open_store(&cli)?, target),
+        Command::Diff {
+            old,
+            new,
+            stat,
+            json,
+            paths,
+        } => files::diff(&open_store(&cli)?, old, new, *stat, *json, paths),
+        Command::Fsck => maintenance::fsck(&open_store(&cli)?),
+        Command::Gc => maintenance::gc(&open_store(&cli)?),
+    }
+}
+
+/// Prints an error as one line (its causes joined), with a hint when one helps.
+pub fn report_error(e: &anyhow::Error) {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    eprintln!("plumb: error: {line}");
+}

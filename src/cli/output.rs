@@ -1,0 +1,65 @@
+//! Shared output helpers: times, people, colour, JSON.
+
+use std::io::{self, IsTerminal, Write};
+
+use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
+use plumb_core::{Person, SnapshotId};
+
+/// Whether stdout may carry colour: a terminal, and `NO_COLOR` unset.
+pub fn color_stdout() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// RFC 3339 in the person's own offset (`2026-03-01T12:00:00+01:00`).
+pub fn rfc3339(p: &Person) -> String {
+    let Ok(ts) = Timestamp::from_second(p.time) else {
+        return format!("@{}", p.time);
+    };
+    let offset = Offset::from_seconds(p.tz_minutes * 60).unwrap_or(Offset::UTC);
+    let zoned = ts.to_zoned(TimeZone::fixed(offset));
+    if p.tz_minutes == 0 {
+        ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    }
+}
+
+/// `name <email>`, lossily as text.
+pub fn person(p: &Person) -> String {
+    format!(
+        "{} <{}>",
+        String::from_utf8_lossy(&p.name),
+        String::from_utf8_lossy(&p.email)
+    )
+}
+
+/// A person as JSON.
+pub fn person_json(p: &Person) -> serde_json::Value {
+    serde_json::json!({
+        "name": String::from_utf8_lossy(&p.name),
+        "email": String::from_utf8_lossy(&p.email),
+        "time": rfc3339(p),
+    })
+}
+
+/// The first 12 hex digits of an id: enough to name it in any real store.
+pub fn short(id: &SnapshotId) -> String {
+    id.to_hex()[..12].to_owned()
+}
+
+/// Writes JSON and a newline to stdout.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Treats a closed pipe (`plumb log | head`) as a normal end.
+pub fn ignore_broken_pipe(r: io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,144 @@
+//! `plumb source add|list|remove`.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use plumb::store::{SourceDef, Store, Vcs};
+
+use super::exit;
+use super::output::print_json;
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Define a source: a directory, Git or Mercurial repository.
+    Add {
+        /// A name for it: letters, digits, '.', '_', '-'.
+        name: String,
+        /// A path (made absolute) or a URL.
+        location: String,
+        /// What the location is [default: detected].
+        #[arg(long, value_parser = ["dir", "git", "hg"])]
+        vcs: Option<String>,
+        /// Refs to follow (branches, tags, globs); repeatable.
+        #[arg(long = "ref", value_name = "REF")]
+        refs: Vec<String>,
+        /// Snapshot only this subdirectory.
+        #[arg(long, value_name = "SUBDIR")]
+        path: Option<String>,
+    },
+    /// List sources.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a source and its history from the index (objects go at `plumb gc`).
+    Remove {
+        /// The source.
+        name: String,
+    },
+}
+
+pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
+    match cmd {
+        SourceCommand::Add {
+            name,
+            location,
+            vcs,
+            refs,
+            path,
+        } => {
+            let is_url = location.contains("://");
+            let location = if is_url {
+                location.clone()
+            } else {
+                let p = Path::new(location);
+                let abs = std::fs::canonicalize(p)
+                    .with_context(|| format!("source location {location}"))?;
+                abs.to_string_lossy().into_owned()
+            };
+            let vcs = match vcs {
+                Some(v) => v.parse::<Vcs>().map_err(anyhow::Error::msg)?,
+                None => detect(&location, is_url)?,
+            };
+            if vcs == Vcs::Dir && is_url {
+                bail!("a dir source needs a local path, not a URL");
+            }
+            if vcs == Vcs::Dir && !refs.is_empty() {
+                bail!("--ref does not apply to a dir source");
+            }
+            if let Some(p) = path {
+                plumb::query::components(p.as_bytes())?;
+            }
+            if vcs != Vcs::Dir {
+                bail!(
+                    "{} sources are not supported by this build yet (add the working tree with --vcs dir)",
+                    vcs.name()
+                );
+            }
+            let def = SourceDef {
+                name: name.clone(),
+                vcs,
+                location,
+                refs: refs.clone(),
+                path: path.clone(),
+            };
+            store.add_source(&def)?;
+            println!("added source {} ({} {})", def.name, def.vcs.name(), def.location);
+        }
+        SourceCommand::List { json } => {
+            let sources = store.sources()?;
+            if *json {
+                let list: Vec<_> = sources
+                    .iter()
+                    .map(|s| {
+                        let head = store.head(&s.name).ok().flatten();
+                        serde_json::json!({
+                            "name": s.name,
+                            "vcs": s.vcs.name(),
+                            "location": s.location,
+                            "refs": s.refs,
+                            "path": s.path,
+                            "snapshots": head.map_or(0, |h| h.seq),
+                            "latest": head.map(|h| h.id.to_string()),
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(list))?;
+            } else {
+                for s in sources {
+                    let count = store.head(&s.name)?.map_or(0, |h| h.seq);
+                    let path = s.path.map(|p| format!(" --path {p}")).unwrap_or_default();
+                    println!("{}\t{}\t{}{}\t{} snapshots", s.name, s.vcs.name(), s.location, path, count);
+                }
+            }
+        }
+        SourceCommand::Remove { name } => {
+            store.remove_source(name)?;
+            println!("removed source {name} (run `plumb gc` to free its objects)");
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn detect(location: &str, is_url: bool) -> anyhow::Result<Vcs> {
+    if is_url {
+        if location.starts_with("git://") || location.ends_with(".git") {
+            return Ok(Vcs::Git);
+        }
+        bail!("cannot tell what {location} is; pass --vcs git or --vcs hg");
+    }
+    let p = Path::new(location);
+    if !p.is_dir() {
+        bail!("{location} is not a directory");
+    }
+    if p.join(".git").exists() || (p.join("HEAD").is_file() && p.join("objects").is_dir()) {
+        Ok(Vcs::Git)
+    } else if p.join(".hg").is_dir() {
+        Ok(Vcs::Hg)
+    } else {
+        Ok(Vcs::Dir)
+    }
+}

@@ -1,0 +1,179 @@
+//! Verifying a store: every object and every index entry.
+
+use std::collections::{HashMap, HashSet};
+
+use plumb_core::{EntryValue, Kind, ObjectId, SnapshotId, TreeId};
+
+use crate::store::{KeyRange, Store, StoreError, Table};
+
+/// What `fsck` found.
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    /// Objects read and verified.
+    pub objects: u64,
+    /// Snapshots reached from source logs.
+    pub snapshots: u64,
+    /// Sources checked.
+    pub sources: u64,
+    /// Every problem, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Checks every object (hash and canonical form) and the index (logs,
+/// heads, revisions, times, snapshot map) and that every snapshot in a log
+/// has its whole tree present. Problems are collected, not fatal; only a
+/// failing backend stops the check.
+pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreError> {
+    let mut report = FsckReport::default();
+    let mut kinds: HashMap<ObjectId, Kind> = HashMap::new();
+    let mut keys = Vec::new();
+    store
+        .backend()
+        .scan(Table::Objects, KeyRange::all(), false, &mut |k, _| {
+            keys.push(k.to_vec());
+            Ok(true)
+        })?;
+    for key in keys {
+        report.objects += 1;
+        if report.objects % 1024 == 0 {
+            progress(report.objects);
+        }
+        let Ok(bytes) = <[u8; 32]>::try_from(key.as_slice()) else {
+            report
+                .problems
+                .push(format!("objects table: key of {} bytes is not an id", key.len()));
+            continue;
+        };
+        let id = ObjectId::from_bytes(bytes);
+        match store.object(&id) {
+            Ok(o) => {
+                kinds.insert(id, o.kind());
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+
+    let mut trees_ok: HashSet<TreeId> = HashSet::new();
+    for def in store.sources()? {
+        report.sources += 1;
+        let name = def.name;
+        let mut expected_seq = None;
+        let mut newest = None;
+        store.log(&name, |e| {
+            if newest.is_none() {
+                newest = Some(e);
+            }
+            if let Some(want) = expected_seq
+                && e.seq != want
+            {
+                report
+                    .problems
+                    .push(format!("source {name:?}: log skips from {want} to {}", e.seq));
+            }
+            expected_seq = e.seq.checked_sub(1);
+            report.snapshots += 1;
+            check_snapshot(store, &kinds, &mut trees_ok, &name, e.id, &mut report.problems);
+            if store.sources_of(&e.id)?.iter().all(|(s, seq)| *s != name || *seq != e.seq) {
+                report.problems.push(format!(
+                    "source {name:?}: snapshot {} at #{} is missing from the snapshot map",
+                    e.id, e.seq
+                ));
+            }
+            Ok(true)
+        })?;
+        if expected_seq.is_some_and(|s| s != 0) {
+            report
+                .problems
+                .push(format!("source {name:?}: log does not start at 1"));
+        }
+        if store.head(&name)? != newest {
+            report.problems.push(format!(
+                "source {name:?}: head does not match the newest log entry"
+            ));
+        }
+        let prefix = crate::store::index_prefix(&name);
+        for table in [Table::Revisions, Table::Times] {
+            let mut dangling = 0u64;
+            store.for_prefix(table, &prefix, false, |_, v| {
+                let id = v.get(v.len().saturating_sub(32)..).unwrap_or_default();
+                let known = <[u8; 32]>::try_from(id)
+                    .is_ok_and(|b| kinds.get(&ObjectId::from_bytes(b)) == Some(&Kind::Snapshot));
+                if !known {
+                    dangling += 1;
+                }
+                Ok(true)
+            })?;
+            if dangling > 0 {
+                report.problems.push(format!(
+                    "source {name:?}: {dangling} {table} entries point to no snapshot"
+                ));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn check_snapshot(
+    store: &Store,
+    kinds: &HashMap<ObjectId, Kind>,
+    trees_ok: &mut HashSet<TreeId>,
+    source: &str,
+    id: SnapshotId,
+    problems: &mut Vec<String>,
+) {
+    if kinds.get(&id.object_id()) != Some(&Kind::Snapshot) {
+        problems.push(format!("source {source:?}: log names {id}, which is not a stored snapshot"));
+        return;
+    }
+    match store.snapshot(&id) {
+        Ok(s) => {
+            for p in &s.parents {
+                if kinds.get(&p.object_id()) != Some(&Kind::Snapshot) {
+                    problems.push(format!("snapshot {id}: parent {p} is missing"));
+                }
+            }
+            check_tree(store, kinds, trees_ok, s.tree, &format!("snapshot {id}"), problems);
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+}
+
+fn check_tree(
+    store: &Store,
+    kinds: &HashMap<ObjectId, Kind>,
+    trees_ok: &mut HashSet<TreeId>,
+    id: TreeId,
+    context: &str,
+    problems: &mut Vec<String>,
+) {
+    if trees_ok.contains(&id) {
+        return;
+    }
+    if kinds.get(&id.object_id()) != Some(&Kind::Tree) {
+        problems.push(format!("{context}: tree {id} is missing"));
+        return;
+    }
+    let tree = match store.tree(&id) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(e.to_string());
+            return;
+        }
+    };
+    let before = problems.len();
+    for e in tree.entries() {
+        match &e.value {
+            EntryValue::Tree(sub) => check_tree(store, kinds, trees_ok, *sub, context, problems),
+            EntryValue::Submodule(_) => {}
+            v => {
+                let blob = v.blob().expect("files, executables and links hold blobs");
+                if kinds.get(&blob.object_id()) != Some(&Kind::Blob) {
+                    problems.push(format!("{context}: blob {blob} ({}) is missing", e.name));
+                }
+            }
+        }
+    }
+    if problems.len() == before {
+        trees_ok.insert(id);
+    }
+}

@@ -1,0 +1,69 @@
+//! Running sources: from a stored definition to new snapshots.
+
+use std::path::Path;
+
+use plumb_core::source::{IngestReport, Source, SourceError};
+
+use crate::store::{SourceDef, Store, StoreError, StoreSink, Vcs};
+
+/// Why an ingest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The source failed.
+    #[error("source {name:?}: {source}")]
+    Source {
+        /// The source's name.
+        name: String,
+        /// What went wrong.
+        source: SourceError,
+    },
+    /// This build cannot read the source's kind yet.
+    #[error("source {name:?}: {vcs} sources are not supported by this build")]
+    Unsupported {
+        /// The source's name.
+        name: String,
+        /// Its kind.
+        vcs: &'static str,
+    },
+}
+
+/// Builds the reader for a source definition.
+pub fn open_source(def: &SourceDef) -> Result<Box<dyn Source>, IngestError> {
+    let wrap = |source| IngestError::Source {
+        name: def.name.clone(),
+        source,
+    };
+    match def.vcs {
+        Vcs::Dir => {
+            let dir = plumb_dir::DirSource::new(&def.location, def.path.as_deref().map(Path::new))
+                .map_err(wrap)?;
+            Ok(Box::new(dir))
+        }
+        Vcs::Git | Vcs::Hg => Err(IngestError::Unsupported {
+            name: def.name.clone(),
+            vcs: def.vcs.name(),
+        }),
+    }
+}
+
+/// Ingests what is new in the source `name`; `progress` hears of the work.
+pub fn ingest(
+    store: &Store,
+    name: &str,
+    progress: Box<crate::store::sink::ProgressFn<'_>>,
+) -> Result<IngestReport, IngestError> {
+    let def = store.source(name)?;
+    let source = open_source(&def)?;
+    let sink = StoreSink::new(store, name, progress)?;
+    let report = source.ingest(&sink).map_err(|source| IngestError::Source {
+        name: name.to_owned(),
+        source,
+    })?;
+    // Objects of a source that committed nothing (no change) are left
+    // buffered; write them so the work is not lost.
+    sink.flush()?;
+    Ok(report)
+}

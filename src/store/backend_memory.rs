@@ -1,0 +1,94 @@
+//! A backend in memory, for tests and throwaway stores.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit};
+
+type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// A backend in memory: atomic, but gone when dropped.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave a half-applied batch
+        // (batches are applied after all checks, without fallible steps), so
+        // the data behind a poisoned lock is still consistent.
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.read().get(&table).and_then(|t| t.get(key).cloned()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: KeyRange<'_>,
+        reverse: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), BackendError> {
+        // Copy the range out first so `visit` may call back into the store.
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = {
+            let guard = self.read();
+            let Some(t) = guard.get(&table) else {
+                return Ok(());
+            };
+            let iter = t
+                .range::<[u8], _>((range.start, range.end))
+                .map(|(k, v)| (k.clone(), v.clone()));
+            if reverse {
+                iter.rev().collect()
+            } else {
+                iter.collect()
+            }
+        };
+        for (k, v) in entries {
+            if !visit(&k, &v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), BackendError> {
+        let mut guard = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        for e in &batch.expect {
+            let current = guard.get(&e.table).and_then(|t| t.get(&e.key));
+            if current != e.value.as_ref() {
+                return Err(BackendError::Conflict {
+                    table: e.table,
+                    key: String::from_utf8_lossy(&e.key).into_owned(),
+                });
+            }
+        }
+        for op in batch.ops {
+            match op {
+                Op::Put { table, key, value } => {
+                    guard.entry(table).or_default().insert(key, value);
+                }
+                Op::Delete { table, key } => {
+                    if let Some(t) = guard.get_mut(&table) {
+                        t.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn engine(&self) -> &'static str {
+        "memory"
+    }
+}

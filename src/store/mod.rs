@@ -1,0 +1,391 @@
+//! The content-addressed store: verified objects and the index over them.
+//!
+//! [`Store`] wraps a [`Backend`] (redb by default, memory for tests, sled
+//! behind a feature) and adds what every backend needs once: packing and
+//! verification of objects, the meaning of index keys, and ingest sinks.
+//! The layout is specified in `spec/store.md`.
+
+pub mod backend;
+pub mod backend_memory;
+pub mod backend_redb;
+#[cfg(feature = "sled")]
+pub mod backend_sled;
+mod index;
+mod packing;
+pub mod sink;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use plumb_core::{
+    Blob, BlobId, DecodeError, Kind, Object, ObjectId, Snapshot, SnapshotId, Tree, TreeId,
+};
+
+pub use backend::{Backend, BackendError, Batch, KeyRange, Table};
+pub use index::{LogEntry, SourceDef, Vcs, check_source_name};
+
+/// The key prefix of a source's entries in the per-source index tables.
+pub fn index_prefix(name: &str) -> Vec<u8> {
+    index::keyed(name, b"")
+}
+pub use sink::StoreSink;
+
+use backend_memory::MemoryBackend;
+use backend_redb::RedbBackend;
+
+/// The file in a store directory that names its format and engine.
+pub const FORMAT_FILE: &str = "plumb-store";
+const FORMAT_LINE: &str = "plumb store v1";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// There is no store at the path.
+    #[error("no plumb store at {} (create one with `plumb init`)", path.display())]
+    NotAStore {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// A store already exists at the path.
+    #[error("a plumb store already exists at {}", path.display())]
+    AlreadyExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Another process holds the store.
+    #[error(
+        "the store at {} is in use by another plumb process; wait for it to finish",
+        path.display()
+    )]
+    Locked {
+        /// The store's path.
+        path: PathBuf,
+    },
+    /// The store's format file names something this build cannot open.
+    #[error("{}: {reason}", path.display())]
+    Format {
+        /// The format file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing a store file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// An object is absent.
+    #[error("object {id} is missing from the store")]
+    Missing {
+        /// Its id.
+        id: ObjectId,
+    },
+    /// An object's stored bytes are damaged.
+    #[error("object {id} is corrupt: {reason}")]
+    Corrupt {
+        /// Its id.
+        id: ObjectId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An object is not of the expected kind, or not decodable.
+    #[error("object {id} is not a valid {expected}: {source}")]
+    Decode {
+        /// Its id.
+        id: ObjectId,
+        /// The kind expected.
+        expected: Kind,
+        /// The decoder's complaint.
+        source: DecodeError,
+    },
+    /// An index entry is damaged.
+    #[error("index entry {table}/{key} is corrupt: {reason}")]
+    CorruptIndex {
+        /// The table.
+        table: Table,
+        /// The key, lossily as text.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A named source does not exist.
+    #[error("no source named {name:?} (see `plumb source list`)")]
+    NoSuchSource {
+        /// The name.
+        name: String,
+    },
+    /// A source with that name exists already.
+    #[error("a source named {name:?} already exists")]
+    SourceExists {
+        /// The name.
+        name: String,
+    },
+    /// Something the caller passed is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which engine a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// redb: one file, ACID. The default.
+    Redb,
+    /// sled 0.34 (cargo feature `sled`).
+    Sled,
+}
+
+impl Engine {
+    /// Its name in the format file and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Engine::Redb => "redb",
+            Engine::Sled => "sled",
+        }
+    }
+
+    fn file(self) -> &'static str {
+        match self {
+            Engine::Redb => "store.redb",
+            Engine::Sled => "sled",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "redb" => Ok(Engine::Redb),
+            "sled" => Ok(Engine::Sled),
+            other => Err(format!("unknown store engine {other:?} (known: redb, sled)")),
+        }
+    }
+}
+
+/// The store: objects and index on one backend.
+pub struct Store {
+    backend: Box<dyn Backend>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.backend.engine())
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// A store in memory.
+    pub fn memory() -> Self {
+        Self::with_backend(Box::new(MemoryBackend::new()))
+    }
+
+    /// A store on any backend.
+    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+        Self {
+            backend,
+            path: None,
+        }
+    }
+
+    /// Creates a store in directory `dir` (made if missing; must not hold a store).
+    pub fn init(dir: &Path, engine: Engine) -> Result<Self, StoreError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let format = dir.join(FORMAT_FILE);
+        if format.exists() {
+            return Err(StoreError::AlreadyExists {
+                path: dir.to_path_buf(),
+            });
+        }
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let backend = Self::open_engine(dir, engine, true)?;
+        // The format file is written last, atomically: a directory without
+        // it is not yet a store, and `init` may simply be run again.
+        let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
+        fs::write(
+            &tmp,
+            format!("{FORMAT_LINE}\nengine = {}\n", engine.name()),
+        )
+        .map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &format).map_err(io_err(&format))?;
+        Ok(Self {
+            backend,
+            path: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// Opens the store in directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let format = dir.join(FORMAT_FILE);
+        let text = match fs::read_to_string(&format) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotAStore {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(source) => return Err(StoreError::Io { path: format, source }),
+        };
+        let engine = parse_format(&text).map_err(|reason| StoreError::Format {
+            path: format.clone(),
+            reason,
+        })?;
+        let backend = Self::open_engine(dir, engine, false)?;
+        Ok(Self {
+            backend,
+            path: Some(dir.to_path_buf()),
+        })
+    }
+
+    fn open_engine(dir: &Path, engine: Engine, create: bool) -> Result<Box<dyn Backend>, StoreError> {
+        let file = dir.join(engine.file());
+        let locked = |e: BackendError| match e {
+            BackendError::Locked => StoreError::Locked {
+                path: dir.to_path_buf(),
+            },
+            other => StoreError::Backend(other),
+        };
+        match engine {
+            Engine::Redb => {
+                let b = if create {
+                    RedbBackend::create(&file)
+                } else {
+                    RedbBackend::open(&file)
+                };
+                Ok(Box::new(b.map_err(locked)?))
+            }
+            #[cfg(feature = "sled")]
+            Engine::Sled => Ok(Box::new(
+                backend_sled::SledBackend::open(&file).map_err(locked)?,
+            )),
+            #[cfg(not(feature = "sled"))]
+            Engine::Sled => Err(StoreError::Format {
+                path: dir.join(FORMAT_FILE),
+                reason: "this store uses the sled engine; this plumb was built without the `sled` feature".into(),
+            }),
+        }
+    }
+
+    /// The store's directory, when on disk.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The backend underneath.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Whether the object is present (not verified).
+    pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        Ok(self.backend.contains(Table::Objects, id.as_bytes())?)
+    }
+
+    /// The verified canonical bytes of an object, or `None` when absent.
+    pub fn get_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.backend.get(Table::Objects, id.as_bytes())? {
+            None => Ok(None),
+            Some(stored) => packing::unpack(id, &stored).map(Some),
+        }
+    }
+
+    fn require(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
+        self.get_encoded(id)?
+            .ok_or(StoreError::Missing { id: *id })
+    }
+
+    /// Any object, verified.
+    pub fn object(&self, id: &ObjectId) -> Result<Object, StoreError> {
+        let bytes = self.require(id)?;
+        let kind = bytes
+            .first()
+            .and_then(|b| Kind::from_byte(*b))
+            .unwrap_or(Kind::Blob);
+        plumb_core::decode(&bytes).map_err(|source| StoreError::Decode {
+            id: *id,
+            expected: kind,
+            source,
+        })
+    }
+
+    /// A blob, verified.
+    pub fn blob(&self, id: &BlobId) -> Result<Blob, StoreError> {
+        let oid = id.object_id();
+        plumb_core::decode_blob(&self.require(&oid)?).map_err(|source| StoreError::Decode {
+            id: oid,
+            expected: Kind::Blob,
+            source,
+        })
+    }
+
+    /// A tree, verified.
+    pub fn tree(&self, id: &TreeId) -> Result<Tree, StoreError> {
+        let oid = id.object_id();
+        plumb_core::decode_tree(&self.require(&oid)?).map_err(|source| StoreError::Decode {
+            id: oid,
+            expected: Kind::Tree,
+            source,
+        })
+    }
+
+    /// A snapshot, verified.
+    pub fn snapshot(&self, id: &SnapshotId) -> Result<Snapshot, StoreError> {
+        let oid = id.object_id();
+        plumb_core::decode_snapshot(&self.require(&oid)?).map_err(|source| StoreError::Decode {
+            id: oid,
+            expected: Kind::Snapshot,
+            source,
+        })
+    }
+
+    /// Adds the packed form of canonical bytes to `batch` under `id`.
+    pub(crate) fn stage_object(batch: &mut Batch, id: &ObjectId, canonical: &[u8]) {
+        batch.put(Table::Objects, id.as_bytes().to_vec(), packing::pack(canonical));
+    }
+
+    /// Stores one object now (tests and small writes; ingest batches).
+    pub fn put_object(&self, object: &Object) -> Result<ObjectId, StoreError> {
+        let bytes = match object {
+            Object::Blob(b) => b.encode(),
+            Object::Tree(t) => t.encode(),
+            Object::Snapshot(s) => s
+                .encode()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        };
+        let id = ObjectId::of_encoding(&bytes);
+        if !self.contains(&id)? {
+            let mut batch = Batch::new();
+            Self::stage_object(&mut batch, &id, &bytes);
+            self.backend.commit(batch)?;
+        }
+        Ok(id)
+    }
+}
+
+fn parse_format(text: &str) -> Result<Engine, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT_LINE) {
+        return Err(format!(
+            "not a store format this plumb understands (expected first line {FORMAT_LINE:?})"
+        ));
+    }
+    for line in lines {
+        if let Some(value) = line.strip_prefix("engine = ") {
+            return value.trim().parse();
+        }
+    }
+    Err("format file names no engine".into())
+}

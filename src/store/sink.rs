@@ -1,0 +1,196 @@
+//! The store's side of ingest: buffered, parallel-safe object writes and the
+//! atomic commit of each snapshot.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use plumb_core::source::{IngestSink, SinkError};
+use plumb_core::{Blob, BlobId, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
+
+use super::backend::{Batch, Table};
+use super::index::{LogEntry, encode_entry, head_ref, keyed, time_key};
+use super::{Store, StoreError};
+
+/// Objects are written in transactions of about this many packed bytes:
+/// large enough to amortize a commit's sync, small enough to bound memory.
+const FLUSH_BYTES: usize = 32 << 20;
+
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    ids: HashSet<ObjectId>,
+}
+
+/// A progress callback: what, done, total (0 when unknown).
+pub type ProgressFn<'a> = dyn Fn(&str, u64, u64) + Sync + 'a;
+
+/// Writes one source's ingest into a [`Store`]; see
+/// [`IngestSink`] for the contract it keeps.
+pub struct StoreSink<'a> {
+    store: &'a Store,
+    source: String,
+    pending: Mutex<Pending>,
+    cache: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    head: Mutex<Option<LogEntry>>,
+    progress: Box<ProgressFn<'a>>,
+}
+
+fn sink_error(e: impl Into<StoreError>) -> SinkError {
+    SinkError(Box::new(e.into()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section below leaves its data consistent before any
+    // call that could panic, so a poisoned lock still guards valid data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<'a> StoreSink<'a> {
+    /// A sink for the source `name`, which must exist.
+    pub fn new(
+        store: &'a Store,
+        name: &str,
+        progress: Box<ProgressFn<'a>>,
+    ) -> Result<Self, StoreError> {
+        store.source(name)?;
+        let head = store.head(name)?;
+        Ok(Self {
+            store,
+            source: name.to_owned(),
+            pending: Mutex::default(),
+            cache: Mutex::default(),
+            head: Mutex::new(head),
+            progress,
+        })
+    }
+
+    fn put_encoded(&self, id: ObjectId, encode: impl FnOnce() -> Vec<u8>) -> Result<(), SinkError> {
+        if lock(&self.pending).ids.contains(&id) || self.store.contains(&id).map_err(sink_error)? {
+            return Ok(());
+        }
+        // Pack (compress) outside the lock: this is where the CPU goes.
+        let mut one = Batch::new();
+        Store::stage_object(&mut one, &id, &encode());
+        let full = {
+            let mut p = lock(&self.pending);
+            if !p.ids.insert(id) {
+                return Ok(());
+            }
+            p.batch.ops.append(&mut one.ops);
+            if p.batch.size() >= FLUSH_BYTES {
+                p.ids.clear();
+                Some(std::mem::take(&mut p.batch))
+            } else {
+                None
+            }
+        };
+        if let Some(batch) = full {
+            self.store.backend.commit(batch).map_err(sink_error)?;
+        }
+        Ok(())
+    }
+
+    /// Writes buffered objects now.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let batch = {
+            let mut p = lock(&self.pending);
+            p.ids.clear();
+            std::mem::take(&mut p.batch)
+        };
+        if !batch.is_empty() {
+            self.store.backend.commit(batch)?;
+        }
+        Ok(())
+    }
+}
+
+impl IngestSink for StoreSink<'_> {
+    fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
+        let id = Blob::id_of(data);
+        self.put_encoded(id.object_id(), || {
+            let (head, n) = Blob::header(data.len());
+            let mut bytes = Vec::with_capacity(n + data.len());
+            bytes.extend_from_slice(&head[..n]);
+            bytes.extend_from_slice(data);
+            bytes
+        })?;
+        Ok(id)
+    }
+
+    fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError> {
+        let bytes = tree.encode();
+        let id = ObjectId::of_encoding(&bytes);
+        self.put_encoded(id, || bytes)?;
+        Ok(TreeId::new(id))
+    }
+
+    fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
+        if let Some((_, v)) = lock(&self.cache).iter().rev().find(|(k, _)| k == key) {
+            return Ok(Some(v.clone()));
+        }
+        self.store.cache_get(&self.source, key).map_err(sink_error)
+    }
+
+    fn cache_put(&self, key: &[u8], value: &[u8]) -> Result<(), SinkError> {
+        lock(&self.cache).push((key.to_vec(), value.to_vec()));
+        Ok(())
+    }
+
+    fn snapshot_for(&self, revision: &str) -> Result<Option<SnapshotId>, SinkError> {
+        Ok(self
+            .store
+            .revision(&self.source, revision)
+            .map_err(sink_error)?
+            .map(|e| e.id))
+    }
+
+    fn latest(&self) -> Result<Option<(SnapshotId, Snapshot)>, SinkError> {
+        let head = *lock(&self.head);
+        head.map(|e| Ok((e.id, self.store.snapshot(&e.id).map_err(sink_error)?)))
+            .transpose()
+    }
+
+    fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError> {
+        self.flush().map_err(sink_error)?;
+        let bytes = snapshot
+            .encode()
+            .map_err(|e| sink_error(StoreError::Invalid(e.to_string())))?;
+        let id = SnapshotId::new(ObjectId::of_encoding(&bytes));
+        let mut head = lock(&self.head);
+        let previous = *head;
+        let entry = LogEntry {
+            seq: previous.map_or(1, |e| e.seq + 1),
+            id,
+        };
+        let name = &self.source;
+        let mut batch = Batch::new();
+        Store::stage_object(&mut batch, &id.object_id(), &bytes);
+        batch.put(Table::Log, keyed(name, &entry.seq.to_be_bytes()), id.as_bytes().to_vec());
+        batch.put(
+            Table::Revisions,
+            keyed(name, snapshot.revision.as_bytes()),
+            encode_entry(&entry),
+        );
+        let mut time = time_key(snapshot.committer.time).to_vec();
+        time.extend_from_slice(&entry.seq.to_be_bytes());
+        batch.put(Table::Times, keyed(name, &time), id.as_bytes().to_vec());
+        let mut snap_key = id.as_bytes().to_vec();
+        snap_key.extend_from_slice(name.as_bytes());
+        batch.put(Table::Snapshots, snap_key, entry.seq.to_be_bytes().to_vec());
+        // The source's head moves by compare-and-swap: a second writer
+        // (which the store's lock should already exclude) cannot interleave.
+        batch.expect(Table::Refs, head_ref(name), previous.map(|e| encode_entry(&e)));
+        batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
+        let cache = std::mem::take(&mut *lock(&self.cache));
+        for (k, v) in cache {
+            batch.put(Table::Cache, keyed(name, &k), v);
+        }
+        self.store.backend.commit(batch).map_err(sink_error)?;
+        *head = Some(entry);
+        Ok(id)
+    }
+
+    fn progress(&self, what: &str, done: u64, total: u64) {
+        (self.progress)(what, done, total);
+    }
+}
