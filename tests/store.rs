@@ -1,0 +1,176 @@
+//! Store behaviour above the backend: verification, the index, gc and fsck,
+//! on the memory and redb backends alike.
+
+use plumb::store::backend::{Batch, Table};
+use plumb::store::{Engine, SourceDef, Store, StoreError, StoreSink, Vcs};
+use plumb_core::source::IngestSink;
+use plumb_core::{Blob, EntryValue, Name, Object, Person, Snapshot, Tree, TreeEntry};
+
+fn stores() -> Vec<(tempfile::TempDir, Store)> {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let redb = Store::init(&d2.path().join("s"), Engine::Redb).unwrap();
+    vec![(d1, Store::memory()), (d2, redb)]
+}
+
+fn add(store: &Store, name: &str) {
+    store
+        .add_source(&SourceDef {
+            name: name.into(),
+            vcs: Vcs::Dir,
+            location: "/nowhere".into(),
+            refs: vec![],
+            path: None,
+        })
+        .unwrap();
+}
+
+fn snapshot_of(sink: &StoreSink<'_>, files: &[(&str, &[u8])], rev: &str, time: i64) -> Snapshot {
+    let entries = files
+        .iter()
+        .map(|(n, data)| TreeEntry {
+            name: Name::new(*n).unwrap(),
+            value: EntryValue::File(sink.put_blob(data).unwrap()),
+        })
+        .collect();
+    let tree = sink.put_tree(&Tree::new(entries).unwrap()).unwrap();
+    let parents = sink.latest().unwrap().map(|(id, _)| vec![id]).unwrap_or_default();
+    Snapshot {
+        tree,
+        parents,
+        revision: rev.into(),
+        committer: Person {
+            time,
+            ..Person::default()
+        },
+        ..Snapshot::default()
+    }
+}
+
+#[test]
+fn log_revisions_and_times() {
+    for (_d, store) in stores() {
+        add(&store, "app");
+        let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
+        let mut ids = Vec::new();
+        for (i, t) in [(1, 100), (2, 200), (3, 300)] {
+            let s = snapshot_of(&sink, &[("a", format!("v{i}").as_bytes())], &format!("dir:{i}"), t);
+            ids.push(sink.commit(&s).unwrap());
+        }
+        assert_eq!(store.head("app").unwrap().unwrap().seq, 3);
+        let mut seen = Vec::new();
+        store
+            .log("app", |e| {
+                seen.push((e.seq, e.id));
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(seen, vec![(3, ids[2]), (2, ids[1]), (1, ids[0])]);
+        assert_eq!(store.revision("app", "dir:2").unwrap().unwrap().id, ids[1]);
+        assert_eq!(store.as_of("app", 250).unwrap().unwrap().id, ids[1]);
+        assert_eq!(store.as_of("app", 300).unwrap().unwrap().id, ids[2]);
+        assert_eq!(store.as_of("app", 99).unwrap(), None);
+        let r = plumb::rev::resolve(&store, "app@~2").unwrap();
+        assert_eq!(r.id, ids[0]);
+        assert!(plumb::rev::resolve(&store, "app@~3").is_err());
+        let r = plumb::rev::resolve(&store, &ids[1].to_hex()[..10]).unwrap();
+        assert_eq!(r.id, ids[1]);
+        let r = plumb::rev::resolve(&store, "app@{1970-01-01T00:03:20Z}").unwrap();
+        assert_eq!(r.id, ids[1]);
+        // A snapshot's parents chain back through the log.
+        assert_eq!(store.snapshot(&ids[2]).unwrap().parents, vec![ids[1]]);
+    }
+}
+
+#[test]
+fn corrupt_objects_are_errors_naming_them() {
+    for (_d, store) in stores() {
+        let blob = Blob::new(b"listen = 0.0.0.0:443\n".repeat(20));
+        let id = store.put_object(&Object::Blob(blob.clone())).unwrap();
+        assert_eq!(store.object(&id).unwrap(), Object::Blob(blob));
+        let mut stored = store.backend().get(Table::Objects, id.as_bytes()).unwrap().unwrap();
+        let last = stored.len() - 1;
+        stored[last] ^= 0x40;
+        let mut batch = Batch::new();
+        batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
+        store.backend().commit(batch).unwrap();
+        let err = store.object(&id).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { id: e, .. } if e == id), "{err}");
+        assert!(err.to_string().contains(&id.to_hex()));
+        let report = plumb::fsck::fsck(&store, &|_| {}).unwrap();
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains(&id.to_hex()));
+    }
+}
+
+#[test]
+fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
+    for (_d, store) in stores() {
+        add(&store, "app");
+        let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
+        let s = snapshot_of(&sink, &[("a", b"kept"), ("b", b"also kept")], "dir:1", 1);
+        let snap = sink.commit(&s).unwrap();
+        let stray = store.put_object(&Object::Blob(Blob::new(b"stray".to_vec()))).unwrap();
+        let report = plumb::gc::gc(&store).unwrap();
+        assert_eq!(report.removed, 1);
+        assert_eq!(report.kept, 4);
+        assert!(!store.contains(&stray).unwrap());
+        assert!(plumb::fsck::fsck(&store, &|_| {}).unwrap().problems.is_empty());
+        // Remove a blob the snapshot needs: fsck names it.
+        let tree = store.tree(&store.snapshot(&snap).unwrap().tree).unwrap();
+        let needed = tree.entries()[0].value.blob().unwrap();
+        let mut batch = Batch::new();
+        batch.delete(Table::Objects, needed.as_bytes().to_vec());
+        store.backend().commit(batch).unwrap();
+        let problems = plumb::fsck::fsck(&store, &|_| {}).unwrap().problems;
+        assert!(problems.iter().any(|p| p.contains(&needed.to_hex())), "{problems:?}");
+        // Removing the source makes everything garbage.
+        store.remove_source("app").unwrap();
+        assert!(store.head("app").unwrap().is_none());
+        assert_eq!(plumb::gc::gc(&store).unwrap().kept, 0);
+    }
+}
+
+#[test]
+fn sources_are_unique_and_named_safely() {
+    for (_d, store) in stores() {
+        add(&store, "app");
+        let dup = store.add_source(&SourceDef {
+            name: "app".into(),
+            vcs: Vcs::Dir,
+            location: "/x".into(),
+            refs: vec![],
+            path: None,
+        });
+        assert!(matches!(dup, Err(StoreError::SourceExists { .. })));
+        for bad in ["", "a/b", "a\0b", ".hidden", "-flag", "a b"] {
+            let r = store.add_source(&SourceDef {
+                name: bad.into(),
+                vcs: Vcs::Dir,
+                location: "/x".into(),
+                refs: vec![],
+                path: None,
+            });
+            assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?} accepted");
+        }
+        assert!(matches!(store.source("nope"), Err(StoreError::NoSuchSource { .. })));
+        assert_eq!(store.sources().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn store_directory_lifecycle() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("st");
+    assert!(matches!(Store::open(&dir), Err(StoreError::NotAStore { .. })));
+    let store = Store::init(&dir, Engine::Redb).unwrap();
+    assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    drop(store);
+    assert!(matches!(
+        Store::init(&dir, Engine::Redb),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    Store::open(&dir).unwrap();
+    std::fs::write(dir.join("plumb-store"), "something else\n").unwrap();
+    assert!(matches!(Store::open(&dir), Err(StoreError::Format { .. })));
+}
