@@ -301,7 +301,7 @@ impl<'a> Reader<'a> {
         let tz = leb128::unzigzag(self.number()?);
         let tz_minutes = i32::try_from(tz)
             .ok()
-            .filter(|m| m.abs() <= MAX_TZ_MINUTES)
+            .filter(|m| (-MAX_TZ_MINUTES..=MAX_TZ_MINUTES).contains(m))
             .ok_or(DecodeError::OutOfRange {
                 offset,
                 field: "timezone offset",

@@ -40,7 +40,9 @@ impl ObjectId {
     pub fn from_hex(s: &str) -> Result<Self, IdParseError> {
         let hex = s.strip_prefix(ALGORITHM_PREFIX).unwrap_or(s);
         if hex.len() != 64 {
-            return Err(IdParseError { input: s.to_owned() });
+            return Err(IdParseError {
+                input: s.to_owned(),
+            });
         }
         let mut out = [0u8; 32];
         for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {
@@ -48,7 +50,11 @@ impl ObjectId {
             let lo = hex_value(pair[1]);
             match (hi, lo) {
                 (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-                _ => return Err(IdParseError { input: s.to_owned() }),
+                _ => {
+                    return Err(IdParseError {
+                        input: s.to_owned(),
+                    });
+                }
             }
         }
         Ok(Self(out))

@@ -103,6 +103,9 @@ mod tests {
         assert!(matches!(Name::new("."), Err(NameError::Dot { .. })));
         assert!(matches!(Name::new(".."), Err(NameError::Dot { .. })));
         assert!(matches!(Name::new("a/b"), Err(NameError::Forbidden { .. })));
-        assert!(matches!(Name::new(b"a\0b".to_vec()), Err(NameError::Forbidden { .. })));
+        assert!(matches!(
+            Name::new(b"a\0b".to_vec()),
+            Err(NameError::Forbidden { .. })
+        ));
     }
 }

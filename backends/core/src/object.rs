@@ -60,6 +60,10 @@ impl std::fmt::Display for Kind {
 
 /// Any object.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "objects are decoded, used and dropped; boxing the snapshot would cost an allocation each"
+)]
 pub enum Object {
     /// A blob.
     Blob(Blob),
@@ -372,7 +376,7 @@ impl Snapshot {
             return Err(SnapshotError::EmptyExtraName);
         }
         for p in [&self.author, &self.committer] {
-            if p.tz_minutes.abs() > MAX_TZ_MINUTES {
+            if !(-MAX_TZ_MINUTES..=MAX_TZ_MINUTES).contains(&p.tz_minutes) {
                 return Err(SnapshotError::Timezone {
                     minutes: p.tz_minutes,
                 });

@@ -1,0 +1,234 @@
+//! End-to-end tests of the `plumb` binary on a directory source.
+
+mod common;
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use common::Env;
+use plumb::store::backend::{Batch, Table};
+use plumb::store::Store;
+
+fn setup() -> Env {
+    let env = Env::new();
+    env.ok(&["init"]);
+    env.write("cfg/app.conf", b"port = 8080\nhost = a\n");
+    env.write("cfg/nested/deep/x.yaml", b"k: v\n");
+    env.ok(&["source", "add", "app", "cfg"]);
+    env
+}
+
+#[test]
+fn ingest_query_round_trip() {
+    let env = setup();
+    env.write("cfg/run.sh", b"#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(env.path("cfg/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    symlink("../../etc/passwd", env.path("cfg/link")).unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 name.txt");
+    std::fs::write(env.path("cfg").join(odd), b"latin-1 name\n").unwrap();
+
+    let out = env.ok_text(&["ingest"]);
+    assert!(out.contains("app: 1 new snapshot"), "{out}");
+    let listing = env.ok(&["ls", "-r", "-z", "app@latest"]);
+    let mut paths: Vec<&[u8]> = listing.split(|&b| b == 0).filter(|p| !p.is_empty()).collect();
+    paths.sort();
+    let mut want: Vec<&[u8]> = vec![
+        b"app.conf",
+        b"caf\xe9 name.txt",
+        b"link",
+        b"nested/deep/x.yaml",
+        b"run.sh",
+    ];
+    want.sort();
+    assert_eq!(paths, want);
+    // Bytes come back exactly; the symlink is a link, not its target's content.
+    assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), b"port = 8080\nhost = a\n");
+    assert_eq!(env.ok(&["cat", "app@latest:link"]), b"../../etc/passwd");
+    let mut name = b"app@latest:".to_vec();
+    name.extend_from_slice(b"caf\xe9 name.txt");
+    let out = env
+        .cmd(&["cat"])
+        .arg(std::ffi::OsStr::from_bytes(&name))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"latin-1 name\n");
+    let json: serde_json::Value = serde_json::from_slice(&env.ok(&["ls", "--json", "app@latest"])).unwrap();
+    let kinds: Vec<(String, String)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(kinds.contains(&("run.sh".into(), "exec".into())), "{kinds:?}");
+    assert!(kinds.contains(&("link".into(), "link".into())), "{kinds:?}");
+    assert!(kinds.contains(&("nested".into(), "tree".into())), "{kinds:?}");
+    assert_eq!(env.ok_text(&["ls", "app@latest:nested"]), "deep\n");
+
+    // Nothing changed: no new snapshot.
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(out.contains("up to date"), "{out}");
+
+    // A change: a second snapshot whose parent is the first.
+    env.write("cfg/app.conf", b"port = 9090\nhost = a\n");
+    env.ok(&["ingest"]);
+    let log: serde_json::Value = serde_json::from_slice(&env.ok(&["log", "app", "--json"])).unwrap();
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["revision"], "dir:2");
+    assert_eq!(log[0]["parents"][0], log[1]["id"]);
+    for key in ["id", "revision", "parents", "author", "time", "message"] {
+        assert!(log[0].get(key).is_some(), "log --json lacks {key}");
+    }
+    assert_eq!(env.ok_text(&["log", "app", "-n", "1"]).lines().count(), 1);
+
+    let diff = env.ok_text(&["diff", "app@~1", "app@latest"]);
+    assert!(diff.contains("-port = 8080\n+port = 9090\n"), "{diff}");
+    assert!(!diff.contains('\x1b'), "colour despite NO_COLOR");
+    let stat = env.ok_text(&["diff", "--stat", "app@dir:1", "app@dir:2"]);
+    assert!(stat.contains("app.conf") && stat.contains("1 file changed"), "{stat}");
+    // A native revision may be named with or without its scheme.
+    let j: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["diff", "--json", "app@1", "app@dir:2"])).unwrap();
+    assert_eq!(j[0]["path"], "app.conf");
+    assert_eq!(j[0]["status"], "modified");
+    let filtered = env.ok_text(&["diff", "app@~1", "app@latest", "--", "nested"]);
+    assert!(filtered.is_empty(), "{filtered}");
+
+    let show: serde_json::Value = serde_json::from_slice(&env.ok(&["show", "--json", "app@~1"])).unwrap();
+    assert_eq!(show["revision"], "dir:1");
+    let id = show["id"].as_str().unwrap().to_owned();
+    let by_id = env.ok_text(&["show", &id["blake3:".len().."blake3:".len() + 8]]);
+    assert!(by_id.contains("revision  dir:1"), "{by_id}");
+    assert_eq!(env.ok(&["cat", &format!("{}:app.conf", &id[..20])]), b"port = 8080\nhost = a\n");
+
+    let fsck = env.ok_text(&["fsck"]);
+    assert!(fsck.starts_with("ok:"), "{fsck}");
+}
+
+#[test]
+fn user_errors_are_one_line() {
+    let env = Env::new();
+    let e = env.fails(&["log", "app"], 1);
+    assert!(e.contains("no plumb store") && e.contains("plumb init"), "{e}");
+    env.ok(&["init"]);
+    let e = env.fails(&["init"], 1);
+    assert!(e.contains("already exists"), "{e}");
+    assert_eq!(env.run(&["frobnicate"]).status.code(), Some(64));
+    let out = env.run(&["log"]);
+    assert_eq!(out.status.code(), Some(64));
+    let e = env.fails(&["source", "add", "app", "does-not-exist"], 1);
+    assert!(e.contains("does-not-exist"), "{e}");
+    env.write("cfg/a", b"1");
+    let e = env.fails(&["source", "add", "bad/name", "cfg"], 1);
+    assert!(e.contains("bad source name"), "{e}");
+    let e = env.fails(&["ingest"], 1);
+    assert!(e.contains("no sources"), "{e}");
+    env.ok(&["source", "add", "app", "cfg"]);
+    let e = env.fails(&["source", "add", "app", "cfg"], 1);
+    assert!(e.contains("already exists"), "{e}");
+    let e = env.fails(&["log", "nope"], 1);
+    assert!(e.contains("no source named \"nope\""), "{e}");
+    let e = env.fails(&["show", "app@latest"], 1);
+    assert!(e.contains("no snapshots yet"), "{e}");
+    env.ok(&["ingest"]);
+    let e = env.fails(&["show", "app@~5"], 1);
+    assert!(e.contains("before the first snapshot"), "{e}");
+    let e = env.fails(&["show", "app@{yesterday}"], 1);
+    assert!(e.contains("RFC 3339"), "{e}");
+    let e = env.fails(&["show", "app@{1999-01-01T00:00:00Z}"], 1);
+    assert!(e.contains("no snapshot matches"), "{e}");
+    let e = env.fails(&["cat", "app@latest:../../etc/passwd"], 1);
+    assert!(e.contains(".."), "{e}");
+    let e = env.fails(&["cat", "app@latest:missing"], 1);
+    assert!(e.contains("no such path"), "{e}");
+    let e = env.fails(&["cat", "app@latest"], 1);
+    assert!(e.contains("REV:PATH"), "{e}");
+    let e = env.fails(&["show", "zz"], 1);
+    assert!(e.contains("bad revision"), "{e}");
+    let e = env.fails(&["source", "add", "r", "https://example.invalid/x"], 1);
+    assert!(e.contains("--vcs"), "{e}");
+}
+
+#[test]
+fn a_locked_store_is_refused_at_once() {
+    let env = setup();
+    let held = Store::open(&env.store()).unwrap();
+    let started = std::time::Instant::now();
+    let e = env.fails(&["log", "app"], 1);
+    assert!(e.contains("in use by another plumb process"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(held);
+    env.ok(&["log", "app"]);
+}
+
+#[test]
+fn corruption_is_named_and_reported() {
+    let env = setup();
+    env.ok(&["ingest"]);
+    let blob = {
+        let store = Store::open(&env.store()).unwrap();
+        let snap = plumb::rev::resolve(&store, "app@latest").unwrap().id;
+        let tree = store.tree(&store.snapshot(&snap).unwrap().tree).unwrap();
+        let id = tree.get(b"app.conf").unwrap().value.blob().unwrap();
+        let mut raw = store.backend().get(Table::Objects, id.as_bytes()).unwrap().unwrap();
+        let n = raw.len();
+        raw[n - 2] ^= 0x01;
+        let mut b = Batch::new();
+        b.put(Table::Objects, id.as_bytes().to_vec(), raw);
+        store.backend().commit(b).unwrap();
+        id
+    };
+    let e = env.fails(&["cat", "app@latest:app.conf"], 1);
+    assert!(e.contains(&blob.to_hex()) && e.contains("corrupt"), "{e}");
+    let out = env.run(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&blob.to_hex()), "{err}");
+    // Other files are still served.
+    assert_eq!(env.ok(&["cat", "app@latest:nested/deep/x.yaml"]), b"k: v\n");
+}
+
+#[test]
+fn gc_and_source_removal() {
+    let env = setup();
+    env.ok(&["ingest"]);
+    let out = env.ok_text(&["gc"]);
+    assert!(out.starts_with("removed 0 "), "{out}");
+    env.ok(&["source", "remove", "app"]);
+    let out = env.ok_text(&["gc"]);
+    assert!(out.contains("kept 0"), "{out}");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+    env.fails(&["log", "app"], 1);
+}
+
+#[test]
+fn path_scoped_source() {
+    let env = setup();
+    env.ok(&["source", "add", "deep", "cfg", "--path", "nested/deep"]);
+    env.ok(&["ingest", "deep"]);
+    assert_eq!(env.ok_text(&["ls", "-r", "deep@latest"]), "x.yaml\n");
+    let e = env.fails(&["source", "add", "bad", "cfg", "--path", "../x"], 1);
+    assert!(e.contains(".."), "{e}");
+}
+
+#[test]
+fn store_from_environment() {
+    let env = Env::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumb"))
+        .arg("init")
+        .env("PLUMB_STORE", env.path("from-env"))
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(common::exists(&env.path("from-env/plumb-store")));
+    // Default: ./.plumb
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumb"))
+        .arg("init")
+        .env_remove("PLUMB_STORE")
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(common::exists(&env.path(".plumb/plumb-store")));
+}

@@ -1,0 +1,94 @@
+//! A kill at any moment leaves a store that `fsck` passes, and running the
+//! interrupted command again finishes the job.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+/// Writes `files` files of varied, compressible content; `round` varies a
+/// tenth of them so each round has new work.
+fn populate(env: &Env, files: usize, round: usize) {
+    for i in 0..files {
+        if round > 0 && i % 10 != round % 10 {
+            continue;
+        }
+        let mut body = String::with_capacity(8 << 10);
+        let mut n = 0;
+        while body.len() < 8 << 10 {
+            body.push_str(&format!("key_{i}_{n} = value {} round {round}\n", i * 31 + n));
+            n += 1;
+        }
+        env.write(&format!("cfg/d{}/e{}/f{i}.conf", i % 17, i % 5), body.as_bytes());
+    }
+}
+
+fn listing(env: &Env) -> Vec<String> {
+    let mut v: Vec<String> = env
+        .ok_text(&["ls", "-r", "app@latest"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn kill_during_ingest_at_many_points() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    populate(&env, 3000, 0);
+    env.ok(&["source", "add", "app", "cfg"]);
+
+    // How long does an uninterrupted ingest take here? Kill points spread
+    // over that span.
+    let probe = Env::new();
+    probe.ok(&["init"]);
+    let started = Instant::now();
+    probe
+        .cmd(&["source", "add", "app"])
+        .arg(env.path("cfg"))
+        .output()
+        .unwrap();
+    probe.ok(&["ingest"]);
+    let full = started.elapsed().max(Duration::from_millis(50));
+
+    let points = 16;
+    let mut killed = 0;
+    for k in 0..points {
+        if k > 0 && k % 4 == 0 {
+            populate(&env, 3000, k);
+        }
+        let delay = full.mul_f64(k as f64 / points as f64 * 1.2);
+        let mut child = env.cmd(&["ingest"]).spawn().unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let fsck = env.run(&["fsck"]);
+        assert!(
+            fsck.status.success(),
+            "fsck failed after a kill at {delay:?}: {}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    }
+    assert!(killed >= points / 2, "only {killed} of {points} runs were interrupted");
+
+    // Running again completes the job, and the snapshot is whole.
+    env.ok(&["ingest"]);
+    let out = env.ok_text(&["ingest"]);
+    assert!(out.contains("up to date"), "{out}");
+    let files = listing(&env);
+    assert_eq!(files.len(), 3000);
+    for i in [0usize, 1, 999, 2999] {
+        let path = format!("d{}/e{}/f{i}.conf", i % 17, i % 5);
+        assert_eq!(
+            env.ok(&["cat", &format!("app@latest:{path}")]),
+            std::fs::read(env.path(&format!("cfg/{path}"))).unwrap()
+        );
+    }
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+}
