@@ -39,9 +39,10 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             progress(report.objects);
         }
         let Ok(bytes) = <[u8; 32]>::try_from(key.as_slice()) else {
-            report
-                .problems
-                .push(format!("objects table: key of {} bytes is not an id", key.len()));
+            report.problems.push(format!(
+                "objects table: key of {} bytes is not an id",
+                key.len()
+            ));
             continue;
         };
         let id = ObjectId::from_bytes(bytes);
@@ -66,14 +67,26 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             if let Some(want) = expected_seq
                 && e.seq != want
             {
-                report
-                    .problems
-                    .push(format!("source {name:?}: log skips from {want} to {}", e.seq));
+                report.problems.push(format!(
+                    "source {name:?}: log skips from {want} to {}",
+                    e.seq
+                ));
             }
             expected_seq = e.seq.checked_sub(1);
             report.snapshots += 1;
-            check_snapshot(store, &kinds, &mut trees_ok, &name, e.id, &mut report.problems);
-            if store.sources_of(&e.id)?.iter().all(|(s, seq)| *s != name || *seq != e.seq) {
+            check_snapshot(
+                store,
+                &kinds,
+                &mut trees_ok,
+                &name,
+                e.id,
+                &mut report.problems,
+            );
+            if store
+                .sources_of(&e.id)?
+                .iter()
+                .all(|(s, seq)| *s != name || *seq != e.seq)
+            {
                 report.problems.push(format!(
                     "source {name:?}: snapshot {} at #{} is missing from the snapshot map",
                     e.id, e.seq
@@ -122,7 +135,9 @@ fn check_snapshot(
     problems: &mut Vec<String>,
 ) {
     if kinds.get(&id.object_id()) != Some(&Kind::Snapshot) {
-        problems.push(format!("source {source:?}: log names {id}, which is not a stored snapshot"));
+        problems.push(format!(
+            "source {source:?}: log names {id}, which is not a stored snapshot"
+        ));
         return;
     }
     match store.snapshot(&id) {
@@ -132,7 +147,14 @@ fn check_snapshot(
                     problems.push(format!("snapshot {id}: parent {p} is missing"));
                 }
             }
-            check_tree(store, kinds, trees_ok, s.tree, &format!("snapshot {id}"), problems);
+            check_tree(
+                store,
+                kinds,
+                trees_ok,
+                s.tree,
+                &format!("snapshot {id}"),
+                problems,
+            );
         }
         Err(e) => problems.push(e.to_string()),
     }

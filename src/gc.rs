@@ -44,7 +44,8 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     store
         .backend()
         .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
-            let keep = <[u8; 32]>::try_from(k).is_ok_and(|b| live.contains(&ObjectId::from_bytes(b)));
+            let keep =
+                <[u8; 32]>::try_from(k).is_ok_and(|b| live.contains(&ObjectId::from_bytes(b)));
             if keep {
                 report.kept += 1;
             } else {

@@ -38,6 +38,9 @@ pub fn lookup(store: &Store, root: TreeId, path: &[u8]) -> Result<Option<EntryVa
     Ok(Some(current))
 }
 
+/// A callback of [`walk`]: the entry's path and value.
+pub type WalkVisit<'a> = dyn FnMut(&[u8], &EntryValue) -> Result<(), StoreError> + 'a;
+
 /// Visits the entries below `tree` in path order (depth first, a
 /// directory's entry before its contents when `recursive`). `prefix` is
 /// prepended to every path, followed by `/` when non-empty.
@@ -46,7 +49,7 @@ pub fn walk(
     tree: &Tree,
     prefix: &[u8],
     recursive: bool,
-    visit: &mut dyn FnMut(&[u8], &EntryValue) -> Result<(), StoreError>,
+    visit: &mut WalkVisit<'_>,
 ) -> Result<(), StoreError> {
     for e in tree.entries() {
         let path = join(prefix, e.name.as_bytes());
@@ -83,7 +86,11 @@ pub struct Change {
 
 /// The differences between two trees, in path order. Subtrees with equal
 /// ids are skipped without being read, so the cost follows what changed.
-pub fn diff_trees(store: &Store, old: Option<TreeId>, new: Option<TreeId>) -> Result<Vec<Change>, StoreError> {
+pub fn diff_trees(
+    store: &Store,
+    old: Option<TreeId>,
+    new: Option<TreeId>,
+) -> Result<Vec<Change>, StoreError> {
     let mut out = Vec::new();
     diff_into(store, old, new, &[], &mut out)?;
     Ok(out)

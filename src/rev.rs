@@ -107,7 +107,9 @@ pub fn split_path(input: &[u8]) -> (&[u8], Option<&[u8]>) {
         Some(at) => {
             let sel = &input[at + 1..];
             let skip = if sel.first() == Some(&b'{') {
-                sel.iter().position(|&b| b == b'}').map_or(sel.len(), |i| i + 1)
+                sel.iter()
+                    .position(|&b| b == b'}')
+                    .map_or(sel.len(), |i| i + 1)
             } else {
                 SCHEMES
                     .iter()
@@ -195,9 +197,9 @@ impl Rev {
             }
             Rev::Source { name, sel } => {
                 let def = store.source(name)?;
-                let head = store.head(name)?.ok_or_else(|| RevError::Empty {
-                    name: name.clone(),
-                })?;
+                let head = store
+                    .head(name)?
+                    .ok_or_else(|| RevError::Empty { name: name.clone() })?;
                 let entry = match sel {
                     Selector::Latest => head,
                     Selector::Back(n) => head
@@ -308,7 +310,10 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!("blake3:ABCD".parse::<Rev>().unwrap(), Rev::Id("abcd".into()));
+        assert_eq!(
+            "blake3:ABCD".parse::<Rev>().unwrap(),
+            Rev::Id("abcd".into())
+        );
         for bad in ["abc", "@x", "app@", "app@~x", "app@{nope}", "app@{2026"] {
             assert!(bad.parse::<Rev>().is_err(), "{bad} parsed");
         }
@@ -316,7 +321,10 @@ mod tests {
 
     #[test]
     fn splits_paths() {
-        assert_eq!(split_path(b"app@latest:etc/a"), (&b"app@latest"[..], Some(&b"etc/a"[..])));
+        assert_eq!(
+            split_path(b"app@latest:etc/a"),
+            (&b"app@latest"[..], Some(&b"etc/a"[..]))
+        );
         assert_eq!(
             split_path(b"app@git:sha1:abcd:x"),
             (&b"app@git:sha1:abcd"[..], Some(&b"x"[..]))
@@ -325,7 +333,10 @@ mod tests {
             split_path(b"app@{2026-03-01T12:00:00Z}:x:y"),
             (&b"app@{2026-03-01T12:00:00Z}"[..], Some(&b"x:y"[..]))
         );
-        assert_eq!(split_path(b"blake3:abcd:p"), (&b"blake3:abcd"[..], Some(&b"p"[..])));
+        assert_eq!(
+            split_path(b"blake3:abcd:p"),
+            (&b"blake3:abcd"[..], Some(&b"p"[..]))
+        );
         assert_eq!(split_path(b"abcd"), (&b"abcd"[..], None));
         assert_eq!(split_path(b"app@dir:3"), (&b"app@dir:3"[..], None));
     }

@@ -1,13 +1,15 @@
 //! End-to-end tests of the `plumb` binary on a directory source.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use common::Env;
-use plumb::store::backend::{Batch, Table};
 use plumb::store::Store;
+use plumb::store::backend::{Batch, Table};
 
 fn setup() -> Env {
     let env = Env::new();
@@ -22,7 +24,11 @@ fn setup() -> Env {
 fn ingest_query_round_trip() {
     let env = setup();
     env.write("cfg/run.sh", b"#!/bin/sh\necho hi\n");
-    std::fs::set_permissions(env.path("cfg/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        env.path("cfg/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     symlink("../../etc/passwd", env.path("cfg/link")).unwrap();
     let odd = std::ffi::OsStr::from_bytes(b"caf\xe9 name.txt");
     std::fs::write(env.path("cfg").join(odd), b"latin-1 name\n").unwrap();
@@ -30,7 +36,10 @@ fn ingest_query_round_trip() {
     let out = env.ok_text(&["ingest"]);
     assert!(out.contains("app: 1 new snapshot"), "{out}");
     let listing = env.ok(&["ls", "-r", "-z", "app@latest"]);
-    let mut paths: Vec<&[u8]> = listing.split(|&b| b == 0).filter(|p| !p.is_empty()).collect();
+    let mut paths: Vec<&[u8]> = listing
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .collect();
     paths.sort();
     let mut want: Vec<&[u8]> = vec![
         b"app.conf",
@@ -42,7 +51,10 @@ fn ingest_query_round_trip() {
     want.sort();
     assert_eq!(paths, want);
     // Bytes come back exactly; the symlink is a link, not its target's content.
-    assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), b"port = 8080\nhost = a\n");
+    assert_eq!(
+        env.ok(&["cat", "app@latest:app.conf"]),
+        b"port = 8080\nhost = a\n"
+    );
     assert_eq!(env.ok(&["cat", "app@latest:link"]), b"../../etc/passwd");
     let mut name = b"app@latest:".to_vec();
     name.extend_from_slice(b"caf\xe9 name.txt");
@@ -52,16 +64,28 @@ fn ingest_query_round_trip() {
         .output()
         .unwrap();
     assert_eq!(out.stdout, b"latin-1 name\n");
-    let json: serde_json::Value = serde_json::from_slice(&env.ok(&["ls", "--json", "app@latest"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["ls", "--json", "app@latest"])).unwrap();
     let kinds: Vec<(String, String)> = json
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["path"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_owned(),
+                e["kind"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    assert!(kinds.contains(&("run.sh".into(), "exec".into())), "{kinds:?}");
+    assert!(
+        kinds.contains(&("run.sh".into(), "exec".into())),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&("link".into(), "link".into())), "{kinds:?}");
-    assert!(kinds.contains(&("nested".into(), "tree".into())), "{kinds:?}");
+    assert!(
+        kinds.contains(&("nested".into(), "tree".into())),
+        "{kinds:?}"
+    );
     assert_eq!(env.ok_text(&["ls", "app@latest:nested"]), "deep\n");
 
     // Nothing changed: no new snapshot.
@@ -71,7 +95,8 @@ fn ingest_query_round_trip() {
     // A change: a second snapshot whose parent is the first.
     env.write("cfg/app.conf", b"port = 9090\nhost = a\n");
     env.ok(&["ingest"]);
-    let log: serde_json::Value = serde_json::from_slice(&env.ok(&["log", "app", "--json"])).unwrap();
+    let log: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["log", "app", "--json"])).unwrap();
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["revision"], "dir:2");
@@ -85,7 +110,10 @@ fn ingest_query_round_trip() {
     assert!(diff.contains("-port = 8080\n+port = 9090\n"), "{diff}");
     assert!(!diff.contains('\x1b'), "colour despite NO_COLOR");
     let stat = env.ok_text(&["diff", "--stat", "app@dir:1", "app@dir:2"]);
-    assert!(stat.contains("app.conf") && stat.contains("1 file changed"), "{stat}");
+    assert!(
+        stat.contains("app.conf") && stat.contains("1 file changed"),
+        "{stat}"
+    );
     // A native revision may be named with or without its scheme.
     let j: serde_json::Value =
         serde_json::from_slice(&env.ok(&["diff", "--json", "app@1", "app@dir:2"])).unwrap();
@@ -94,12 +122,16 @@ fn ingest_query_round_trip() {
     let filtered = env.ok_text(&["diff", "app@~1", "app@latest", "--", "nested"]);
     assert!(filtered.is_empty(), "{filtered}");
 
-    let show: serde_json::Value = serde_json::from_slice(&env.ok(&["show", "--json", "app@~1"])).unwrap();
+    let show: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["show", "--json", "app@~1"])).unwrap();
     assert_eq!(show["revision"], "dir:1");
     let id = show["id"].as_str().unwrap().to_owned();
     let by_id = env.ok_text(&["show", &id["blake3:".len().."blake3:".len() + 8]]);
     assert!(by_id.contains("revision  dir:1"), "{by_id}");
-    assert_eq!(env.ok(&["cat", &format!("{}:app.conf", &id[..20])]), b"port = 8080\nhost = a\n");
+    assert_eq!(
+        env.ok(&["cat", &format!("{}:app.conf", &id[..20])]),
+        b"port = 8080\nhost = a\n"
+    );
 
     let fsck = env.ok_text(&["fsck"]);
     assert!(fsck.starts_with("ok:"), "{fsck}");
@@ -109,7 +141,10 @@ fn ingest_query_round_trip() {
 fn user_errors_are_one_line() {
     let env = Env::new();
     let e = env.fails(&["log", "app"], 1);
-    assert!(e.contains("no plumb store") && e.contains("plumb init"), "{e}");
+    assert!(
+        e.contains("no plumb store") && e.contains("plumb init"),
+        "{e}"
+    );
     env.ok(&["init"]);
     let e = env.fails(&["init"], 1);
     assert!(e.contains("already exists"), "{e}");
@@ -170,7 +205,11 @@ fn corruption_is_named_and_reported() {
         let snap = plumb::rev::resolve(&store, "app@latest").unwrap().id;
         let tree = store.tree(&store.snapshot(&snap).unwrap().tree).unwrap();
         let id = tree.get(b"app.conf").unwrap().value.blob().unwrap();
-        let mut raw = store.backend().get(Table::Objects, id.as_bytes()).unwrap().unwrap();
+        let mut raw = store
+            .backend()
+            .get(Table::Objects, id.as_bytes())
+            .unwrap()
+            .unwrap();
         let n = raw.len();
         raw[n - 2] ^= 0x01;
         let mut b = Batch::new();

@@ -1,6 +1,8 @@
 //! A kill at any moment leaves a store that `fsck` passes, and running the
 //! interrupted command again finishes the job.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -17,10 +19,16 @@ fn populate(env: &Env, files: usize, round: usize) {
         let mut body = String::with_capacity(8 << 10);
         let mut n = 0;
         while body.len() < 8 << 10 {
-            body.push_str(&format!("key_{i}_{n} = value {} round {round}\n", i * 31 + n));
+            body.push_str(&format!(
+                "key_{i}_{n} = value {} round {round}\n",
+                i * 31 + n
+            ));
             n += 1;
         }
-        env.write(&format!("cfg/d{}/e{}/f{i}.conf", i % 17, i % 5), body.as_bytes());
+        env.write(
+            &format!("cfg/d{}/e{}/f{i}.conf", i % 17, i % 5),
+            body.as_bytes(),
+        );
     }
 }
 
@@ -75,7 +83,10 @@ fn kill_during_ingest_at_many_points() {
             String::from_utf8_lossy(&fsck.stderr)
         );
     }
-    assert!(killed >= points / 2, "only {killed} of {points} runs were interrupted");
+    assert!(
+        killed >= points / 2,
+        "only {killed} of {points} runs were interrupted"
+    );
 
     // Running again completes the job, and the snapshot is whole.
     env.ok(&["ingest"]);

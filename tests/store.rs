@@ -1,6 +1,8 @@
 //! Store behaviour above the backend: verification, the index, gc and fsck,
 //! on the memory and redb backends alike.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use plumb::store::backend::{Batch, Table};
 use plumb::store::{Engine, SourceDef, Store, StoreError, StoreSink, Vcs};
 use plumb_core::source::IngestSink;
@@ -34,7 +36,11 @@ fn snapshot_of(sink: &StoreSink<'_>, files: &[(&str, &[u8])], rev: &str, time: i
         })
         .collect();
     let tree = sink.put_tree(&Tree::new(entries).unwrap()).unwrap();
-    let parents = sink.latest().unwrap().map(|(id, _)| vec![id]).unwrap_or_default();
+    let parents = sink
+        .latest()
+        .unwrap()
+        .map(|(id, _)| vec![id])
+        .unwrap_or_default();
     Snapshot {
         tree,
         parents,
@@ -54,7 +60,12 @@ fn log_revisions_and_times() {
         let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
         let mut ids = Vec::new();
         for (i, t) in [(1, 100), (2, 200), (3, 300)] {
-            let s = snapshot_of(&sink, &[("a", format!("v{i}").as_bytes())], &format!("dir:{i}"), t);
+            let s = snapshot_of(
+                &sink,
+                &[("a", format!("v{i}").as_bytes())],
+                &format!("dir:{i}"),
+                t,
+            );
             ids.push(sink.commit(&s).unwrap());
         }
         assert_eq!(store.head("app").unwrap().unwrap().seq, 3);
@@ -88,14 +99,21 @@ fn corrupt_objects_are_errors_naming_them() {
         let blob = Blob::new(b"listen = 0.0.0.0:443\n".repeat(20));
         let id = store.put_object(&Object::Blob(blob.clone())).unwrap();
         assert_eq!(store.object(&id).unwrap(), Object::Blob(blob));
-        let mut stored = store.backend().get(Table::Objects, id.as_bytes()).unwrap().unwrap();
+        let mut stored = store
+            .backend()
+            .get(Table::Objects, id.as_bytes())
+            .unwrap()
+            .unwrap();
         let last = stored.len() - 1;
         stored[last] ^= 0x40;
         let mut batch = Batch::new();
         batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
         store.backend().commit(batch).unwrap();
         let err = store.object(&id).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { id: e, .. } if e == id), "{err}");
+        assert!(
+            matches!(err, StoreError::Corrupt { id: e, .. } if e == id),
+            "{err}"
+        );
         assert!(err.to_string().contains(&id.to_hex()));
         let report = plumb::fsck::fsck(&store, &|_| {}).unwrap();
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
@@ -110,12 +128,19 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
         let s = snapshot_of(&sink, &[("a", b"kept"), ("b", b"also kept")], "dir:1", 1);
         let snap = sink.commit(&s).unwrap();
-        let stray = store.put_object(&Object::Blob(Blob::new(b"stray".to_vec()))).unwrap();
+        let stray = store
+            .put_object(&Object::Blob(Blob::new(b"stray".to_vec())))
+            .unwrap();
         let report = plumb::gc::gc(&store).unwrap();
         assert_eq!(report.removed, 1);
         assert_eq!(report.kept, 4);
         assert!(!store.contains(&stray).unwrap());
-        assert!(plumb::fsck::fsck(&store, &|_| {}).unwrap().problems.is_empty());
+        assert!(
+            plumb::fsck::fsck(&store, &|_| {})
+                .unwrap()
+                .problems
+                .is_empty()
+        );
         // Remove a blob the snapshot needs: fsck names it.
         let tree = store.tree(&store.snapshot(&snap).unwrap().tree).unwrap();
         let needed = tree.entries()[0].value.blob().unwrap();
@@ -123,7 +148,10 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         batch.delete(Table::Objects, needed.as_bytes().to_vec());
         store.backend().commit(batch).unwrap();
         let problems = plumb::fsck::fsck(&store, &|_| {}).unwrap().problems;
-        assert!(problems.iter().any(|p| p.contains(&needed.to_hex())), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains(&needed.to_hex())),
+            "{problems:?}"
+        );
         // Removing the source makes everything garbage.
         store.remove_source("app").unwrap();
         assert!(store.head("app").unwrap().is_none());
@@ -153,7 +181,10 @@ fn sources_are_unique_and_named_safely() {
             });
             assert!(matches!(r, Err(StoreError::Invalid(_))), "{bad:?} accepted");
         }
-        assert!(matches!(store.source("nope"), Err(StoreError::NoSuchSource { .. })));
+        assert!(matches!(
+            store.source("nope"),
+            Err(StoreError::NoSuchSource { .. })
+        ));
         assert_eq!(store.sources().unwrap().len(), 1);
     }
 }
@@ -162,7 +193,10 @@ fn sources_are_unique_and_named_safely() {
 fn store_directory_lifecycle() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("st");
-    assert!(matches!(Store::open(&dir), Err(StoreError::NotAStore { .. })));
+    assert!(matches!(
+        Store::open(&dir),
+        Err(StoreError::NotAStore { .. })
+    ));
     let store = Store::init(&dir, Engine::Redb).unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
     drop(store);

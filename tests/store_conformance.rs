@@ -1,6 +1,8 @@
 //! One conformance suite for every store backend: memory, redb and (with
 //! the `sled` feature) sled run the same test bodies.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use std::ops::Bound;
 use std::path::Path;
 
@@ -35,10 +37,16 @@ fn get_put_delete(make: Make, dir: &Path) {
     assert_eq!(b.get(Table::Objects, b"k").unwrap(), None);
     assert!(!b.contains(Table::Objects, b"k").unwrap());
     put(&*b, Table::Objects, b"k", b"v1");
-    assert_eq!(b.get(Table::Objects, b"k").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert_eq!(
+        b.get(Table::Objects, b"k").unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
     assert!(b.contains(Table::Objects, b"k").unwrap());
     put(&*b, Table::Objects, b"k", b"v2");
-    assert_eq!(b.get(Table::Objects, b"k").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        b.get(Table::Objects, b"k").unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
     // Tables are separate key spaces.
     assert_eq!(b.get(Table::Refs, b"k").unwrap(), None);
     let mut batch = Batch::new();
@@ -74,7 +82,12 @@ fn scans_in_order(make: Make, dir: &Path) {
     let range = KeyRange::new(Bound::Excluded(b"a"), Bound::Included(b"b"));
     assert_eq!(
         scan_all(&*b, Table::Log, range, true),
-        vec![b"b".to_vec(), b"a\xff".to_vec(), b"ab".to_vec(), b"a\0".to_vec()]
+        vec![
+            b"b".to_vec(),
+            b"a\xff".to_vec(),
+            b"ab".to_vec(),
+            b"a\0".to_vec()
+        ]
     );
     // Early stop.
     let mut seen = 0;
@@ -91,7 +104,10 @@ fn scans_in_order(make: Make, dir: &Path) {
             message: "stop".into(),
         })
     });
-    assert!(matches!(r, Err(BackendError::Engine { engine: "test", .. })));
+    assert!(matches!(
+        r,
+        Err(BackendError::Engine { engine: "test", .. })
+    ));
     // An empty table scans as empty.
     assert!(scan_all(&*b, Table::Snapshots, KeyRange::all(), false).is_empty());
 }
@@ -110,9 +126,21 @@ fn batches_are_atomic_and_conditional(make: Make, dir: &Path) {
     batch.expect(Table::Refs, b"head", None);
     batch.put(Table::Refs, b"head", b"2");
     let err = b.commit(batch).unwrap_err();
-    assert!(matches!(err, BackendError::Conflict { table: Table::Refs, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BackendError::Conflict {
+                table: Table::Refs,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(b.get(Table::Log, b"y").unwrap(), None);
-    assert_eq!(b.get(Table::Refs, b"head").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        b.get(Table::Refs, b"head").unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     // Must-match with the wrong value fails; with the right value succeeds.
     let mut batch = Batch::new();
     batch.expect(Table::Refs, b"head", Some(b"0".to_vec()));
@@ -123,7 +151,10 @@ fn batches_are_atomic_and_conditional(make: Make, dir: &Path) {
     batch.put(Table::Refs, b"head", b"2");
     batch.delete(Table::Log, b"x");
     b.commit(batch).unwrap();
-    assert_eq!(b.get(Table::Refs, b"head").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(
+        b.get(Table::Refs, b"head").unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
     assert_eq!(b.get(Table::Log, b"x").unwrap(), None);
     // Ops apply in order: put then delete of one key leaves it absent.
     let mut batch = Batch::new();
@@ -148,7 +179,10 @@ fn survives_reopen_and_locks(make: Make, reopen: Reopen, dir: &Path) {
         }
     }
     let b = reopen(dir).unwrap();
-    assert_eq!(b.get(Table::Sources, b"app").unwrap().as_deref(), Some(&b"def"[..]));
+    assert_eq!(
+        b.get(Table::Sources, b"app").unwrap().as_deref(),
+        Some(&b"def"[..])
+    );
 }
 
 /// Random batches against a model: the backend must agree with a BTreeMap.

@@ -16,8 +16,12 @@ use super::output::{color_stdout, ignore_broken_pipe, print_json};
 /// Resolves `REV[:PATH]` to the snapshot's root tree and the path.
 fn resolve_target(store: &Store, target: &OsString) -> anyhow::Result<(TreeId, Vec<u8>)> {
     let (rev_bytes, path) = rev::split_path(target.as_bytes());
-    let rev = std::str::from_utf8(rev_bytes)
-        .map_err(|_| anyhow!("revision {:?} is not UTF-8", String::from_utf8_lossy(rev_bytes)))?;
+    let rev = std::str::from_utf8(rev_bytes).map_err(|_| {
+        anyhow!(
+            "revision {:?} is not UTF-8",
+            String::from_utf8_lossy(rev_bytes)
+        )
+    })?;
     let resolved = rev::resolve(store, rev)?;
     let snapshot = store.snapshot(&resolved.id)?;
     Ok((snapshot.tree, path.unwrap_or_default().to_vec()))
@@ -120,9 +124,10 @@ fn status(c: &Change) -> &'static str {
 }
 
 fn side_json(v: &Option<EntryValue>) -> serde_json::Value {
-    v.as_ref().map_or(serde_json::Value::Null, |v| {
-        serde_json::json!({"kind": v.kind_name(), "id": entry_id(v)})
-    })
+    v.as_ref().map_or(
+        serde_json::Value::Null,
+        |v| serde_json::json!({"kind": v.kind_name(), "id": entry_id(v)}),
+    )
 }
 
 /// The bytes a diff shows for one side: file content, link target, or
@@ -216,7 +221,11 @@ fn line_counts(store: &Store, c: &Change) -> anyhow::Result<Option<(usize, usize
 }
 
 fn write_stat(store: &Store, changes: &[Change], out: &mut impl Write) -> anyhow::Result<()> {
-    let width = changes.iter().map(|c| lossy(&c.path).len()).max().unwrap_or(0);
+    let width = changes
+        .iter()
+        .map(|c| lossy(&c.path).len())
+        .max()
+        .unwrap_or(0);
     let (mut adds, mut dels) = (0, 0);
     for c in changes {
         let name = lossy(&c.path);
@@ -266,7 +275,11 @@ fn write_patch(
     };
     for c in changes {
         let name = lossy(&c.path);
-        writeln!(out, "{}", paint("1", &format!("diff --plumb a/{name} b/{name}")))?;
+        writeln!(
+            out,
+            "{}",
+            paint("1", &format!("diff --plumb a/{name} b/{name}"))
+        )?;
         match (&c.old, &c.new) {
             (None, Some(n)) => writeln!(out, "new file mode {}", mode(n))?,
             (Some(o), None) => writeln!(out, "deleted file mode {}", mode(o))?,
@@ -279,15 +292,27 @@ fn write_patch(
         if x == y {
             continue;
         }
-        let a = if c.old.is_some() { format!("a/{name}") } else { "/dev/null".into() };
-        let b = if c.new.is_some() { format!("b/{name}") } else { "/dev/null".into() };
+        let a = if c.old.is_some() {
+            format!("a/{name}")
+        } else {
+            "/dev/null".into()
+        };
+        let b = if c.new.is_some() {
+            format!("b/{name}")
+        } else {
+            "/dev/null".into()
+        };
         if is_binary(&x) || is_binary(&y) {
             writeln!(out, "Binary files {a} and {b} differ")?;
             continue;
         }
         let (x, y) = (String::from_utf8_lossy(&x), String::from_utf8_lossy(&y));
         let d = similar::TextDiff::from_lines(x.as_ref(), y.as_ref());
-        let text = d.unified_diff().context_radius(3).header(&a, &b).to_string();
+        let text = d
+            .unified_diff()
+            .context_radius(3)
+            .header(&a, &b)
+            .to_string();
         for line in text.lines() {
             let painted = match line.as_bytes().first() {
                 _ if line.starts_with("---") || line.starts_with("+++") => paint("1", line),

@@ -95,7 +95,11 @@ pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
     for p in &s.parents {
         text.push_str(&format!("parent    {p}\n"));
     }
-    text.push_str(&format!("author    {} {}\n", person(&s.author), rfc3339(&s.author)));
+    text.push_str(&format!(
+        "author    {} {}\n",
+        person(&s.author),
+        rfc3339(&s.author)
+    ));
     text.push_str(&format!(
         "committer {} {}\n",
         person(&s.committer),
@@ -104,7 +108,11 @@ pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
     for (k, v) in &s.extra {
         let value = String::from_utf8_lossy(v);
         let first = value.lines().next().unwrap_or_default();
-        let more = if value.lines().count() > 1 { " …" } else { "" };
+        let more = if value.lines().count() > 1 {
+            " …"
+        } else {
+            ""
+        };
         text.push_str(&format!("extra     {k}: {first}{more}\n"));
     }
     text.push('\n');

@@ -44,7 +44,10 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
         }
         let secs = started.elapsed().as_secs_f64();
         match report.new_snapshots.as_slice() {
-            [] => println!("{name}: up to date ({} files read, {secs:.2}s)", report.files_read),
+            [] => println!(
+                "{name}: up to date ({} files read, {secs:.2}s)",
+                report.files_read
+            ),
             new => {
                 let last = new.last().expect("non-empty");
                 let s = store.snapshot(last)?;

@@ -32,8 +32,10 @@ pub mod exit {
 /// one content-addressed store, and answers questions about it.
 #[derive(Debug, Parser)]
 #[command(name = "plumb", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 error, 2 changes found (plan, drift), 64 usage error.\n\
-Logging: RUST_LOG=debug (or info, trace, …) writes diagnostics to stderr.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 error, 2 changes found (plan, drift), 64 usage error.\n\
+Logging: RUST_LOG=debug (or info, trace, …) writes diagnostics to stderr."
+)]
 pub struct Cli {
     /// The store directory [default: $PLUMB_STORE, else ./.plumb]
     #[arg(long, global = true, value_name = "DIR", env = "PLUMB_STORE")]
@@ -140,9 +142,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
         Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
-        Command::Log { name, max_count, json } => {
-            history::log(&open_store(&cli)?, name, *max_count, *json)
-        }
+        Command::Log {
+            name,
+            max_count,
+            json,
+        } => history::log(&open_store(&cli)?, name, *max_count, *json),
         Command::Show { rev, json } => history::show(&open_store(&cli)?, rev, *json),
         Command::Ls {
             target,

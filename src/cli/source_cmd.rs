@@ -86,7 +86,12 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 path: path.clone(),
             };
             store.add_source(&def)?;
-            println!("added source {} ({} {})", def.name, def.vcs.name(), def.location);
+            println!(
+                "added source {} ({} {})",
+                def.name,
+                def.vcs.name(),
+                def.location
+            );
         }
         SourceCommand::List { json } => {
             let sources = store.sources()?;
@@ -111,7 +116,14 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 for s in sources {
                     let count = store.head(&s.name)?.map_or(0, |h| h.seq);
                     let path = s.path.map(|p| format!(" --path {p}")).unwrap_or_default();
-                    println!("{}\t{}\t{}{}\t{} snapshots", s.name, s.vcs.name(), s.location, path, count);
+                    println!(
+                        "{}\t{}\t{}{}\t{} snapshots",
+                        s.name,
+                        s.vcs.name(),
+                        s.location,
+                        path,
+                        count
+                    );
                 }
             }
         }

@@ -2,11 +2,15 @@
 
 use std::path::Path;
 
-use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError,
-};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit};
+
+/// One item of a range scan.
+type Entry<'a> = (
+    redb::AccessGuard<'a, &'static [u8]>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
@@ -102,7 +106,7 @@ impl Backend for RedbBackend {
         let iter = t
             .range::<&[u8]>((range.start, range.end))
             .map_err(engine_error)?;
-        let mut step = |item: Result<(redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| {
+        let mut step = |item: Result<Entry<'_>, redb::StorageError>| {
             let (k, v) = item.map_err(engine_error)?;
             visit(k.value(), v.value())
         };
@@ -154,7 +158,11 @@ impl Backend for RedbBackend {
             let mut t = txn.open_table(definition(table)).map_err(engine_error)?;
             for op in &batch.ops {
                 match op {
-                    Op::Put { table: tt, key, value } if *tt == table => {
+                    Op::Put {
+                        table: tt,
+                        key,
+                        value,
+                    } if *tt == table => {
                         t.insert(key.as_slice(), value.as_slice())
                             .map_err(engine_error)?;
                     }

@@ -106,10 +106,12 @@ impl Backend for SledBackend {
             for e in &batch.expect {
                 let current = txs[Self::index(e.table)].get(&e.key)?;
                 if current.as_deref() != e.value.as_deref() {
-                    return Err(ConflictableTransactionError::Abort(BackendError::Conflict {
-                        table: e.table,
-                        key: String::from_utf8_lossy(&e.key).into_owned(),
-                    }));
+                    return Err(ConflictableTransactionError::Abort(
+                        BackendError::Conflict {
+                            table: e.table,
+                            key: String::from_utf8_lossy(&e.key).into_owned(),
+                        },
+                    ));
                 }
             }
             for op in &batch.ops {

@@ -180,10 +180,12 @@ impl Store {
         let mut out = Vec::new();
         self.backend
             .scan(Table::Sources, KeyRange::all(), false, &mut |k, v| {
-                out.push(decode_source(k, v).map_err(|e| super::BackendError::Engine {
-                    engine: "index",
-                    message: e.to_string(),
-                })?);
+                out.push(
+                    decode_source(k, v).map_err(|e| super::BackendError::Engine {
+                        engine: "index",
+                        message: e.to_string(),
+                    })?,
+                );
                 Ok(true)
             })?;
         Ok(out)
@@ -232,13 +234,14 @@ impl Store {
             end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
         );
         let mut failure = None;
-        self.backend.scan(table, range, reverse, &mut |k, v| match visit(k, v) {
-            Ok(more) => Ok(more),
-            Err(e) => {
-                failure = Some(e);
-                Ok(false)
-            }
-        })?;
+        self.backend
+            .scan(table, range, reverse, &mut |k, v| match visit(k, v) {
+                Ok(more) => Ok(more),
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(false)
+                }
+            })?;
         failure.map_or(Ok(()), Err)
     }
 
@@ -342,7 +345,10 @@ impl Store {
         hex: &str,
         limit: usize,
     ) -> Result<Vec<(SnapshotId, Vec<String>)>, StoreError> {
-        let hex = hex.strip_prefix("blake3:").unwrap_or(hex).to_ascii_lowercase();
+        let hex = hex
+            .strip_prefix("blake3:")
+            .unwrap_or(hex)
+            .to_ascii_lowercase();
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() > 64 {
             return Ok(Vec::new());
         }

@@ -164,7 +164,9 @@ impl std::str::FromStr for Engine {
         match s {
             "redb" => Ok(Engine::Redb),
             "sled" => Ok(Engine::Sled),
-            other => Err(format!("unknown store engine {other:?} (known: redb, sled)")),
+            other => Err(format!(
+                "unknown store engine {other:?} (known: redb, sled)"
+            )),
         }
     }
 }
@@ -215,11 +217,8 @@ impl Store {
         // The format file is written last, atomically: a directory without
         // it is not yet a store, and `init` may simply be run again.
         let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
-        fs::write(
-            &tmp,
-            format!("{FORMAT_LINE}\nengine = {}\n", engine.name()),
-        )
-        .map_err(io_err(&tmp))?;
+        fs::write(&tmp, format!("{FORMAT_LINE}\nengine = {}\n", engine.name()))
+            .map_err(io_err(&tmp))?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
         Ok(Self {
             backend,
@@ -237,7 +236,12 @@ impl Store {
                     path: dir.to_path_buf(),
                 });
             }
-            Err(source) => return Err(StoreError::Io { path: format, source }),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: format,
+                    source,
+                });
+            }
         };
         let engine = parse_format(&text).map_err(|reason| StoreError::Format {
             path: format.clone(),
@@ -250,7 +254,11 @@ impl Store {
         })
     }
 
-    fn open_engine(dir: &Path, engine: Engine, create: bool) -> Result<Box<dyn Backend>, StoreError> {
+    fn open_engine(
+        dir: &Path,
+        engine: Engine,
+        create: bool,
+    ) -> Result<Box<dyn Backend>, StoreError> {
         let file = dir.join(engine.file());
         let locked = |e: BackendError| match e {
             BackendError::Locked => StoreError::Locked {
@@ -303,8 +311,7 @@ impl Store {
     }
 
     fn require(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
-        self.get_encoded(id)?
-            .ok_or(StoreError::Missing { id: *id })
+        self.get_encoded(id)?.ok_or(StoreError::Missing { id: *id })
     }
 
     /// Any object, verified.
@@ -353,7 +360,11 @@ impl Store {
 
     /// Adds the packed form of canonical bytes to `batch` under `id`.
     pub(crate) fn stage_object(batch: &mut Batch, id: &ObjectId, canonical: &[u8]) {
-        batch.put(Table::Objects, id.as_bytes().to_vec(), packing::pack(canonical));
+        batch.put(
+            Table::Objects,
+            id.as_bytes().to_vec(),
+            packing::pack(canonical),
+        );
     }
 
     /// Stores one object now (tests and small writes; ingest batches).
@@ -361,9 +372,7 @@ impl Store {
         let bytes = match object {
             Object::Blob(b) => b.encode(),
             Object::Tree(t) => t.encode(),
-            Object::Snapshot(s) => s
-                .encode()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            Object::Snapshot(s) => s.encode().map_err(|e| StoreError::Invalid(e.to_string()))?,
         };
         let id = ObjectId::of_encoding(&bytes);
         if !self.contains(&id)? {

@@ -104,6 +104,9 @@ mod tests {
         let small = b"tiny";
         let packed = pack(small);
         assert_eq!(packed[0], RAW);
-        assert_eq!(unpack(&ObjectId::of_encoding(small), &packed).unwrap(), small);
+        assert_eq!(
+            unpack(&ObjectId::of_encoding(small), &packed).unwrap(),
+            small
+        );
     }
 }

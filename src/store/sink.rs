@@ -165,7 +165,11 @@ impl IngestSink for StoreSink<'_> {
         let name = &self.source;
         let mut batch = Batch::new();
         Store::stage_object(&mut batch, &id.object_id(), &bytes);
-        batch.put(Table::Log, keyed(name, &entry.seq.to_be_bytes()), id.as_bytes().to_vec());
+        batch.put(
+            Table::Log,
+            keyed(name, &entry.seq.to_be_bytes()),
+            id.as_bytes().to_vec(),
+        );
         batch.put(
             Table::Revisions,
             keyed(name, snapshot.revision.as_bytes()),
@@ -179,7 +183,11 @@ impl IngestSink for StoreSink<'_> {
         batch.put(Table::Snapshots, snap_key, entry.seq.to_be_bytes().to_vec());
         // The source's head moves by compare-and-swap: a second writer
         // (which the store's lock should already exclude) cannot interleave.
-        batch.expect(Table::Refs, head_ref(name), previous.map(|e| encode_entry(&e)));
+        batch.expect(
+            Table::Refs,
+            head_ref(name),
+            previous.map(|e| encode_entry(&e)),
+        );
         batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
         let cache = std::mem::take(&mut *lock(&self.cache));
         for (k, v) in cache {

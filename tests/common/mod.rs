@@ -29,7 +29,9 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_plumb"));
         c.arg("--store").arg(self.store()).args(args);
-        c.env("NO_COLOR", "1").env_remove("RUST_LOG").env_remove("PLUMB_STORE");
+        c.env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env_remove("PLUMB_STORE");
         c.current_dir(self.dir.path());
         c
     }
@@ -62,8 +64,15 @@ impl Env {
         assert_eq!(out.status.code(), Some(code), "plumb {args:?}: {err}");
         assert!(!err.contains("panicked"), "plumb {args:?} panicked: {err}");
         assert!(!err.contains("RUST_BACKTRACE"), "{err}");
-        let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("plumb: fsck:")).collect();
-        assert_eq!(lines.len(), 1, "expected one error line from {args:?}, got: {err}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.starts_with("plumb: fsck:"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line from {args:?}, got: {err}"
+        );
         lines[0].to_owned()
     }
 
