@@ -203,6 +203,29 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Feeds `items` to `step` in order (or reverse) until it returns `false`;
+/// the shared loop of every backend's [`Backend::scan`].
+pub fn visit_in_order<T>(
+    items: impl DoubleEndedIterator<Item = T>,
+    reverse: bool,
+    mut step: impl FnMut(T) -> Result<bool, BackendError>,
+) -> Result<(), BackendError> {
+    if reverse {
+        for item in items.rev() {
+            if !step(item)? {
+                break;
+            }
+        }
+    } else {
+        for item in items {
+            if !step(item)? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A failure of a backend.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit};
+use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit, visit_in_order};
 
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -54,12 +54,7 @@ impl Backend for MemoryBackend {
                 iter.collect()
             }
         };
-        for (k, v) in entries {
-            if !visit(&k, &v)? {
-                break;
-            }
-        }
-        Ok(())
+        visit_in_order(entries.into_iter(), false, |(k, v)| visit(&k, &v))
     }
 
     fn commit(&self, batch: Batch) -> Result<(), BackendError> {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
-use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit};
+use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit, visit_in_order};
 
 /// One item of a range scan.
 type Entry<'a> = (
@@ -110,20 +110,7 @@ impl Backend for RedbBackend {
             let (k, v) = item.map_err(engine_error)?;
             visit(k.value(), v.value())
         };
-        if reverse {
-            for item in iter.rev() {
-                if !step(item)? {
-                    break;
-                }
-            }
-        } else {
-            for item in iter {
-                if !step(item)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        visit_in_order(iter, reverse, &mut step)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), BackendError> {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit};
+use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit, visit_in_order};
 
 /// A store in a sled database directory.
 pub struct SledBackend {
@@ -85,20 +85,7 @@ impl Backend for SledBackend {
             let (k, v) = item.map_err(engine_error)?;
             visit(&k, &v)
         };
-        if reverse {
-            for item in iter.rev() {
-                if !step(item)? {
-                    break;
-                }
-            }
-        } else {
-            for item in iter {
-                if !step(item)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        visit_in_order(iter, reverse, &mut step)
     }
 
     fn commit(&self, batch: Batch) -> Result<(), BackendError> {

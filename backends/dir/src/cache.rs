@@ -1,0 +1,152 @@
+//! The stat cache: root-relative path → stat fields and blob id, so an
+//! unchanged file need not be read again.
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use plumb_core::BlobId;
+use plumb_core::source::{IngestSink, SourceError};
+use serde::{Deserialize, Serialize};
+
+use crate::STAT_CACHE_KEY;
+
+/// The layout version of the encoded cache; another version is ignored.
+const VERSION: u32 = 1;
+
+/// How long before the scan began a file must have last changed for its
+/// stat to be trusted later (covers file systems with 1–2 s timestamps).
+const RACY_WINDOW_SECS: i64 = 2;
+
+/// A file time: seconds since the Unix epoch and nanoseconds within them.
+/// The derived order is chronological.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Timestamp {
+    secs: i64,
+    nanos: u32,
+}
+
+impl Timestamp {
+    /// The earliest time at which a change makes a stat untrustworthy, for
+    /// a scan that began at `started`.
+    pub fn racy_limit(started: SystemTime) -> Self {
+        match started.duration_since(UNIX_EPOCH) {
+            Ok(d) => Self {
+                secs: i64::try_from(d.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(RACY_WINDOW_SECS),
+                nanos: d.subsec_nanos(),
+            },
+            // A clock before 1970: trust nothing.
+            Err(_) => Self {
+                secs: i64::MIN,
+                nanos: 0,
+            },
+        }
+    }
+
+    fn new(secs: i64, nanos: i64) -> Self {
+        Self {
+            secs,
+            nanos: u32::try_from(nanos).unwrap_or(0),
+        }
+    }
+}
+
+/// What is remembered of one file or symlink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CacheEntry {
+    size: u64,
+    mtime: Timestamp,
+    ctime: Timestamp,
+    ino: u64,
+    /// A symlink rather than a regular file.
+    link: bool,
+    /// The blob holding the content (or link target).
+    pub blob: [u8; 32],
+}
+
+impl CacheEntry {
+    /// An entry for a file with `meta` stored as `blob`, or `None` if it
+    /// changed too recently (at or after `racy_limit`) to be trusted.
+    pub fn new(meta: &Metadata, blob: BlobId, racy_limit: Timestamp) -> Option<Self> {
+        let entry = Self {
+            size: meta.len(),
+            mtime: Timestamp::new(meta.mtime(), meta.mtime_nsec()),
+            ctime: Timestamp::new(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            link: meta.file_type().is_symlink(),
+            blob: *blob.as_bytes(),
+        };
+        (entry.mtime < racy_limit && entry.ctime < racy_limit).then_some(entry)
+    }
+
+    fn matches(&self, meta: &Metadata) -> bool {
+        self.size == meta.len()
+            && self.ino == meta.ino()
+            && self.link == meta.file_type().is_symlink()
+            && self.mtime == Timestamp::new(meta.mtime(), meta.mtime_nsec())
+            && self.ctime == Timestamp::new(meta.ctime(), meta.ctime_nsec())
+    }
+}
+
+/// The whole cache of one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StatCache {
+    version: u32,
+    /// The root the paths are relative to; a cache for another root is
+    /// ignored.
+    root: Vec<u8>,
+    entries: BTreeMap<Vec<u8>, CacheEntry>,
+}
+
+impl StatCache {
+    /// A cache of `entries` for `root`.
+    pub fn new(root: &Path, entries: Vec<(Vec<u8>, CacheEntry)>) -> Self {
+        Self {
+            version: VERSION,
+            root: root.as_os_str().as_bytes().to_vec(),
+            entries: entries.into_iter().collect(),
+        }
+    }
+
+    /// The entry for `rel`, if its stat still matches `meta`.
+    pub fn lookup(&self, rel: &[u8], meta: &Metadata) -> Option<&CacheEntry> {
+        self.entries.get(rel).filter(|e| e.matches(meta))
+    }
+
+    /// The encoding stored in the sink.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encoding plain data into a Vec cannot fail")
+    }
+}
+
+/// Reads the cache for `root`; `None` if there is none usable. Only a sink
+/// failure is an error: an undecodable value is ignored and rebuilt.
+pub(crate) fn load(sink: &dyn IngestSink, root: &Path) -> Result<Option<StatCache>, SourceError> {
+    let Some(bytes) = sink.cache_get(STAT_CACHE_KEY)? else {
+        return Ok(None);
+    };
+    // The version leads, so another layout is recognised before decoding it.
+    if let Ok((version, _)) = postcard::take_from_bytes::<u32>(&bytes)
+        && version != VERSION
+    {
+        tracing::debug!(version, "ignoring a stat cache of another version");
+        return Ok(None);
+    }
+    let cache = match postcard::from_bytes::<StatCache>(&bytes) {
+        Ok(cache) => cache,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an unreadable stat cache; it will be rebuilt");
+            return Ok(None);
+        }
+    };
+    if cache.root != root.as_os_str().as_bytes() {
+        tracing::debug!("ignoring a stat cache written for another root");
+        return Ok(None);
+    }
+    Ok(Some(cache))
+}
