@@ -62,8 +62,8 @@ pub fn ingest(
         name: name.to_owned(),
         source,
     })?;
-    // Objects of a source that committed nothing (no change) are left
-    // buffered; write them so the work is not lost.
-    sink.flush()?;
+    // A source that committed nothing (no change) may still have buffered
+    // objects and cache values (a refreshed stat cache): keep that work.
+    sink.finish()?;
     Ok(report)
 }

@@ -271,3 +271,26 @@ fn store_from_environment() {
     assert!(out.status.success());
     assert!(common::exists(&env.path(".plumb/plumb-store")));
 }
+
+#[test]
+fn touched_files_are_read_once_more_then_cached() {
+    let env = setup();
+    env.ok(&["ingest"]);
+    // Touch every file without changing content, and let the racy window pass.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let now = std::time::SystemTime::now();
+    for f in ["cfg/app.conf", "cfg/nested/deep/x.yaml"] {
+        std::fs::File::options()
+            .write(true)
+            .open(env.path(f))
+            .unwrap()
+            .set_modified(now)
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let first = env.ok_text(&["ingest"]);
+    assert!(first.contains("up to date (2 files read"), "{first}");
+    // The refreshed stat cache was kept although nothing was committed.
+    let second = env.ok_text(&["ingest"]);
+    assert!(second.contains("up to date (0 files read"), "{second}");
+}

@@ -90,6 +90,21 @@ impl<'a> StoreSink<'a> {
         Ok(())
     }
 
+    /// Ends a successful ingest: writes buffered objects, then buffered
+    /// cache values (which may name those objects, never the reverse).
+    pub fn finish(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        let cache = std::mem::take(&mut *lock(&self.cache));
+        if !cache.is_empty() {
+            let mut batch = Batch::new();
+            for (k, v) in cache {
+                batch.put(Table::Cache, keyed(&self.source, &k), v);
+            }
+            self.store.backend.commit(batch)?;
+        }
+        Ok(())
+    }
+
     /// Writes buffered objects now.
     pub fn flush(&self) -> Result<(), StoreError> {
         let batch = {

@@ -27,8 +27,9 @@ pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
 ///   threads at once.
 /// - **Cache** entries are the source's private, unhashed memory (for
 ///   example a stat cache, or foreign id → plumb id). Writes are buffered
-///   and become durable atomically with the next `commit`; a crash before it
-///   loses them, which must only cost work, never correctness.
+///   and become durable atomically with the next `commit`, or after every
+///   object when an ingest ends without error; a crash before loses them,
+///   which must only cost work, never correctness.
 /// - **Commit** makes one snapshot durable: first every object written
 ///   before it, then, in one atomic step, the snapshot, its native revision,
 ///   its place at the end of the source's log, and the buffered cache. A

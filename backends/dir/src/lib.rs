@@ -102,10 +102,10 @@
 //!   as coarsely as 1–2 s) is never mistaken for unchanged. Such files are
 //!   simply read again next time. Files with times in the future are never
 //!   cached.
-//! - The cache is written only when it changed. Cache writes become durable
-//!   with the sink's next commit: when the tree is unchanged and nothing is
-//!   committed, refreshed entries may be lost, which costs re-reading but
-//!   never correctness.
+//! - The cache is written only when it changed, and is durable once the
+//!   ingest ends (with the snapshot, or after it when nothing new was
+//!   committed); an ingest that fails or is killed loses only the refreshed
+//!   entries, which costs re-reading but never correctness.
 //! - The cache is an optimisation: a value that does not decode, or was
 //!   written for another root or format version, is ignored (with a
 //!   `tracing` warning if undecodable) and rebuilt, never an error.
