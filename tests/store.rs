@@ -204,7 +204,20 @@ fn store_directory_lifecycle() {
         Store::init(&dir, Engine::Redb),
         Err(StoreError::AlreadyExists { .. })
     ));
-    Store::open(&dir).unwrap();
+    drop(Store::open(&dir).unwrap());
+    // Readers share the store with each other, not with a writer, and cannot write.
+    let r1 = Store::open_read_only(&dir).unwrap();
+    let r2 = Store::open_read_only(&dir).unwrap();
+    assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    let write = r1.put_object(&Object::Blob(Blob::new(b"x".to_vec())));
+    assert!(write.is_err(), "a read-only store accepted a write");
+    drop((r1, r2));
+    let writer = Store::open(&dir).unwrap();
+    assert!(matches!(
+        Store::open_read_only(&dir),
+        Err(StoreError::Locked { .. })
+    ));
+    drop(writer);
     std::fs::write(dir.join("plumb-store"), "something else\n").unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Format { .. })));
 }

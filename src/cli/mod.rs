@@ -130,6 +130,12 @@ fn open_store(cli: &Cli) -> anyhow::Result<Store> {
     Ok(Store::open(&store_dir(cli))?)
 }
 
+/// Queries share the store with each other (not with a writer) and never
+/// write to it.
+fn open_store_read_only(cli: &Cli) -> anyhow::Result<Store> {
+    Ok(Store::open_read_only(&store_dir(cli))?)
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
@@ -146,23 +152,29 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             name,
             max_count,
             json,
-        } => history::log(&open_store(&cli)?, name, *max_count, *json),
-        Command::Show { rev, json } => history::show(&open_store(&cli)?, rev, *json),
+        } => history::log(&open_store_read_only(&cli)?, name, *max_count, *json),
+        Command::Show { rev, json } => history::show(&open_store_read_only(&cli)?, rev, *json),
         Command::Ls {
             target,
             recursive,
             nul,
             json,
-        } => files::ls(&open_store(&cli)?, target, *recursive, *nul, *json),
-        Command::Cat { target } => files::cat(&open_store(&cli)?, target),
+        } => files::ls(
+            &open_store_read_only(&cli)?,
+            target,
+            *recursive,
+            *nul,
+            *json,
+        ),
+        Command::Cat { target } => files::cat(&open_store_read_only(&cli)?, target),
         Command::Diff {
             old,
             new,
             stat,
             json,
             paths,
-        } => files::diff(&open_store(&cli)?, old, new, *stat, *json, paths),
-        Command::Fsck => maintenance::fsck(&open_store(&cli)?),
+        } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
+        Command::Fsck => maintenance::fsck(&open_store_read_only(&cli)?),
         Command::Gc => maintenance::gc(&open_store(&cli)?),
     }
 }

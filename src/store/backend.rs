@@ -100,6 +100,9 @@ pub struct Batch {
     pub expect: Vec<Expect>,
     /// Writes, applied in order.
     pub ops: Vec<Op>,
+    /// Whether durability may wait for the next non-lazy commit (see
+    /// [`Backend::commit`]).
+    pub lazy: bool,
 }
 
 impl Batch {
@@ -132,6 +135,14 @@ impl Batch {
             key: key.into(),
             value,
         });
+    }
+
+    /// A batch whose durability may wait for the next non-lazy commit.
+    pub fn lazy() -> Self {
+        Self {
+            lazy: true,
+            ..Self::default()
+        }
     }
 
     /// Whether the batch writes nothing and checks nothing.
@@ -240,6 +251,9 @@ pub enum BackendError {
         /// The key, lossily as text.
         key: String,
     },
+    /// The backend was opened read-only and cannot commit.
+    #[error("the store was opened read-only")]
+    ReadOnly,
     /// The disk is full; nothing of the failed batch was written.
     #[error("no space left on the device holding the store")]
     NoSpace,
@@ -270,6 +284,12 @@ pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, BackendError> + 'a;
 ///   after a crash at any moment the store holds either all of a batch or
 ///   none of it. A failed precondition gives [`BackendError::Conflict`] and
 ///   writes nothing. Commits are serialized.
+/// - A **lazy** batch ([`Batch::lazy`]) is atomic and visible at once, but
+///   may be lost in a crash until a later non-lazy commit returns, which
+///   makes it durable too. Batches become durable in commit order: a
+///   durable batch never survives a crash that an earlier one did not.
+///   (Used for object writes, which the snapshot commit that follows makes
+///   durable with one sync.)
 /// - **Locking**: a backend on disk is held by one process at a time;
 ///   opening it from a second fails at once with [`BackendError::Locked`].
 /// - Absent keys are `Ok(None)`, not errors; tables exist from creation.

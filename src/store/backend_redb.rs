@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    Builder, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, TableDefinition, TableError,
+};
 
 use super::backend::{Backend, BackendError, Batch, KeyRange, Op, Table, Visit, visit_in_order};
 
@@ -16,9 +19,19 @@ fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static 
     TableDefinition::new(table.name())
 }
 
+/// redb's page cache. Its default (1 GiB) would let an ingest's dirty pages
+/// grow the process far past what the work needs; reads are served by the
+/// OS page cache as well.
+const CACHE_BYTES: usize = 64 << 20;
+
+enum Handle {
+    ReadWrite(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
 /// A store in one redb database file.
 pub struct RedbBackend {
-    db: Database,
+    db: Handle,
 }
 
 impl std::fmt::Debug for RedbBackend {
@@ -50,26 +63,62 @@ fn database_error(e: DatabaseError) -> BackendError {
 impl RedbBackend {
     /// Creates the database file (and its tables) at `path`.
     pub fn create(path: &Path) -> Result<Self, BackendError> {
-        let db = Database::create(path).map_err(database_error)?;
-        let backend = Self { db };
-        let txn = backend.db.begin_write().map_err(engine_error)?;
+        let db = Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(database_error)?;
+        let txn = db.begin_write().map_err(engine_error)?;
         for table in Table::ALL {
             txn.open_table(definition(table)).map_err(engine_error)?;
         }
         txn.commit().map_err(engine_error)?;
-        Ok(backend)
+        Ok(Self {
+            db: Handle::ReadWrite(db),
+        })
     }
 
-    /// Opens an existing database file, repairing it after a crash.
+    /// Opens an existing database file for reading and writing, repairing
+    /// it after a crash. Excludes every other handle, in any process.
     pub fn open(path: &Path) -> Result<Self, BackendError> {
-        let db = Database::open(path).map_err(database_error)?;
-        Ok(Self { db })
+        let db = Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .open(path)
+            .map_err(database_error)?;
+        Ok(Self {
+            db: Handle::ReadWrite(db),
+        })
+    }
+
+    /// Opens an existing database file for reading only: shared with other
+    /// readers, excluded by a writer, and never writing to the file (no
+    /// syncs), which keeps one-shot queries fast. A file left unclean by a
+    /// crash needs a writer to repair it first, so this falls back to
+    /// [`open`](Self::open) then.
+    pub fn open_read_only(path: &Path) -> Result<Self, BackendError> {
+        match Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .open_read_only(path)
+        {
+            Ok(db) => Ok(Self {
+                db: Handle::ReadOnly(db),
+            }),
+            Err(DatabaseError::RepairAborted) => Self::open(path),
+            Err(e) => Err(database_error(e)),
+        }
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, BackendError> {
+        match &self.db {
+            Handle::ReadWrite(db) => db.begin_read(),
+            Handle::ReadOnly(db) => db.begin_read(),
+        }
+        .map_err(engine_error)
     }
 }
 
 impl Backend for RedbBackend {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
-        let txn = self.db.begin_read().map_err(engine_error)?;
+        let txn = self.begin_read()?;
         let t = match txn.open_table(definition(table)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -81,7 +130,7 @@ impl Backend for RedbBackend {
     }
 
     fn contains(&self, table: Table, key: &[u8]) -> Result<bool, BackendError> {
-        let txn = self.db.begin_read().map_err(engine_error)?;
+        let txn = self.begin_read()?;
         let t = match txn.open_table(definition(table)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(false),
@@ -97,7 +146,7 @@ impl Backend for RedbBackend {
         reverse: bool,
         visit: &mut Visit<'_>,
     ) -> Result<(), BackendError> {
-        let txn = self.db.begin_read().map_err(engine_error)?;
+        let txn = self.begin_read()?;
         let t = match txn.open_table(definition(table)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(()),
@@ -114,7 +163,14 @@ impl Backend for RedbBackend {
     }
 
     fn commit(&self, batch: Batch) -> Result<(), BackendError> {
-        let txn = self.db.begin_write().map_err(engine_error)?;
+        let Handle::ReadWrite(db) = &self.db else {
+            return Err(BackendError::ReadOnly);
+        };
+        let mut txn = db.begin_write().map_err(engine_error)?;
+        if batch.lazy {
+            txn.set_durability(redb::Durability::None)
+                .map_err(engine_error)?;
+        }
         for e in &batch.expect {
             let t = txn.open_table(definition(e.table)).map_err(engine_error)?;
             let current = t.get(e.key.as_slice()).map_err(engine_error)?;

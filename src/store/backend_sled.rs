@@ -118,7 +118,9 @@ impl Backend for SledBackend {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(engine_error(e)),
         }
-        self.db.flush().map_err(engine_error)?;
+        if !batch.lazy {
+            self.db.flush().map_err(engine_error)?;
+        }
         Ok(())
     }
 

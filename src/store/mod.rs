@@ -171,6 +171,13 @@ impl std::str::FromStr for Engine {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    ReadWrite,
+    ReadOnly,
+}
+
 /// The store: objects and index on one backend.
 pub struct Store {
     backend: Box<dyn Backend>,
@@ -213,7 +220,7 @@ impl Store {
             });
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let backend = Self::open_engine(dir, engine, true)?;
+        let backend = Self::open_engine(dir, engine, Mode::Create)?;
         // The format file is written last, atomically: a directory without
         // it is not yet a store, and `init` may simply be run again.
         let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
@@ -226,8 +233,19 @@ impl Store {
         })
     }
 
-    /// Opens the store in directory `dir`.
+    /// Opens the store in directory `dir` for reading and writing; no other
+    /// process may hold it meanwhile.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_mode(dir, Mode::ReadWrite)
+    }
+
+    /// Opens the store in directory `dir` for reading only: other readers
+    /// may hold it too, a writer may not. Writes fail.
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_mode(dir, Mode::ReadOnly)
+    }
+
+    fn open_mode(dir: &Path, mode: Mode) -> Result<Self, StoreError> {
         let format = dir.join(FORMAT_FILE);
         let text = match fs::read_to_string(&format) {
             Ok(t) => t,
@@ -247,18 +265,14 @@ impl Store {
             path: format.clone(),
             reason,
         })?;
-        let backend = Self::open_engine(dir, engine, false)?;
+        let backend = Self::open_engine(dir, engine, mode)?;
         Ok(Self {
             backend,
             path: Some(dir.to_path_buf()),
         })
     }
 
-    fn open_engine(
-        dir: &Path,
-        engine: Engine,
-        create: bool,
-    ) -> Result<Box<dyn Backend>, StoreError> {
+    fn open_engine(dir: &Path, engine: Engine, mode: Mode) -> Result<Box<dyn Backend>, StoreError> {
         let file = dir.join(engine.file());
         let locked = |e: BackendError| match e {
             BackendError::Locked => StoreError::Locked {
@@ -268,10 +282,10 @@ impl Store {
         };
         match engine {
             Engine::Redb => {
-                let b = if create {
-                    RedbBackend::create(&file)
-                } else {
-                    RedbBackend::open(&file)
+                let b = match mode {
+                    Mode::Create => RedbBackend::create(&file),
+                    Mode::ReadWrite => RedbBackend::open(&file),
+                    Mode::ReadOnly => RedbBackend::open_read_only(&file),
                 };
                 Ok(Box::new(b.map_err(locked)?))
             }

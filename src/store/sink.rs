@@ -15,10 +15,20 @@ use super::{Store, StoreError};
 /// large enough to amortize a commit's sync, small enough to bound memory.
 const FLUSH_BYTES: usize = 32 << 20;
 
-#[derive(Default)]
 struct Pending {
+    /// Objects not yet written: a lazy batch (durable with the next commit).
     batch: Batch,
     ids: HashSet<ObjectId>,
+    /// Whether a lazy batch was written since the last durable commit.
+    unsynced: bool,
+}
+
+impl Pending {
+    /// Takes the buffered objects, leaving an empty lazy batch.
+    fn take(&mut self) -> Batch {
+        self.ids.clear();
+        std::mem::replace(&mut self.batch, Batch::lazy())
+    }
 }
 
 /// A progress callback: what, done, total (0 when unknown).
@@ -57,7 +67,11 @@ impl<'a> StoreSink<'a> {
         Ok(Self {
             store,
             source: name.to_owned(),
-            pending: Mutex::default(),
+            pending: Mutex::new(Pending {
+                batch: Batch::lazy(),
+                ids: HashSet::new(),
+                unsynced: false,
+            }),
             cache: Mutex::default(),
             head: Mutex::new(head),
             progress,
@@ -69,7 +83,7 @@ impl<'a> StoreSink<'a> {
             return Ok(());
         }
         // Pack (compress) outside the lock: this is where the CPU goes.
-        let mut one = Batch::new();
+        let mut one = Batch::lazy();
         Store::stage_object(&mut one, &id, &encode());
         let full = {
             let mut p = lock(&self.pending);
@@ -78,8 +92,8 @@ impl<'a> StoreSink<'a> {
             }
             p.batch.ops.append(&mut one.ops);
             if p.batch.size() >= FLUSH_BYTES {
-                p.ids.clear();
-                Some(std::mem::take(&mut p.batch))
+                p.unsynced = true;
+                Some(p.take())
             } else {
                 None
             }
@@ -90,29 +104,18 @@ impl<'a> StoreSink<'a> {
         Ok(())
     }
 
-    /// Ends a successful ingest: writes buffered objects, then buffered
-    /// cache values (which may name those objects, never the reverse).
+    /// Ends a successful ingest: durably writes buffered objects and cache
+    /// values (which may name those objects, never the reverse).
     pub fn finish(&self) -> Result<(), StoreError> {
-        self.flush()?;
-        let cache = std::mem::take(&mut *lock(&self.cache));
-        if !cache.is_empty() {
-            let mut batch = Batch::new();
-            for (k, v) in cache {
-                batch.put(Table::Cache, keyed(&self.source, &k), v);
-            }
-            self.store.backend.commit(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Writes buffered objects now.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let batch = {
+        let (mut batch, unsynced) = {
             let mut p = lock(&self.pending);
-            p.ids.clear();
-            std::mem::take(&mut p.batch)
+            (p.take(), std::mem::take(&mut p.unsynced))
         };
-        if !batch.is_empty() {
+        batch.lazy = false;
+        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
+            batch.put(Table::Cache, keyed(&self.source, &k), v);
+        }
+        if unsynced || !batch.is_empty() {
             self.store.backend.commit(batch)?;
         }
         Ok(())
@@ -166,7 +169,6 @@ impl IngestSink for StoreSink<'_> {
     }
 
     fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError> {
-        self.flush().map_err(sink_error)?;
         let bytes = snapshot
             .encode()
             .map_err(|e| sink_error(StoreError::Invalid(e.to_string())))?;
@@ -178,7 +180,10 @@ impl IngestSink for StoreSink<'_> {
             id,
         };
         let name = &self.source;
-        let mut batch = Batch::new();
+        // Buffered objects go first, in the same durable transaction, which
+        // also makes every earlier lazy object batch durable.
+        let mut batch = lock(&self.pending).take();
+        batch.lazy = false;
         Store::stage_object(&mut batch, &id.object_id(), &bytes);
         batch.put(
             Table::Log,
@@ -204,11 +209,11 @@ impl IngestSink for StoreSink<'_> {
             previous.map(|e| encode_entry(&e)),
         );
         batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
-        let cache = std::mem::take(&mut *lock(&self.cache));
-        for (k, v) in cache {
+        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
             batch.put(Table::Cache, keyed(name, &k), v);
         }
         self.store.backend.commit(batch).map_err(sink_error)?;
+        lock(&self.pending).unsynced = false;
         *head = Some(entry);
         Ok(id)
     }
