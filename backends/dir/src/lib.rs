@@ -280,13 +280,18 @@ impl Source for DirSource {
         let latest = sink.latest()?;
         let next_revision = snapshot::next_revision(latest.as_ref().map(|(_, s)| s), &self.root)?;
 
-        let scan = scan::walk(&self.root, self.subdir.as_deref())?;
+        // The walk waits on the file system, loading the cache on the CPU:
+        // do both at once.
+        let (scan, old_cache) = rayon::join(
+            || scan::walk(&self.root, self.subdir.as_deref()),
+            || cache::load(sink, &self.root),
+        );
+        let (scan, old_cache) = (scan?, old_cache?);
         let mut report = IngestReport {
             warnings: scan.warnings,
             ..IngestReport::default()
         };
 
-        let old_cache = cache::load(sink, &self.root)?;
         let read = read::read_all(
             sink,
             &self.root,
