@@ -57,6 +57,55 @@ impl Timestamp {
 }
 
 /// What is remembered of one file or symlink.
+/// The stat fields plumb looks at, from `statx` or from `fstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub size: u64,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub ino: u64,
+    /// The file type and permission bits (`st_mode`).
+    pub mode: u32,
+}
+
+impl FileStat {
+    pub fn from_statx(st: &rustix::fs::Statx) -> Self {
+        Self {
+            size: st.stx_size,
+            mtime: Timestamp::new(st.stx_mtime.tv_sec, i64::from(st.stx_mtime.tv_nsec)),
+            ctime: Timestamp::new(st.stx_ctime.tv_sec, i64::from(st.stx_ctime.tv_nsec)),
+            ino: st.stx_ino,
+            mode: u32::from(st.stx_mode),
+        }
+    }
+
+    pub fn from_metadata(meta: &Metadata) -> Self {
+        Self {
+            size: meta.len(),
+            mtime: Timestamp::new(meta.mtime(), meta.mtime_nsec()),
+            ctime: Timestamp::new(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            mode: meta.mode(),
+        }
+    }
+
+    fn file_type(&self) -> rustix::fs::FileType {
+        rustix::fs::FileType::from_raw_mode(self.mode)
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == rustix::fs::FileType::Symlink
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.file_type() == rustix::fs::FileType::RegularFile
+    }
+
+    pub fn is_executable(&self) -> bool {
+        self.mode & 0o111 != 0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CacheEntry {
     size: u64,
@@ -72,24 +121,24 @@ pub(crate) struct CacheEntry {
 impl CacheEntry {
     /// An entry for a file with `meta` stored as `blob`, or `None` if it
     /// changed too recently (at or after `racy_limit`) to be trusted.
-    pub fn new(meta: &Metadata, blob: BlobId, racy_limit: Timestamp) -> Option<Self> {
+    pub fn new(meta: &FileStat, blob: BlobId, racy_limit: Timestamp) -> Option<Self> {
         let entry = Self {
-            size: meta.len(),
-            mtime: Timestamp::new(meta.mtime(), meta.mtime_nsec()),
-            ctime: Timestamp::new(meta.ctime(), meta.ctime_nsec()),
-            ino: meta.ino(),
-            link: meta.file_type().is_symlink(),
+            size: meta.size,
+            mtime: meta.mtime,
+            ctime: meta.ctime,
+            ino: meta.ino,
+            link: meta.is_symlink(),
             blob: *blob.as_bytes(),
         };
         (entry.mtime < racy_limit && entry.ctime < racy_limit).then_some(entry)
     }
 
-    fn matches(&self, meta: &Metadata) -> bool {
-        self.size == meta.len()
-            && self.ino == meta.ino()
-            && self.link == meta.file_type().is_symlink()
-            && self.mtime == Timestamp::new(meta.mtime(), meta.mtime_nsec())
-            && self.ctime == Timestamp::new(meta.ctime(), meta.ctime_nsec())
+    fn matches(&self, meta: &FileStat) -> bool {
+        self.size == meta.size
+            && self.ino == meta.ino
+            && self.link == meta.is_symlink()
+            && self.mtime == meta.mtime
+            && self.ctime == meta.ctime
     }
 }
 
@@ -114,7 +163,7 @@ impl StatCache {
     }
 
     /// The entry for `rel`, if its stat still matches `meta`.
-    pub fn lookup(&self, rel: &[u8], meta: &Metadata) -> Option<&CacheEntry> {
+    pub fn lookup(&self, rel: &[u8], meta: &FileStat) -> Option<&CacheEntry> {
         self.entries.get(rel).filter(|e| e.matches(meta))
     }
 

@@ -295,6 +295,7 @@ impl Source for DirSource {
         let read = read::read_all(
             sink,
             &self.root,
+            &scan.dirs,
             &scan.files,
             old_cache.as_ref(),
             cache::Timestamp::racy_limit(started),

@@ -1,10 +1,13 @@
 //! The parallel phase: stat, read and store every file and symlink.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,8 +15,8 @@ use plumb_core::source::{IngestSink, SourceError};
 use plumb_core::{BlobId, EntryValue, ObjectId};
 use rayon::prelude::*;
 
-use crate::cache::{CacheEntry, StatCache, Timestamp};
-use crate::scan::FileItem;
+use crate::cache::{CacheEntry, FileStat, StatCache, Timestamp};
+use crate::scan::{DirNode, FileItem};
 
 /// How often, in files, progress is reported.
 const PROGRESS_EVERY: u64 = 256;
@@ -47,6 +50,7 @@ struct Done {
 pub(crate) fn read_all(
     sink: &dyn IngestSink,
     root: &Path,
+    dirs: &[DirNode],
     files: &[FileItem],
     cache: Option<&StatCache>,
     racy_limit: Timestamp,
@@ -56,30 +60,41 @@ pub(crate) fn read_all(
     let progress = Mutex::new(());
     sink.progress("files", 0, total);
 
-    let results: Vec<Done> = files
-        .par_iter()
-        .map_init(Vec::new, |buf, file| {
-            let out = one(sink, root, file, cache, racy_limit, buf);
-            if buf.capacity() > KEEP_BUFFER {
-                *buf = Vec::new();
-            }
-            if (done.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(PROGRESS_EVERY) {
-                // Under the lock, so reported counts never go backwards.
-                let _guard = progress.lock().unwrap_or_else(|e| e.into_inner());
-                sink.progress("files", done.load(Ordering::Relaxed), total);
-            }
-            out
+    // Files are visited a directory at a time: each run of files in one
+    // directory shares an open handle on it, so every stat and open is
+    // relative to that handle and the kernel never walks the full path.
+    // Opening the directory without following links keeps a directory
+    // swapped for a link from leading the read outside the root.
+    let results: Vec<Vec<Done>> = files
+        .par_chunk_by(|a, b| a.dir == b.dir)
+        .map(|run| {
+            let rel = &dirs[run[0].dir].rel;
+            let dir_path = root.join(OsStr::from_bytes(rel));
+            let dir = open_dir(&dir_path)?;
+            run.par_iter()
+                .map_init(Vec::new, |buf, file| {
+                    let out = one(sink, &dir, root, file, cache, racy_limit, buf);
+                    if buf.capacity() > KEEP_BUFFER {
+                        *buf = Vec::new();
+                    }
+                    if (done.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(PROGRESS_EVERY) {
+                        let _guard = progress.lock().unwrap_or_else(|e| e.into_inner());
+                        sink.progress("files", done.load(Ordering::Relaxed), total);
+                    }
+                    out
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<_, _>>()?;
     sink.progress("files", total, total);
 
     let mut all = ReadAll {
-        values: Vec::with_capacity(results.len()),
+        values: Vec::with_capacity(files.len()),
         cache_entries: Vec::new(),
         files_read: 0,
         bytes_read: 0,
     };
-    for (file, d) in files.iter().zip(results) {
+    for (file, d) in files.iter().zip(results.into_iter().flatten()) {
         all.values.push(d.value);
         if let Some(entry) = d.cache {
             all.cache_entries.push((file.rel.clone(), entry));
@@ -96,6 +111,13 @@ fn io_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> SourceError {
     move |source| SourceError::Io { path, source }
 }
 
+fn errno(path: PathBuf) -> impl FnOnce(rustix::io::Errno) -> SourceError {
+    move |e| SourceError::Io {
+        path,
+        source: e.into(),
+    }
+}
+
 fn changed(path: PathBuf, what: &str) -> SourceError {
     SourceError::Io {
         path,
@@ -103,23 +125,43 @@ fn changed(path: PathBuf, what: &str) -> SourceError {
     }
 }
 
-/// Stats, and if needed reads and stores, one file or symlink.
+fn open_dir(path: &Path) -> Result<OwnedFd, SourceError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+        if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+            changed(path.to_path_buf(), "was replaced")
+        } else {
+            errno(path.to_path_buf())(e)
+        }
+    })
+}
+
+/// Stats, and if needed reads and stores, one file. `dir` is an open
+/// handle on the file's directory.
 fn one(
     sink: &dyn IngestSink,
+    dir: &OwnedFd,
     root: &Path,
     file: &FileItem,
     cache: Option<&StatCache>,
     racy_limit: Timestamp,
     buf: &mut Vec<u8>,
 ) -> Result<Done, SourceError> {
-    let path = file.path(root);
-    let meta = std::fs::symlink_metadata(&path).map_err(io_error(path.clone()))?;
-    let ft = meta.file_type();
-    let is_link = ft.is_symlink();
-    if !is_link && !ft.is_file() {
-        return Err(changed(path, "changed kind"));
+    let name = file.name.as_bytes();
+    let mask = StatxFlags::TYPE
+        | StatxFlags::MODE
+        | StatxFlags::INO
+        | StatxFlags::SIZE
+        | StatxFlags::MTIME
+        | StatxFlags::CTIME;
+    let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, mask)
+        .map_err(|e| errno(file.path(root))(e))?;
+    let meta = FileStat::from_statx(&st);
+    let is_link = meta.is_symlink();
+    if !is_link && !meta.is_file() {
+        return Err(changed(file.path(root), "changed kind"));
     }
-    let exec = meta.mode() & 0o111 != 0;
+    let exec = meta.is_executable();
     let wrap = |id: BlobId| {
         if is_link {
             EntryValue::Symlink(id)
@@ -140,8 +182,9 @@ fn one(
     }
 
     if is_link {
-        let target = std::fs::read_link(&path).map_err(io_error(path.clone()))?;
-        let bytes = target.as_os_str().as_bytes();
+        let target =
+            rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| errno(file.path(root))(e))?;
+        let bytes = target.as_bytes();
         let id = sink.put_blob(bytes)?;
         return Ok(Done {
             value: wrap(id),
@@ -150,36 +193,32 @@ fn one(
         });
     }
 
-    // Never follow a link nor block on a FIFO that replaced the file since
-    // it was listed.
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&path);
-    let f = match opened {
-        Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(changed(path, "became a symbolic link"));
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let f = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(changed(file.path(root), "became a symbolic link"));
         }
-        Err(e) => return Err(io_error(path)(e)),
+        Err(e) => return Err(errno(file.path(root))(e)),
     };
-    let meta = f.metadata().map_err(io_error(path.clone()))?;
+    let path = || file.path(root);
+    let meta = FileStat::from_metadata(&f.metadata().map_err(|e| io_error(path())(e))?);
     if !meta.is_file() {
-        return Err(changed(path, "changed kind"));
+        return Err(changed(path(), "changed kind"));
     }
-    let n = read_into(&f, &meta, buf).map_err(io_error(path.clone()))?;
+    let n = read_into(&f, meta.size, buf).map_err(|e| io_error(path())(e))?;
     let id = sink.put_blob(buf)?;
     // The execute bit and the cache entry describe what was read: the
     // opened file, which may differ from the one stat'ed above.
-    let exec = meta.mode() & 0o111 != 0;
-    let value = if exec {
+    let value = if meta.is_executable() {
         EntryValue::Executable(id)
     } else {
         EntryValue::File(id)
     };
     // A size that moved while reading means the file is being written:
     // its stat describes no particular content, so don't cache it.
-    let cache = if n == meta.len() {
+    let cache = if n == meta.size {
         CacheEntry::new(&meta, id, racy_limit)
     } else {
         None
@@ -192,9 +231,9 @@ fn one(
 }
 
 /// Reads all of `f` into `buf` (cleared first); returns the byte count.
-fn read_into(mut f: &File, meta: &Metadata, buf: &mut Vec<u8>) -> std::io::Result<u64> {
+fn read_into(mut f: &File, size: u64, buf: &mut Vec<u8>) -> std::io::Result<u64> {
     buf.clear();
-    let hint = usize::try_from(meta.len()).unwrap_or(0);
+    let hint = usize::try_from(size).unwrap_or(0);
     // One extra byte lets read_to_end see end-of-file without growing.
     buf.reserve(hint.saturating_add(1));
     let n = f.read_to_end(buf)?;
