@@ -11,6 +11,8 @@ use crate::store::{KeyRange, Store, StoreError, Table};
 pub struct FsckReport {
     /// Objects read and verified.
     pub objects: u64,
+    /// Bytes the objects take packed (compressed), before the engine's own overhead.
+    pub packed_bytes: u64,
     /// Snapshots reached from source logs.
     pub snapshots: u64,
     /// Sources checked.
@@ -29,8 +31,9 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
     let mut keys = Vec::new();
     store
         .backend()
-        .scan(Table::Objects, KeyRange::all(), false, &mut |k, _| {
+        .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
             keys.push(k.to_vec());
+            report.packed_bytes += v.len() as u64;
             Ok(true)
         })?;
     for key in keys {

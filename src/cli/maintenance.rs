@@ -7,6 +7,22 @@ use plumb::store::Store;
 use super::exit;
 use super::ingest_cmd::human_bytes;
 
+/// Bytes the store's files take on disk (0 for a store in memory).
+fn store_size(store: &Store) -> u64 {
+    fn walk(p: &std::path::Path) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return 0;
+        };
+        if !meta.is_dir() {
+            return meta.len();
+        }
+        std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| walk(&e.path())).sum())
+            .unwrap_or(0)
+    }
+    store.path().map_or(0, walk)
+}
+
 pub fn fsck(store: &Store) -> anyhow::Result<u8> {
     let report = plumb::fsck::fsck(store, &|_| {})?;
     for p in &report.problems {
@@ -21,14 +37,23 @@ pub fn fsck(store: &Store) -> anyhow::Result<u8> {
         );
     }
     println!(
-        "ok: {} objects, {} snapshots in {} sources verified",
-        report.objects, report.snapshots, report.sources
+        "ok: {} objects ({} packed), {} snapshots in {} sources verified",
+        report.objects,
+        human_bytes(report.packed_bytes),
+        report.snapshots,
+        report.sources
     );
     Ok(exit::OK)
 }
 
-pub fn gc(store: &Store) -> anyhow::Result<u8> {
-    let r = plumb::gc::gc(store)?;
+pub fn gc(mut store: Store) -> anyhow::Result<u8> {
+    let r = plumb::gc::gc(&store)?;
+    let before = store_size(&store);
+    store.compact()?;
+    let after = store_size(&store);
+    if before > after {
+        println!("compacted the store: {} freed", human_bytes(before - after));
+    }
     println!(
         "removed {} unreachable objects ({}), kept {}",
         r.removed,

@@ -175,7 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             paths,
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck => maintenance::fsck(&open_store_read_only(&cli)?),
-        Command::Gc => maintenance::gc(&open_store(&cli)?),
+        Command::Gc => maintenance::gc(open_store(&cli)?),
     }
 }
 

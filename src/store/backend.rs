@@ -312,4 +312,9 @@ pub trait Backend: Send + Sync {
     fn commit(&self, batch: Batch) -> Result<(), BackendError>;
     /// The engine's name, for messages.
     fn engine(&self) -> &'static str;
+    /// Returns free space inside the store to the file system, where the
+    /// engine can; `Ok(false)` when it cannot or there was nothing to do.
+    fn compact(&mut self) -> Result<bool, BackendError> {
+        Ok(false)
+    }
 }

@@ -222,4 +222,11 @@ impl Backend for RedbBackend {
     fn engine(&self) -> &'static str {
         "redb"
     }
+
+    fn compact(&mut self) -> Result<bool, BackendError> {
+        match &mut self.db {
+            Handle::ReadWrite(db) => db.compact().map_err(engine_error),
+            Handle::ReadOnly(_) => Err(BackendError::ReadOnly),
+        }
+    }
 }

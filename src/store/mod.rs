@@ -306,6 +306,12 @@ impl Store {
         self.path.as_deref()
     }
 
+    /// Returns free space inside the store to the file system, where the
+    /// engine can (redb); `false` when there was nothing to do.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        Ok(self.backend.compact()?)
+    }
+
     /// The backend underneath.
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
