@@ -48,17 +48,17 @@ pub fn fsck(store: &Store) -> anyhow::Result<u8> {
 
 pub fn gc(mut store: Store) -> anyhow::Result<u8> {
     let r = plumb::gc::gc(&store)?;
-    let before = store_size(&store);
-    store.compact()?;
-    let after = store_size(&store);
-    if before > after {
-        println!("compacted the store: {} freed", human_bytes(before - after));
-    }
     println!(
         "removed {} unreachable objects ({}), kept {}",
         r.removed,
         human_bytes(r.bytes_removed),
         r.kept
     );
+    let before = store_size(&store);
+    store.compact()?;
+    let after = store_size(&store);
+    if before > after {
+        println!("compacted the store: {} freed", human_bytes(before - after));
+    }
     Ok(exit::OK)
 }
