@@ -1,10 +1,10 @@
 //! Dropping objects that nothing reaches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use plumb_core::{EntryValue, ObjectId, SnapshotId, TreeId};
 
-use crate::store::{Batch, KeyRange, Store, StoreError, Table};
+use crate::store::{Batch, KeyRange, Location, Store, StoreError, Table};
 
 /// What `gc` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,10 @@ pub struct GcReport {
     pub removed: u64,
     /// Stored bytes removed.
     pub bytes_removed: u64,
+    /// Pack files rewritten (or removed when empty).
+    pub packs_rewritten: u64,
+    /// Disk space those rewrites returned, in bytes.
+    pub bytes_freed_on_disk: u64,
 }
 
 /// Removes every object not reachable from a source's log (snapshots, their
@@ -61,7 +65,56 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
         }
         store.backend().commit(std::mem::take(&mut batch))?;
     }
+    repack(store, &mut report)?;
     Ok(report)
+}
+
+/// Rewrites pack files that are mostly garbage: their live objects are
+/// copied (verified) into a new pack, the index is pointed there, and only
+/// then is the old file removed. A kill midway leaves every index entry
+/// pointing at a whole copy; an old pack left behind is removed next time.
+fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
+    let Some(packs) = store.packs() else {
+        return Ok(());
+    };
+    let mut live: HashMap<u32, (u64, Vec<ObjectId>)> = HashMap::new();
+    store
+        .backend()
+        .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
+            if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
+                let e = live.entry(loc.pack).or_default();
+                e.0 += u64::from(loc.len) + 36;
+                e.1.push(ObjectId::from_bytes(id));
+            }
+            Ok(true)
+        })?;
+    let current = packs.current();
+    for number in packs.list()? {
+        if Some(number) == current {
+            continue;
+        }
+        let size = packs.size(number)?;
+        let (live_bytes, ids) = live.remove(&number).unwrap_or_default();
+        // Keep packs at least three-quarters live: rewriting them costs
+        // more than the space it returns.
+        if live_bytes * 4 >= size * 3 {
+            continue;
+        }
+        for chunk in ids.chunks(4096) {
+            let mut batch = Batch::new();
+            for id in chunk {
+                let canonical = store
+                    .get_encoded(id)?
+                    .ok_or(StoreError::Missing { id: *id })?;
+                store.stage_object(&mut batch, id, &canonical)?;
+            }
+            store.commit(batch)?;
+        }
+        packs.remove(number)?;
+        report.packs_rewritten += 1;
+        report.bytes_freed_on_disk += size.saturating_sub(live_bytes);
+    }
+    Ok(())
 }
 
 fn mark_tree(store: &Store, id: TreeId, live: &mut HashSet<ObjectId>) -> Result<(), StoreError> {

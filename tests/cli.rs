@@ -9,7 +9,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 
 use common::Env;
 use plumb::store::Store;
-use plumb::store::backend::{Batch, Table};
+use std::os::unix::fs::FileExt;
 
 fn setup() -> Env {
     let env = Env::new();
@@ -205,16 +205,16 @@ fn corruption_is_named_and_reported() {
         let snap = plumb::rev::resolve(&store, "app@latest").unwrap().id;
         let tree = store.tree(&store.snapshot(&snap).unwrap().tree).unwrap();
         let id = tree.get(b"app.conf").unwrap().value.blob().unwrap();
-        let mut raw = store
-            .backend()
-            .get(Table::Objects, id.as_bytes())
-            .unwrap()
+        let (pack, offset, len) = store.location(&id.object_id()).unwrap().unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(pack)
             .unwrap();
-        let n = raw.len();
-        raw[n - 2] ^= 0x01;
-        let mut b = Batch::new();
-        b.put(Table::Objects, id.as_bytes().to_vec(), raw);
-        store.backend().commit(b).unwrap();
+        let at = offset + u64::from(len) - 2;
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x01], at).unwrap();
         id
     };
     let e = env.fails(&["cat", "app@latest:app.conf"], 1);
@@ -233,9 +233,13 @@ fn gc_and_source_removal() {
     env.ok(&["ingest"]);
     let out = env.ok_text(&["gc"]);
     assert!(out.starts_with("removed 0 "), "{out}");
+    let packs = || std::fs::read_dir(env.store().join("packs")).unwrap().count();
+    assert!(packs() >= 1);
     env.ok(&["source", "remove", "app"]);
     let out = env.ok_text(&["gc"]);
     assert!(out.contains("kept 0"), "{out}");
+    assert!(out.contains("rewrote 1 pack file"), "{out}");
+    assert_eq!(packs(), 0, "gc left a pack no object needs");
     assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
     env.fails(&["log", "app"], 1);
 }
@@ -293,4 +297,22 @@ fn touched_files_are_read_once_more_then_cached() {
     // The refreshed stat cache was kept although nothing was committed.
     let second = env.ok_text(&["ingest"]);
     assert!(second.contains("up to date (0 files read"), "{second}");
+}
+
+#[test]
+fn gc_rewrites_a_half_dead_pack_and_keeps_the_live_half() {
+    let env = setup();
+    for i in 0..50 {
+        env.write(&format!("other/f{i}.conf"), format!("other {i}\n").repeat(400).as_bytes());
+    }
+    env.ok(&["source", "add", "other", "other"]);
+    env.ok(&["ingest"]);
+    env.ok(&["source", "remove", "other"]);
+    let out = env.ok_text(&["gc"]);
+    assert!(out.contains("rewrote 1 pack file"), "{out}");
+    assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), b"port = 8080\nhost = a\n");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+    // Nothing left to rewrite the second time.
+    let out = env.ok_text(&["gc"]);
+    assert!(!out.contains("rewrote"), "{out}");
 }

@@ -93,22 +93,41 @@ fn log_revisions_and_times() {
     }
 }
 
+/// Damages an object's stored bytes where they really are: in its pack
+/// file on disk, or in the objects table of a store in memory.
+fn flip_last_byte(store: &Store, id: &plumb_core::ObjectId) {
+    if let Some((pack, offset, len)) = store.location(id).unwrap() {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(pack)
+            .unwrap();
+        let at = offset + u64::from(len) - 1;
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x40], at).unwrap();
+        return;
+    }
+    let mut stored = store
+        .backend()
+        .get(Table::Objects, id.as_bytes())
+        .unwrap()
+        .unwrap();
+    let last = stored.len() - 1;
+    stored[last] ^= 0x40;
+    let mut batch = Batch::new();
+    batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
+    store.backend().commit(batch).unwrap();
+}
+
 #[test]
 fn corrupt_objects_are_errors_naming_them() {
     for (_d, store) in stores() {
         let blob = Blob::new(b"listen = 0.0.0.0:443\n".repeat(20));
         let id = store.put_object(&Object::Blob(blob.clone())).unwrap();
         assert_eq!(store.object(&id).unwrap(), Object::Blob(blob));
-        let mut stored = store
-            .backend()
-            .get(Table::Objects, id.as_bytes())
-            .unwrap()
-            .unwrap();
-        let last = stored.len() - 1;
-        stored[last] ^= 0x40;
-        let mut batch = Batch::new();
-        batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
-        store.backend().commit(batch).unwrap();
+        flip_last_byte(&store, &id);
         let err = store.object(&id).unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt { id: e, .. } if e == id),

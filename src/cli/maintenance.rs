@@ -54,6 +54,14 @@ pub fn gc(mut store: Store) -> anyhow::Result<u8> {
         human_bytes(r.bytes_removed),
         r.kept
     );
+    if r.packs_rewritten > 0 {
+        println!(
+            "rewrote {} pack file{}, {} freed",
+            r.packs_rewritten,
+            if r.packs_rewritten == 1 { "" } else { "s" },
+            human_bytes(r.bytes_freed_on_disk)
+        );
+    }
     let before = store_size(&store);
     store.compact()?;
     let after = store_size(&store);

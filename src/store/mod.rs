@@ -12,6 +12,8 @@ pub mod backend_redb;
 pub mod backend_sled;
 mod index;
 mod packing;
+pub mod packs;
+pub use packs::Location;
 pub mod sink;
 
 use std::fs;
@@ -37,6 +39,8 @@ use backend_redb::RedbBackend;
 /// The file in a store directory that names its format and engine.
 pub const FORMAT_FILE: &str = "plumb-store";
 const FORMAT_LINE: &str = "plumb store v1";
+/// The directory of pack files inside a store directory.
+pub const PACKS_DIR: &str = "packs";
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +186,9 @@ enum Mode {
 pub struct Store {
     backend: Box<dyn Backend>,
     path: Option<PathBuf>,
+    /// Pack files for object bytes, for stores on disk; a store in memory
+    /// keeps packed objects in the objects table itself.
+    packs: Option<packs::Packs>,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +211,7 @@ impl Store {
         Self {
             backend,
             path: None,
+            packs: None,
         }
     }
 
@@ -226,10 +234,12 @@ impl Store {
         let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
         fs::write(&tmp, format!("{FORMAT_LINE}\nengine = {}\n", engine.name()))
             .map_err(io_err(&tmp))?;
+        let packs = packs::Packs::open(dir.join(PACKS_DIR), false)?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
         Ok(Self {
             backend,
             path: Some(dir.to_path_buf()),
+            packs: Some(packs),
         })
     }
 
@@ -266,9 +276,11 @@ impl Store {
             reason,
         })?;
         let backend = Self::open_engine(dir, engine, mode)?;
+        let packs = packs::Packs::open(dir.join(PACKS_DIR), mode == Mode::ReadOnly)?;
         Ok(Self {
             backend,
             path: Some(dir.to_path_buf()),
+            packs: Some(packs),
         })
     }
 
@@ -324,10 +336,41 @@ impl Store {
 
     /// The verified canonical bytes of an object, or `None` when absent.
     pub fn get_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.backend.get(Table::Objects, id.as_bytes())? {
-            None => Ok(None),
-            Some(stored) => packing::unpack(id, &stored).map(Some),
+        let Some(stored) = self.backend.get(Table::Objects, id.as_bytes())? else {
+            return Ok(None);
+        };
+        if stored.first() == Some(&packs::POINTER) {
+            let loc = packs::Location::decode(&stored).ok_or_else(|| StoreError::Corrupt {
+                id: *id,
+                reason: "malformed pack pointer".into(),
+            })?;
+            let packs = self.packs.as_ref().ok_or_else(|| StoreError::Corrupt {
+                id: *id,
+                reason: "points into a pack, but this store has none".into(),
+            })?;
+            let packed = packs.read(id, loc)?;
+            return packing::unpack(id, &packed).map(Some);
         }
+        packing::unpack(id, &stored).map(Some)
+    }
+
+    /// Where an object's bytes lie: its pack file, offset and length, when
+    /// it is kept in a pack (for `fsck`, repair tools and tests).
+    pub fn location(&self, id: &ObjectId) -> Result<Option<(PathBuf, u64, u32)>, StoreError> {
+        let (Some(stored), Some(dir)) = (
+            self.backend.get(Table::Objects, id.as_bytes())?,
+            self.path.as_ref(),
+        ) else {
+            return Ok(None);
+        };
+        Ok(packs::Location::decode(&stored).map(|l| {
+            (
+                dir.join(PACKS_DIR)
+                    .join(format!("pack-{:08}.plumbpack", l.pack)),
+                l.offset,
+                l.len,
+            )
+        }))
     }
 
     fn require(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {
@@ -378,13 +421,30 @@ impl Store {
         })
     }
 
-    /// Adds the packed form of canonical bytes to `batch` under `id`.
-    pub(crate) fn stage_object(batch: &mut Batch, id: &ObjectId, canonical: &[u8]) {
-        batch.put(
-            Table::Objects,
-            id.as_bytes().to_vec(),
-            packing::pack(canonical),
-        );
+    /// Packs canonical bytes and adds them to `batch` under `id`: appended
+    /// to a pack file with a pointer in the batch, or (in memory) inline.
+    /// Commit such a batch with [`commit`](Self::commit).
+    pub fn stage_object(
+        &self,
+        batch: &mut Batch,
+        id: &ObjectId,
+        canonical: &[u8],
+    ) -> Result<(), StoreError> {
+        let packed = packing::pack(canonical);
+        let value = match &self.packs {
+            Some(packs) => packs.append(id, &packed)?.encode(),
+            None => packed,
+        };
+        batch.put(Table::Objects, id.as_bytes().to_vec(), value);
+        Ok(())
+    }
+
+    /// Commits a batch, first making durable the pack bytes it may point at.
+    pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if let Some(packs) = &self.packs {
+            packs.sync()?;
+        }
+        Ok(self.backend.commit(batch)?)
     }
 
     /// Stores one object now (tests and small writes; ingest batches).
@@ -397,10 +457,16 @@ impl Store {
         let id = ObjectId::of_encoding(&bytes);
         if !self.contains(&id)? {
             let mut batch = Batch::new();
-            Self::stage_object(&mut batch, &id, &bytes);
-            self.backend.commit(batch)?;
+            self.stage_object(&mut batch, &id, &bytes)?;
+            self.commit(batch)?;
         }
         Ok(id)
+    }
+
+    /// Pack files present, the one being written, and a way to read, size
+    /// and remove them (for `gc`).
+    pub fn packs(&self) -> Option<&packs::Packs> {
+        self.packs.as_ref()
     }
 }
 

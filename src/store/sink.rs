@@ -14,6 +14,8 @@ use super::{Store, StoreError};
 /// Objects are written in transactions of about this many packed bytes:
 /// large enough to amortize a commit's sync, small enough to bound memory.
 const FLUSH_BYTES: usize = 32 << 20;
+/// …or of this many objects (index entries), whichever comes first.
+const FLUSH_OBJECTS: usize = 1 << 16;
 
 struct Pending {
     /// Objects not yet written: a lazy batch (durable with the next commit).
@@ -84,14 +86,16 @@ impl<'a> StoreSink<'a> {
         }
         // Pack (compress) outside the lock: this is where the CPU goes.
         let mut one = Batch::lazy();
-        Store::stage_object(&mut one, &id, &encode());
+        self.store
+            .stage_object(&mut one, &id, &encode())
+            .map_err(sink_error)?;
         let full = {
             let mut p = lock(&self.pending);
             if !p.ids.insert(id) {
                 return Ok(());
             }
             p.batch.ops.append(&mut one.ops);
-            if p.batch.size() >= FLUSH_BYTES {
+            if p.batch.size() >= FLUSH_BYTES || p.batch.ops.len() >= FLUSH_OBJECTS {
                 p.unsynced = true;
                 Some(p.take())
             } else {
@@ -99,7 +103,7 @@ impl<'a> StoreSink<'a> {
             }
         };
         if let Some(batch) = full {
-            self.store.backend.commit(batch).map_err(sink_error)?;
+            self.store.commit(batch).map_err(sink_error)?;
         }
         Ok(())
     }
@@ -116,7 +120,7 @@ impl<'a> StoreSink<'a> {
             batch.put(Table::Cache, keyed(&self.source, &k), v);
         }
         if unsynced || !batch.is_empty() {
-            self.store.backend.commit(batch)?;
+            self.store.commit(batch)?;
         }
         Ok(())
     }
@@ -184,7 +188,9 @@ impl IngestSink for StoreSink<'_> {
         // also makes every earlier lazy object batch durable.
         let mut batch = lock(&self.pending).take();
         batch.lazy = false;
-        Store::stage_object(&mut batch, &id.object_id(), &bytes);
+        self.store
+            .stage_object(&mut batch, &id.object_id(), &bytes)
+            .map_err(sink_error)?;
         batch.put(
             Table::Log,
             keyed(name, &entry.seq.to_be_bytes()),
@@ -212,7 +218,7 @@ impl IngestSink for StoreSink<'_> {
         for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
             batch.put(Table::Cache, keyed(name, &k), v);
         }
-        self.store.backend.commit(batch).map_err(sink_error)?;
+        self.store.commit(batch).map_err(sink_error)?;
         lock(&self.pending).unsynced = false;
         *head = Some(entry);
         Ok(id)
