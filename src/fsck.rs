@@ -33,8 +33,8 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
         .backend()
         .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
             keys.push(k.to_vec());
-            report.packed_bytes += crate::store::Location::decode(v)
-                .map_or(v.len() as u64, |l| u64::from(l.len));
+            report.packed_bytes +=
+                crate::store::Location::decode(v).map_or(v.len() as u64, |l| u64::from(l.len));
             Ok(true)
         })?;
     for key in keys {

@@ -233,7 +233,11 @@ fn gc_and_source_removal() {
     env.ok(&["ingest"]);
     let out = env.ok_text(&["gc"]);
     assert!(out.starts_with("removed 0 "), "{out}");
-    let packs = || std::fs::read_dir(env.store().join("packs")).unwrap().count();
+    let packs = || {
+        std::fs::read_dir(env.store().join("packs"))
+            .unwrap()
+            .count()
+    };
     assert!(packs() >= 1);
     env.ok(&["source", "remove", "app"]);
     let out = env.ok_text(&["gc"]);
@@ -303,14 +307,20 @@ fn touched_files_are_read_once_more_then_cached() {
 fn gc_rewrites_a_half_dead_pack_and_keeps_the_live_half() {
     let env = setup();
     for i in 0..50 {
-        env.write(&format!("other/f{i}.conf"), format!("other {i}\n").repeat(400).as_bytes());
+        env.write(
+            &format!("other/f{i}.conf"),
+            format!("other {i}\n").repeat(400).as_bytes(),
+        );
     }
     env.ok(&["source", "add", "other", "other"]);
     env.ok(&["ingest"]);
     env.ok(&["source", "remove", "other"]);
     let out = env.ok_text(&["gc"]);
     assert!(out.contains("rewrote 1 pack file"), "{out}");
-    assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), b"port = 8080\nhost = a\n");
+    assert_eq!(
+        env.ok(&["cat", "app@latest:app.conf"]),
+        b"port = 8080\nhost = a\n"
+    );
     assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
     // Nothing left to rewrite the second time.
     let out = env.ok_text(&["gc"]);
