@@ -7,7 +7,9 @@
 //!
 //! A native revision may be given with or without its scheme
 //! (`app@git:sha1:1a2b…` or `app@1a2b`); a prefix must be unique and at
-//! least 4 characters long. `{time}` names the snapshot with the latest
+//! least 4 characters long. A ref the source recorded (a branch, tag or
+//! bookmark) names its snapshot: `app@refs/tags/v1.0`, or short, `app@v1.0`;
+//! an exact native revision wins over a ref, a ref over a prefix. `{time}` names the snapshot with the latest
 //! committer time at or before it. An id prefix (`blake3:` optional, at
 //! least 4 hex digits) names a snapshot of any source.
 
@@ -247,6 +249,25 @@ fn resolve_native(
     for full in &candidates {
         if let Some(e) = store.revision(name, full)? {
             return Ok(e);
+        }
+    }
+    // A named ref: full, or short as Git spells it.
+    for refname in [
+        native.to_owned(),
+        format!("refs/heads/{native}"),
+        format!("refs/tags/{native}"),
+        format!("refs/remotes/{native}"),
+    ] {
+        if let Some(id) = store.source_ref(name, &refname)? {
+            let seq = store
+                .sources_of(&id)?
+                .into_iter()
+                .find(|(s, _)| s == name)
+                .map(|(_, seq)| seq)
+                .ok_or_else(|| RevError::NotFound {
+                    input: input.into(),
+                })?;
+            return Ok(LogEntry { seq, id });
         }
     }
     let bare = schemes

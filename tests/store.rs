@@ -240,3 +240,37 @@ fn store_directory_lifecycle() {
     std::fs::write(dir.join("plumb-store"), "something else\n").unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Format { .. })));
 }
+
+#[test]
+fn named_refs_resolve_and_are_replaced() {
+    for (_d, store) in stores() {
+        add(&store, "app");
+        let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
+        let s1 = snapshot_of(&sink, &[("a", b"1")], "git:sha1:1111", 1);
+        let id1 = sink.commit(&s1).unwrap();
+        let s2 = snapshot_of(&sink, &[("a", b"2")], "git:sha1:2222", 2);
+        sink.set_refs(&[
+            ("refs/heads/main".into(), id1),
+            ("refs/tags/v1.0".into(), id1),
+        ])
+        .unwrap();
+        let id2 = sink.commit(&s2).unwrap();
+        assert_eq!(plumb::rev::resolve(&store, "app@v1.0").unwrap().id, id1);
+        assert_eq!(plumb::rev::resolve(&store, "app@main").unwrap().id, id1);
+        assert_eq!(
+            plumb::rev::resolve(&store, "app@refs/tags/v1.0")
+                .unwrap()
+                .id,
+            id1
+        );
+        // A later ingest replaces the whole set.
+        let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
+        sink.set_refs(&[("refs/heads/main".into(), id2)]).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(plumb::rev::resolve(&store, "app@main").unwrap().id, id2);
+        assert!(plumb::rev::resolve(&store, "app@v1.0").is_err());
+        assert_eq!(store.source_refs("app").unwrap().len(), 1);
+        store.remove_source("app").unwrap();
+        assert!(store.source_refs("app").unwrap().is_empty());
+    }
+}

@@ -111,6 +111,15 @@ pub(crate) fn head_ref(name: &str) -> Vec<u8> {
     format!("source/{name}").into_bytes()
 }
 
+/// The key prefix of a source's named refs in the refs table:
+/// `ref` NUL source NUL (then the ref name).
+pub(crate) fn named_ref_prefix(name: &str) -> Vec<u8> {
+    let mut k = b"ref\0".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
 /// Orders signed times as unsigned big-endian bytes.
 pub(crate) fn time_key(time: i64) -> [u8; 8] {
     ((time as u64) ^ (1 << 63)).to_be_bytes()
@@ -205,6 +214,10 @@ impl Store {
                 Ok(true)
             })?;
         }
+        self.for_prefix(Table::Refs, &named_ref_prefix(name), false, |k, _| {
+            batch.delete(Table::Refs, k);
+            Ok(true)
+        })?;
         let mut snapshot_keys = Vec::new();
         self.log(name, |e| {
             let mut k = e.id.as_bytes().to_vec();
@@ -394,6 +407,28 @@ impl Store {
             Ok(true)
         })?;
         Ok(out)
+    }
+
+    /// A source's named refs (full names) and their snapshots, by name.
+    pub fn source_refs(&self, name: &str) -> Result<Vec<(String, SnapshotId)>, StoreError> {
+        let prefix = named_ref_prefix(name);
+        let mut out = Vec::new();
+        self.for_prefix(Table::Refs, &prefix, false, |k, v| {
+            let refname = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            out.push((refname, snapshot_id(Table::Refs, k, v)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The snapshot a source's named ref points at.
+    pub fn source_ref(&self, name: &str, refname: &str) -> Result<Option<SnapshotId>, StoreError> {
+        let mut key = named_ref_prefix(name);
+        key.extend_from_slice(refname.as_bytes());
+        self.backend
+            .get(Table::Refs, &key)?
+            .map(|v| snapshot_id(Table::Refs, &key, &v))
+            .transpose()
     }
 
     /// A value of a source's private cache.

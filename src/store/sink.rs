@@ -8,7 +8,7 @@ use plumb_core::source::{IngestSink, SinkError};
 use plumb_core::{Blob, BlobId, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
 
 use super::backend::{Batch, Table};
-use super::index::{LogEntry, encode_entry, head_ref, keyed, time_key};
+use super::index::{LogEntry, encode_entry, head_ref, keyed, named_ref_prefix, time_key};
 use super::{Store, StoreError};
 
 /// Objects are written in transactions of about this many packed bytes:
@@ -43,6 +43,7 @@ pub struct StoreSink<'a> {
     source: String,
     pending: Mutex<Pending>,
     cache: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    refs: Mutex<Option<Vec<(String, SnapshotId)>>>,
     head: Mutex<Option<LogEntry>>,
     progress: Box<ProgressFn<'a>>,
 }
@@ -75,6 +76,7 @@ impl<'a> StoreSink<'a> {
                 unsynced: false,
             }),
             cache: Mutex::default(),
+            refs: Mutex::default(),
             head: Mutex::new(head),
             progress,
         })
@@ -108,6 +110,30 @@ impl<'a> StoreSink<'a> {
         Ok(())
     }
 
+    /// Adds buffered cache writes and a new ref set to `batch`.
+    fn stage_buffered(&self, batch: &mut Batch) -> Result<(), StoreError> {
+        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
+            batch.put(Table::Cache, keyed(&self.source, &k), v);
+        }
+        if let Some(refs) = lock(&self.refs).take() {
+            let prefix = named_ref_prefix(&self.source);
+            let mut current = Vec::new();
+            self.store.for_prefix(Table::Refs, &prefix, false, |k, _| {
+                current.push(k.to_vec());
+                Ok(true)
+            })?;
+            for k in current {
+                batch.delete(Table::Refs, k);
+            }
+            for (name, id) in refs {
+                let mut k = prefix.clone();
+                k.extend_from_slice(name.as_bytes());
+                batch.put(Table::Refs, k, id.as_bytes().to_vec());
+            }
+        }
+        Ok(())
+    }
+
     /// Ends a successful ingest: durably writes buffered objects and cache
     /// values (which may name those objects, never the reverse).
     pub fn finish(&self) -> Result<(), StoreError> {
@@ -116,9 +142,7 @@ impl<'a> StoreSink<'a> {
             (p.take(), std::mem::take(&mut p.unsynced))
         };
         batch.lazy = false;
-        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
-            batch.put(Table::Cache, keyed(&self.source, &k), v);
-        }
+        self.stage_buffered(&mut batch)?;
         if unsynced || !batch.is_empty() {
             self.store.commit(batch)?;
         }
@@ -215,13 +239,16 @@ impl IngestSink for StoreSink<'_> {
             previous.map(|e| encode_entry(&e)),
         );
         batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
-        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
-            batch.put(Table::Cache, keyed(name, &k), v);
-        }
+        self.stage_buffered(&mut batch).map_err(sink_error)?;
         self.store.commit(batch).map_err(sink_error)?;
         lock(&self.pending).unsynced = false;
         *head = Some(entry);
         Ok(id)
+    }
+
+    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
+        *lock(&self.refs) = Some(refs.to_vec());
+        Ok(())
     }
 
     fn progress(&self, what: &str, done: u64, total: u64) {

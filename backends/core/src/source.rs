@@ -51,6 +51,16 @@ pub trait IngestSink: Sync {
     fn latest(&self) -> Result<Option<(SnapshotId, Snapshot)>, SinkError>;
     /// Durably records `snapshot` as the next entry of this source's log.
     fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError>;
+    /// Records the source's named refs (branches, tags, bookmarks: full
+    /// names such as `refs/tags/v1.0`) and the snapshots they point at,
+    /// replacing the set recorded before. Buffered like cache writes:
+    /// durable with the next commit or at the end of a successful ingest.
+    /// Every snapshot named must be committed by then. A sink that keeps no
+    /// refs (a test sink) may ignore them.
+    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
+        let _ = refs;
+        Ok(())
+    }
     /// Reports progress: `done` of `total` units (`total` 0 when unknown).
     fn progress(&self, what: &str, done: u64, total: u64);
 }
