@@ -42,12 +42,7 @@ pub fn open_source(def: &SourceDef) -> Result<Box<dyn Source>, IngestError> {
                 .map_err(wrap)?;
             Ok(Box::new(dir))
         }
-        Vcs::Git => {
-            let git = plumb_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
-                .map_err(wrap)?;
-            Ok(Box::new(git))
-        }
-        Vcs::Hg => Err(IngestError::Unsupported {
+        Vcs::Git | Vcs::Hg => Err(IngestError::Unsupported {
             name: def.name.clone(),
             vcs: def.vcs.name(),
         }),

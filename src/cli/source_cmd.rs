@@ -72,7 +72,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             if let Some(p) = path {
                 plumb::query::components(p.as_bytes())?;
             }
-            if vcs == Vcs::Hg {
+            if vcs != Vcs::Dir {
                 bail!(
                     "{} sources are not supported by this build yet (add the working tree with --vcs dir)",
                     vcs.name()
