@@ -267,6 +267,17 @@ pub enum BackendError {
     },
 }
 
+impl BackendError {
+    /// An engine's error by its message, recognising a full disk.
+    pub fn engine(engine: &'static str, e: impl std::fmt::Display) -> Self {
+        let message = e.to_string();
+        if message.contains("No space left on device") {
+            return BackendError::NoSpace;
+        }
+        BackendError::Engine { engine, message }
+    }
+}
+
 /// What to do after visiting an entry in [`Backend::scan`].
 pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, BackendError> + 'a;
 

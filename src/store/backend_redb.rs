@@ -41,14 +41,7 @@ impl std::fmt::Debug for RedbBackend {
 }
 
 fn engine_error(e: impl std::fmt::Display) -> BackendError {
-    let message = e.to_string();
-    if message.contains("No space left on device") {
-        return BackendError::NoSpace;
-    }
-    BackendError::Engine {
-        engine: "redb",
-        message,
-    }
+    BackendError::engine("redb", e)
 }
 
 fn database_error(e: DatabaseError) -> BackendError {

@@ -24,13 +24,7 @@ fn engine_error(e: impl std::fmt::Display) -> BackendError {
     if message.contains("could not acquire lock") {
         return BackendError::Locked;
     }
-    if message.contains("No space left on device") {
-        return BackendError::NoSpace;
-    }
-    BackendError::Engine {
-        engine: "sled",
-        message,
-    }
+    BackendError::engine("sled", message)
 }
 
 impl SledBackend {
