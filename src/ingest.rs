@@ -42,10 +42,16 @@ pub fn open_source(def: &SourceDef) -> Result<Box<dyn Source>, IngestError> {
                 .map_err(wrap)?;
             Ok(Box::new(dir))
         }
-        Vcs::Git | Vcs::Hg => Err(IngestError::Unsupported {
-            name: def.name.clone(),
-            vcs: def.vcs.name(),
-        }),
+        Vcs::Git => {
+            let git = plumb_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
+                .map_err(wrap)?;
+            Ok(Box::new(git))
+        }
+        Vcs::Hg => {
+            let hg = plumb_hg::HgSource::new(&def.location, &def.refs, def.path.as_deref())
+                .map_err(wrap)?;
+            Ok(Box::new(hg))
+        }
     }
 }
 

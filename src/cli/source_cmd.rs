@@ -72,10 +72,9 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             if let Some(p) = path {
                 plumb::query::components(p.as_bytes())?;
             }
-            if vcs != Vcs::Dir {
+            if vcs == Vcs::Hg && is_url {
                 bail!(
-                    "{} sources are not supported by this build yet (add the working tree with --vcs dir)",
-                    vcs.name()
+                    "remote Mercurial repositories are not supported yet: clone it (`hg clone {location} DIR`) and add DIR"
                 );
             }
             let def = SourceDef {
@@ -146,7 +145,12 @@ fn detect(location: &str, is_url: bool) -> anyhow::Result<Vcs> {
     if !p.is_dir() {
         bail!("{location} is not a directory");
     }
-    if p.join(".git").exists() || (p.join("HEAD").is_file() && p.join("objects").is_dir()) {
+    // A work tree (a `.git` directory, or a `.git` file as in linked work
+    // trees and submodules), or a bare repository or `.git` directory.
+    let git_dir = |d: &Path| {
+        d.join("HEAD").is_file() && d.join("objects").is_dir() && d.join("refs").is_dir()
+    };
+    if p.join(".git").exists() || git_dir(p) {
         Ok(Vcs::Git)
     } else if p.join(".hg").is_dir() {
         Ok(Vcs::Hg)

@@ -1,0 +1,268 @@
+//! Git trees and blobs to plumb trees and blobs, each Git object once.
+
+use std::collections::HashMap;
+
+use gix::ObjectId;
+use gix::objs::Kind as GitKind;
+use plumb_core::source::{IngestSink, SinkError};
+use plumb_core::{BlobId, EntryValue, Name, ObjectId as PlumbId, Tree, TreeEntry, TreeId};
+
+use crate::error::GitError;
+use crate::revision;
+
+/// The sink cache key prefix of a converted Git tree.
+pub(crate) const TREE_KEY: u8 = b't';
+/// The sink cache key prefix of a converted Git blob.
+pub(crate) const BLOB_KEY: u8 = b'b';
+
+/// How many conversions are remembered in memory before the memo is
+/// dropped and rebuilt (the sink cache still has them all).
+const MEMO_LIMIT: usize = 1 << 16;
+
+/// Converts objects of one repository, remembering what it converted.
+pub(crate) struct Converter<'a> {
+    repo: &'a gix::Repository,
+    sink: &'a dyn IngestSink,
+    /// Recent conversions, Git id → plumb id (both kinds; Git ids are unique
+    /// across kinds).
+    memo: HashMap<ObjectId, [u8; 32]>,
+    /// Conversions not yet handed to the sink cache; written just before
+    /// the snapshot that needs them is committed.
+    pending: Vec<(Vec<u8>, [u8; 32])>,
+    /// Blobs read from Git.
+    pub files_read: u64,
+    /// Their bytes.
+    pub bytes_read: u64,
+}
+
+/// One tree being converted: the Git entries still to visit and the plumb
+/// entries made so far.
+struct Frame {
+    id: ObjectId,
+    /// The entry name in the parent, `None` for the root.
+    name: Option<Name>,
+    todo: std::vec::IntoIter<(Name, gix::objs::tree::EntryMode, ObjectId)>,
+    done: Vec<TreeEntry>,
+}
+
+impl<'a> Converter<'a> {
+    pub(crate) fn new(repo: &'a gix::Repository, sink: &'a dyn IngestSink) -> Self {
+        Self {
+            repo,
+            sink,
+            memo: HashMap::new(),
+            pending: Vec::new(),
+            files_read: 0,
+            bytes_read: 0,
+        }
+    }
+
+    /// Hands the conversions made since the last call to the sink cache.
+    /// Call right before committing the snapshot whose objects they are.
+    pub(crate) fn flush(&mut self) -> Result<(), SinkError> {
+        for (k, v) in self.pending.drain(..) {
+            self.sink.cache_put(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    fn lookup(&mut self, kind: u8, id: &ObjectId) -> Result<Option<[u8; 32]>, SinkError> {
+        if let Some(v) = self.memo.get(id) {
+            return Ok(Some(*v));
+        }
+        let Some(v) = self.sink.cache_get(&key(kind, id))? else {
+            return Ok(None);
+        };
+        // A value of another length is not ours: convert again.
+        let Ok(v) = <[u8; 32]>::try_from(v.as_slice()) else {
+            return Ok(None);
+        };
+        self.remember_only(*id, v);
+        Ok(Some(v))
+    }
+
+    fn remember_only(&mut self, id: ObjectId, v: [u8; 32]) {
+        if self.memo.len() >= MEMO_LIMIT {
+            self.memo.clear();
+        }
+        self.memo.insert(id, v);
+    }
+
+    fn remember(&mut self, kind: u8, id: ObjectId, v: [u8; 32]) {
+        self.pending.push((key(kind, &id), v));
+        self.remember_only(id, v);
+    }
+
+    /// Reads an object that must be of kind `expected`.
+    fn read(&self, id: ObjectId, expected: GitKind) -> Result<gix::Object<'a>, GitError> {
+        let what = kind_name(expected);
+        let obj = self
+            .repo
+            .try_find_object(id)
+            .map_err(|e| GitError::Read {
+                what,
+                id: id.to_hex().to_string(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| GitError::Missing {
+                what,
+                id: id.to_hex().to_string(),
+            })?;
+        if obj.kind != expected {
+            return Err(GitError::WrongKind {
+                id: id.to_hex().to_string(),
+                expected: what,
+                actual: obj.kind.to_string(),
+            });
+        }
+        Ok(obj)
+    }
+
+    /// The plumb blob holding the Git blob `id`.
+    pub(crate) fn blob(&mut self, id: ObjectId) -> Result<BlobId, GitError> {
+        if let Some(v) = self.lookup(BLOB_KEY, &id)? {
+            return Ok(BlobId::new(PlumbId::from_bytes(v)));
+        }
+        let obj = self.read(id, GitKind::Blob)?;
+        let blob = self.sink.put_blob(&obj.data)?;
+        self.files_read += 1;
+        self.bytes_read += obj.data.len() as u64;
+        drop(obj);
+        self.remember(BLOB_KEY, id, *blob.as_bytes());
+        Ok(blob)
+    }
+
+    /// The plumb tree of the Git tree `root`, converting what is not yet
+    /// converted. Depth is handled without recursion, so a deep tree cannot
+    /// exhaust the stack; memory holds one tree per level.
+    pub(crate) fn tree(&mut self, root: ObjectId) -> Result<TreeId, GitError> {
+        if let Some(v) = self.lookup(TREE_KEY, &root)? {
+            return Ok(TreeId::new(PlumbId::from_bytes(v)));
+        }
+        let mut current = self.open(root, None)?;
+        let mut parents: Vec<Frame> = Vec::new();
+        loop {
+            if let Some((name, mode, id)) = current.todo.next() {
+                let value = if mode.is_tree() {
+                    match self.lookup(TREE_KEY, &id)? {
+                        Some(v) => EntryValue::Tree(TreeId::new(PlumbId::from_bytes(v))),
+                        None => {
+                            let child = self.open(id, Some(name))?;
+                            parents.push(std::mem::replace(&mut current, child));
+                            continue;
+                        }
+                    }
+                } else if mode.is_commit() {
+                    EntryValue::Submodule(revision(&id))
+                } else if mode.is_link() {
+                    EntryValue::Symlink(self.blob(id)?)
+                } else if mode.is_executable() {
+                    EntryValue::Executable(self.blob(id)?)
+                } else if mode.is_blob() {
+                    EntryValue::File(self.blob(id)?)
+                } else {
+                    return Err(GitError::BadEntry {
+                        tree: current.id.to_hex().to_string(),
+                        name: name.to_string(),
+                        reason: format!("unknown mode {mode:o}"),
+                    });
+                };
+                current.done.push(TreeEntry { name, value });
+                continue;
+            }
+            let git_id = current.id;
+            let tree =
+                Tree::new(std::mem::take(&mut current.done)).map_err(|e| GitError::BadEntry {
+                    tree: git_id.to_hex().to_string(),
+                    name: match &e {
+                        plumb_core::TreeError::Duplicate { name }
+                        | plumb_core::TreeError::EmptySubmodule { name } => name.clone(),
+                    },
+                    reason: e.to_string(),
+                })?;
+            let id = self.sink.put_tree(&tree)?;
+            self.remember(TREE_KEY, git_id, *id.as_bytes());
+            let Some(parent) = parents.pop() else {
+                return Ok(id);
+            };
+            let done = std::mem::replace(&mut current, parent);
+            if let Some(name) = done.name {
+                current.done.push(TreeEntry {
+                    name,
+                    value: EntryValue::Tree(id),
+                });
+            }
+        }
+    }
+
+    /// Reads the Git tree `id` into a frame.
+    fn open(&self, id: ObjectId, name: Option<Name>) -> Result<Frame, GitError> {
+        let entries = self.entries(id)?;
+        Ok(Frame {
+            id,
+            name,
+            todo: entries.into_iter(),
+            done: Vec::new(),
+        })
+    }
+
+    /// The entries of the Git tree `id`, names checked.
+    pub(crate) fn entries(
+        &self,
+        id: ObjectId,
+    ) -> Result<Vec<(Name, gix::objs::tree::EntryMode, ObjectId)>, GitError> {
+        let obj = self.read(id, GitKind::Tree)?;
+        let hex = || id.to_hex().to_string();
+        let mut out = Vec::new();
+        for entry in gix::objs::TreeRefIter::from_bytes(&obj.data, self.repo.object_hash()) {
+            let entry = entry.map_err(|e| GitError::Malformed {
+                what: "tree",
+                id: hex(),
+                reason: e.to_string(),
+            })?;
+            let name = Name::new(entry.filename.to_vec()).map_err(|e| GitError::BadEntry {
+                tree: hex(),
+                name: String::from_utf8_lossy(entry.filename).into_owned(),
+                reason: e.to_string(),
+            })?;
+            out.push((name, entry.mode, entry.oid.to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The Git tree at `path` below the tree `root`, if there is a tree.
+    pub(crate) fn subtree(
+        &self,
+        root: ObjectId,
+        path: &[Name],
+    ) -> Result<Option<ObjectId>, GitError> {
+        let mut at = root;
+        for component in path {
+            let found = self
+                .entries(at)?
+                .into_iter()
+                .find(|(name, _, _)| name == component);
+            match found {
+                Some((_, mode, id)) if mode.is_tree() => at = id,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(at))
+    }
+}
+
+fn key(kind: u8, id: &ObjectId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.as_bytes().len());
+    k.push(kind);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub(crate) fn kind_name(kind: GitKind) -> &'static str {
+    match kind {
+        GitKind::Blob => "blob",
+        GitKind::Tree => "tree",
+        GitKind::Commit => "commit",
+        GitKind::Tag => "tag",
+    }
+}

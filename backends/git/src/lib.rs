@@ -1,0 +1,526 @@
+//! Records the history of a Git repository in plumb's store.
+//!
+//! [`GitSource`] implements [`Source`] for a local Git repository, read
+//! in-process through [gix](https://docs.rs/gix): no `git` program runs.
+//! Every commit reachable from the chosen refs becomes one snapshot.
+//!
+//! ```no_run
+//! use plumb_git::GitSource;
+//!
+//! // The branch HEAD points to, whole tree.
+//! let source = GitSource::new("/srv/app", &[], None)?;
+//! // Two branches and every release tag, only the `deploy/` subtree.
+//! let refs = ["main".to_owned(), "staging".to_owned(), "refs/tags/v*".to_owned()];
+//! let scoped = GitSource::new("/srv/app.git", &refs, Some("deploy"))?;
+//! # Ok::<(), plumb_core::source::SourceError>(())
+//! ```
+//!
+//! # Locations
+//!
+//! The location is a work tree (a directory holding a `.git` directory or a
+//! `.git` file, as linked work trees and submodule checkouts have), a bare
+//! repository, or a `.git` directory itself. It is opened as it is: parent
+//! directories are not searched. Both object formats are read: SHA-1
+//! repositories, and SHA-256 ones (`git init --object-format=sha256`).
+//!
+//! The repository is opened **isolated**: only its own configuration file
+//! is consulted — not the system or user configuration, nor `GIT_*`
+//! environment variables — so the result does not depend on the machine.
+//! Replacement refs (`refs/replace/`) are not applied: a snapshot records
+//! the commit its revision names, byte for byte. A repository owned by
+//! another user is opened with reduced trust (its configuration's
+//! program-running settings are ignored), but without gitoxide's 16 MiB
+//! object-size limit for such repositories, so large files still load.
+//!
+//! Remote repositories are not read yet. The reader only needs a local
+//! repository, so a remote will be fetched into a bare clone in a cache
+//! directory and read by this same code.
+//!
+//! # What is ingested
+//!
+//! - By default the commit `HEAD` points to (the checked-out branch, or a
+//!   detached `HEAD`), and its history.
+//! - Otherwise the given refs, in order: full names (`refs/heads/main`),
+//!   short names resolved the way Git does (`main`, `v1.0`, `origin/main`),
+//!   or glob patterns (`refs/tags/v*`, `release-*`; a pattern not starting
+//!   with `refs/` is tried below `refs/`, `refs/heads/`, `refs/tags/` and
+//!   `refs/remotes/`, and `*` also matches `/`). Annotated tags are peeled
+//!   to their commit.
+//! - A named ref that does not exist, or that leads to a tree or blob
+//!   rather than a commit, is an error naming it. A glob matching nothing
+//!   or matching such refs only adds a warning; if no ref leads anywhere,
+//!   nothing is ingested. An unborn `HEAD` (an empty repository) is an
+//!   error: "no commits".
+//!
+//! Every commit reachable from these becomes a snapshot, recorded parents
+//! before children, so the source's log is in topological order: a
+//! depth-first post-order from the refs in the order given, first parents
+//! first (deterministic for a given repository and refs).
+//!
+//! ## Refs
+//!
+//! After the commits, the refs that led to them are recorded through
+//! [`IngestSink::set_refs`], by full name (`refs/heads/main`,
+//! `refs/tags/v1.0`; `HEAD` when it is detached) with the snapshot of the
+//! commit each peels to, so `app@main` and `app@v1.0` resolve. The set
+//! replaces the one recorded before: a deleted tag disappears, a moved
+//! branch moves. Annotated tag objects themselves (tagger, message,
+//! signature) are not recorded. A copy of the set is kept in the sink
+//! cache (key `refs`), and the refs are handed to the sink only when they
+//! differ from it, so an ingest with nothing new writes nothing.
+//!
+//! # Snapshots
+//!
+//! - Native revision: `git:sha1:<40 hex>`, or `git:sha256:<64 hex>` in a
+//!   SHA-256 repository.
+//! - Parents: the snapshots of the commit's parents, in order (a merge
+//!   keeps all of them, first parent first).
+//! - Author and committer: name and e-mail as raw bytes, time in seconds
+//!   and timezone offset in minutes. Should writing them back in Git's
+//!   format not give the original bytes (a malformed date, a `-0000`
+//!   zone, odd spacing), the raw value is kept as an extra field too.
+//! - Message: the raw bytes after the header, in whatever encoding the
+//!   commit says it uses.
+//! - Extra fields, in this order:
+//!   1. every commit header other than `tree`, the `parent` lines, and the
+//!      first `author` and `committer`, in header order, with its raw value
+//!      (continuation lines unfolded: joined by `\n`, the leading space of
+//!      each removed) — for example `gpgsig`, `gpgsig-sha256`, `mergetag`,
+//!      `encoding`;
+//!   2. `git.raw-author`, `git.raw-committer`: the raw identity line, only
+//!      when it does not round-trip (above);
+//!   3. `git.shallow-parent`: the hex id of each parent cut off by a
+//!      shallow clone (below);
+//!   4. `git.signed-payload`: for a commit with a `gpgsig` or
+//!      `gpgsig-sha256` header, the exact commit bytes without those
+//!      headers — what the signature covers — so signatures can be verified
+//!      later without reading Git again.
+//!
+//! # Trees
+//!
+//! Git tree entries map one to one: a regular file to
+//! [`EntryValue::File`], an executable (`100755`) to
+//! [`EntryValue::Executable`], a symbolic link to [`EntryValue::Symlink`]
+//! whose blob is the link target, a directory to [`EntryValue::Tree`], and a
+//! submodule (gitlink) to [`EntryValue::Submodule`] with the pinned commit's
+//! revision (`git:sha1:<hex>`), never followed. Names are the raw bytes Git
+//! stores, UTF-8 or not. File content is stored as committed, whatever its
+//! size: an LFS pointer stays a pointer, and no filters or attributes apply.
+//! A tree entry whose name plumb cannot store (empty, `.`, `..`, or holding
+//! `/` or NUL, which Git itself never writes) or with an unknown mode fails
+//! the ingest, naming the tree and the entry.
+//!
+//! # Scoping
+//!
+//! With a subdirectory (`--path`), each snapshot's root tree is that
+//! subtree of the commit's tree; a commit in which it does not exist (or is
+//! not a directory) gets the empty tree. **Every commit still becomes a
+//! snapshot**, even one that does not touch the subtree (it has the same
+//! tree id as its parent, so it costs no new objects), so that `NAME@<git
+//! hash>` resolves for every commit and parents stay exact.
+//!
+//! # Incremental ingest
+//!
+//! A commit whose revision the store already has ends the walk: its
+//! ancestors were recorded before it. A second ingest with nothing new
+//! reads only the refs and looks each tip up once.
+//!
+//! Each Git tree and blob is converted once, across commits and across
+//! ingests: the sink cache maps `t` + raw Git tree id and `b` + raw Git blob
+//! id to the 32-byte plumb id. An unchanged subtree therefore costs one
+//! look-up, whatever its size. These cache entries are handed to the sink
+//! just before the snapshot that needs them is committed, so they become
+//! durable with it and always name stored objects. Memory holds the list of
+//! new commit ids (with their parents' ids), one tree per level of the tree
+//! being converted, one blob, and a bounded memo of recent conversions —
+//! never the content of the whole history.
+//!
+//! # Shallow clones
+//!
+//! A shallow clone is ingested as far as it goes. A commit on the shallow
+//! boundary (listed in `.git/shallow`) whose parent is absent is recorded
+//! with the parents that are present, plus one `git.shallow-parent` extra
+//! field (hex id) per absent parent. Deepening the clone later does not
+//! change snapshots already recorded: the older commits it brings are not
+//! reachable through those snapshots' parents. A missing parent of a commit
+//! not on the boundary is corruption, and an error.
+//!
+//! # Errors
+//!
+//! Each is one [`SourceError::Invalid`] naming the location and, for
+//! objects, the object and the commit being read: not a repository, an
+//! unknown ref, an empty repository, a missing or unreadable object, a
+//! malformed commit or tree. Everything committed before the error stays,
+//! and the next ingest continues from there.
+//!
+//! # Progress
+//!
+//! Reported as `commits`, done of total, once the new commits are known.
+//!
+//! # Log order and `@latest`
+//!
+//! The source's log grows in the order commits are recorded, so `@latest`
+//! is the last commit recorded (with one ref, its tip when it was
+//! ingested), not necessarily a branch's tip today: a branch reset to an
+//! older commit records nothing new. Name a branch (`app@main`) for its
+//! current tip.
+#![deny(missing_docs)]
+
+mod commit;
+mod convert;
+mod error;
+mod refs;
+mod walk;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
+use plumb_core::{Name, Person, Snapshot, Tree};
+
+pub use error::GitError;
+pub use refs::Tip;
+
+use convert::Converter;
+
+/// The scheme prefix of revisions in SHA-1 repositories: `git:sha1:<hex>`.
+pub const SHA1_PREFIX: &str = "git:sha1:";
+/// The scheme prefix of revisions in SHA-256 repositories: `git:sha256:<hex>`.
+pub const SHA256_PREFIX: &str = "git:sha256:";
+
+/// The extra field holding the signed part of a signed commit.
+pub const SIGNED_PAYLOAD_FIELD: &str = "git.signed-payload";
+/// The extra field naming a parent cut off by a shallow clone.
+pub const SHALLOW_PARENT_FIELD: &str = "git.shallow-parent";
+/// The extra field holding an author line that does not round-trip.
+pub const RAW_AUTHOR_FIELD: &str = "git.raw-author";
+/// The extra field holding a committer line that does not round-trip.
+pub const RAW_COMMITTER_FIELD: &str = "git.raw-committer";
+
+/// The sink cache key of the refs last handed to [`IngestSink::set_refs`].
+pub const REFS_CACHE_KEY: &[u8] = b"refs";
+
+/// Configuration applied on top of the repository's own when opening it.
+const CONFIG_OVERRIDES: [&str; 2] = [
+    // Read large objects from repositories owned by another user too.
+    "gitoxide.objects.allocLimitIfReducedTrust=0",
+    // Record commits as they are, not as `refs/replace/` would show them.
+    "core.useReplaceRefs=false",
+];
+
+/// The native revision of a Git object id: `git:sha1:<hex>` or
+/// `git:sha256:<hex>`.
+pub fn revision(id: &gix::oid) -> String {
+    format!("{}{}", scheme(id.kind()), id.to_hex())
+}
+
+/// The revision scheme of an object format.
+fn scheme(kind: gix::hash::Kind) -> std::borrow::Cow<'static, str> {
+    match kind {
+        gix::hash::Kind::Sha1 => SHA1_PREFIX.into(),
+        gix::hash::Kind::Sha256 => SHA256_PREFIX.into(),
+        other => format!("git:{other}:").into(),
+    }
+}
+
+/// A local Git repository as a [`Source`]. See the [crate docs](crate) for
+/// what is recorded.
+#[derive(Clone)]
+pub struct GitSource {
+    /// The location as the user gave it, for messages.
+    location: String,
+    repo: gix::ThreadSafeRepository,
+    refs: Vec<String>,
+    /// The subtree the snapshots are scoped to, as names; empty for all.
+    subdir: Vec<Name>,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("location", &self.location)
+            .field("git_dir", &self.repo.git_dir())
+            .field("refs", &self.refs)
+            .field("subdir", &self.subdir)
+            .finish()
+    }
+}
+
+impl GitSource {
+    /// Opens the repository at `location` (a work tree, a bare repository
+    /// or a `.git` directory), to ingest `refs` (`HEAD` when empty),
+    /// optionally scoped to the subdirectory `subdir` (`/`-separated,
+    /// relative; `None`, empty or `.` for the whole tree).
+    ///
+    /// A location that is not a repository, or a `subdir` holding `..`, is
+    /// [`SourceError::Invalid`]. Refs are resolved at each ingest, not here.
+    pub fn new(
+        location: impl AsRef<Path>,
+        refs: &[String],
+        subdir: Option<&str>,
+    ) -> Result<Self, SourceError> {
+        let path = location.as_ref();
+        let shown = path.display().to_string();
+        let invalid = |reason: String| SourceError::Invalid {
+            location: shown.clone(),
+            reason,
+        };
+        if shown.contains("://") {
+            return Err(invalid(
+                "remote repositories are not supported yet; clone it and add the local clone"
+                    .to_owned(),
+            ));
+        }
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(invalid("not a directory".to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(invalid("no such directory".to_owned()));
+            }
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        let subdir = parse_subdir(subdir).map_err(|reason| SourceError::Invalid {
+            location: subdir.unwrap_or_default().to_owned(),
+            reason,
+        })?;
+        let options = gix::open::Options::isolated().config_overrides(CONFIG_OVERRIDES);
+        let repo = gix::ThreadSafeRepository::open_opts(path, options)
+            .map_err(|e| invalid(format!("not a Git repository ({e})")))?;
+        Ok(Self {
+            location: shown,
+            repo,
+            refs: refs.to_vec(),
+            subdir,
+        })
+    }
+
+    /// The repository's Git directory (`.git`, or the bare repository).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
+    /// The work tree, if the repository has one.
+    pub fn work_dir(&self) -> Option<PathBuf> {
+        self.repo.work_dir().map(Path::to_path_buf)
+    }
+
+    /// The refs to ingest, as given (empty for `HEAD`).
+    pub fn refs(&self) -> &[String] {
+        &self.refs
+    }
+
+    /// The revision scheme of this repository's commits: [`SHA1_PREFIX`] or
+    /// [`SHA256_PREFIX`].
+    pub fn revision_prefix(&self) -> String {
+        scheme(self.repo.to_thread_local().object_hash()).into_owned()
+    }
+
+    /// Resolves the refs to ingest now: each with the commit it leads to,
+    /// and warnings about refs passed over.
+    pub fn tips(&self) -> Result<(Vec<Tip>, Vec<String>), SourceError> {
+        let repo = self.repo.to_thread_local();
+        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.invalid(e.to_string()))?;
+        Ok((tips.tips, tips.warnings))
+    }
+
+    fn invalid(&self, reason: String) -> SourceError {
+        SourceError::Invalid {
+            location: self.location.clone(),
+            reason,
+        }
+    }
+
+    /// Records commit `id`, whose parents are recorded already.
+    fn record(
+        &self,
+        repo: &gix::Repository,
+        conv: &mut Converter<'_>,
+        sink: &dyn IngestSink,
+        shallow: &HashSet<ObjectId>,
+        id: ObjectId,
+    ) -> Result<plumb_core::SnapshotId, GitError> {
+        let obj = walk::read_commit(repo, id)?;
+        let raw = commit::parse(&obj.data).map_err(|e| walk::malformed(id, e.to_string()))?;
+        let tree = walk::parse_id(id, raw.tree)?;
+
+        let root = if self.subdir.is_empty() {
+            Some(tree)
+        } else {
+            conv.subtree(tree, &self.subdir)?
+        };
+        let tree = match root {
+            Some(t) => conv.tree(t)?,
+            None => sink.put_tree(&Tree::default())?,
+        };
+
+        let mut extra: Vec<(String, Vec<u8>)> = Vec::with_capacity(raw.extra.len() + 1);
+        for (name, value) in &raw.extra {
+            let name = std::str::from_utf8(name)
+                .ok()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    walk::malformed(
+                        id,
+                        format!(
+                            "header name {:?} is not UTF-8 text",
+                            String::from_utf8_lossy(name)
+                        ),
+                    )
+                })?;
+            extra.push((name.to_owned(), value.clone()));
+        }
+        let mut people = [Person::default(), Person::default()];
+        for (i, (line, field)) in [
+            (raw.author, RAW_AUTHOR_FIELD),
+            (raw.committer, RAW_COMMITTER_FIELD),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(line) = line {
+                let (person, exact) = commit::person(line);
+                if !exact {
+                    extra.push((field.to_owned(), line.to_vec()));
+                }
+                people[i] = person;
+            }
+        }
+        let [author, committer] = people;
+
+        let mut parents = Vec::with_capacity(raw.parents.len());
+        for hex in &raw.parents {
+            let parent = walk::parse_id(id, hex)?;
+            if shallow.contains(&id) && !repo.has_object(parent) {
+                extra.push((
+                    SHALLOW_PARENT_FIELD.to_owned(),
+                    parent.to_hex().to_string().into_bytes(),
+                ));
+                continue;
+            }
+            let snap = sink.snapshot_for(&revision(&parent))?.ok_or_else(|| {
+                walk::malformed(
+                    id,
+                    format!("its parent {} has not been recorded", parent.to_hex()),
+                )
+            })?;
+            parents.push(snap);
+        }
+        if let Some(payload) = raw.signed_payload {
+            extra.push((SIGNED_PAYLOAD_FIELD.to_owned(), payload));
+        }
+        let snapshot = Snapshot {
+            tree,
+            parents,
+            revision: revision(&id),
+            author,
+            committer,
+            message: raw.message.to_vec(),
+            extra,
+        };
+        drop(obj);
+        conv.flush()?;
+        Ok(sink.commit(&snapshot)?)
+    }
+}
+
+/// Splits a `/`-separated subdirectory into checked names.
+fn parse_subdir(subdir: Option<&str>) -> Result<Vec<Name>, String> {
+    let mut out = Vec::new();
+    for part in subdir.unwrap_or_default().split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("must not contain `..`".to_owned()),
+            name => out.push(Name::try_from(name).map_err(|e| e.to_string())?),
+        }
+    }
+    Ok(out)
+}
+
+impl Source for GitSource {
+    fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
+        let repo = self.repo.to_thread_local();
+        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.invalid(e.to_string()))?;
+        let mut report = IngestReport {
+            warnings: tips.warnings,
+            ..IngestReport::default()
+        };
+        for w in &report.warnings {
+            tracing::warn!(location = %self.location, "{w}");
+        }
+        let shallow: HashSet<ObjectId> = repo
+            .shallow_commits()
+            .map_err(|e| self.invalid(format!("cannot read the shallow file: {e}")))?
+            .map(|list| list.iter().copied().collect())
+            .unwrap_or_default();
+
+        let mut tip_ids: Vec<ObjectId> = Vec::with_capacity(tips.tips.len());
+        for t in &tips.tips {
+            if !tip_ids.contains(&t.commit) {
+                tip_ids.push(t.commit);
+            }
+        }
+        let order = walk::plan(&repo, sink, &tip_ids, &shallow).map_err(|e| match e.source {
+            GitError::Sink(s) => SourceError::Sink(s),
+            _ => self.invalid(e.to_string()),
+        })?;
+        tracing::debug!(
+            location = %self.location,
+            tips = tip_ids.len(),
+            new = order.len(),
+            "planned ingest"
+        );
+
+        let total = order.len() as u64;
+        sink.progress("commits", 0, total);
+        let mut conv = Converter::new(&repo, sink);
+        for (done, id) in order.into_iter().enumerate() {
+            let snap = self
+                .record(&repo, &mut conv, sink, &shallow, id)
+                .map_err(|e| match e {
+                    GitError::Sink(s) => SourceError::Sink(s),
+                    e => self.invalid(format!("commit {}: {e}", id.to_hex())),
+                })?;
+            report.new_snapshots.push(snap);
+            sink.progress("commits", done as u64 + 1, total);
+        }
+        report.files_read = conv.files_read;
+        report.bytes_read = conv.bytes_read;
+        self.record_refs(sink, &tips.tips)?;
+        Ok(report)
+    }
+}
+
+impl GitSource {
+    /// Hands the refs and their snapshots to the sink, if they changed.
+    fn record_refs(&self, sink: &dyn IngestSink, tips: &[Tip]) -> Result<(), SourceError> {
+        let mut refs = Vec::with_capacity(tips.len());
+        for tip in tips {
+            let id = sink.snapshot_for(&revision(&tip.commit))?.ok_or_else(|| {
+                self.invalid(format!(
+                    "ref {} points to commit {}, which has not been recorded",
+                    tip.name,
+                    tip.commit.to_hex()
+                ))
+            })?;
+            refs.push((tip.name.clone(), id));
+        }
+        refs.sort();
+        let mut encoded = Vec::with_capacity(refs.len() * 64);
+        for (name, id) in &refs {
+            encoded.extend_from_slice(name.as_bytes());
+            encoded.push(0);
+            encoded.extend_from_slice(id.as_bytes());
+        }
+        if sink.cache_get(REFS_CACHE_KEY)?.as_deref() != Some(encoded.as_slice()) {
+            sink.set_refs(&refs)?;
+            sink.cache_put(REFS_CACHE_KEY, &encoded)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! What can go wrong while reading a repository.
+
+use std::path::PathBuf;
+
+use plumb_core::source::SinkError;
+
+use crate::revlog::ReadError;
+
+/// Why reading the repository failed. [`crate::HgSource`] adds the
+/// location (and the changeset being converted) and reports it as a
+/// [`plumb_core::source::SourceError`].
+#[derive(Debug, thiserror::Error)]
+pub enum HgError {
+    /// The location holds no `.hg` directory.
+    #[error("not a Mercurial repository (no .hg directory)")]
+    NotARepository,
+    /// A requirement this reader does not implement.
+    #[error(
+        "the repository requires {0:?}, a format this reader does not support \
+         (it supports {supported})",
+        supported = crate::requires::SUPPORTED.join(", ")
+    )]
+    Requirement(String),
+    /// A location that is not a local path.
+    #[error("remote repositories are not supported yet; clone it (`hg clone URL DIR`) and add DIR")]
+    Remote,
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A revlog could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The repository's content is inconsistent.
+    #[error("{0}")]
+    Corrupt(String),
+    /// A ref names nothing.
+    #[error("unknown ref {0:?}: not a bookmark, tag, named branch or changeset id")]
+    UnknownRef(String),
+    /// The repository has no changesets (on the branch asked for).
+    #[error("no changesets{0}")]
+    Empty(String),
+    /// A path in a manifest that plumb cannot store.
+    #[error("file {path:?} cannot be stored: {reason}")]
+    BadPath {
+        /// The path, lossily as text.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}

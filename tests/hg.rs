@@ -1,0 +1,227 @@
+//! End-to-end tests of Mercurial sources: repositories built with the real
+//! `hg` program, ingested by the `plumb` binary, and checked changeset by
+//! changeset against `hg files` and `hg cat`.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::Env;
+
+/// `hg` with no outside configuration, a fixed user and plain output.
+fn hg_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("hg");
+    c.args(args)
+        .current_dir(dir)
+        .env("HGPLAIN", "1")
+        .env("HGRCPATH", "/dev/null")
+        .env("HGUSER", "Test User <test@example.com>")
+        .env("HGENCODING", "utf-8");
+    c
+}
+
+fn hg(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = match hg_cmd(dir, args).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("these tests need Mercurial: install it (`apt-get install mercurial`)")
+        }
+        Err(e) => panic!("cannot run hg: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "hg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn write(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+fn commit(root: &Path, msg: &str, date: &str) {
+    hg(root, &["commit", "-q", "-A", "-m", msg, "-d", date]);
+}
+
+/// A repository with a named branch, a merge, a rename, an executable, a
+/// symlink, a bookmark, a tag, odd and long paths, and an amended
+/// (obsolete) changeset.
+fn build(root: &Path) {
+    std::fs::create_dir_all(root).unwrap();
+    hg(root, &["init"]);
+    write(root, "conf/app.conf", b"port = 1\n");
+    write(root, "Odd Dir/.hidden", b"h\n");
+    write(root, "aux.txt", b"reserved name\n");
+    let long = format!("{}/{}.yaml", "LongDirectoryName".repeat(4), "x".repeat(90));
+    write(root, &long, b"long: true\n");
+    commit(root, "base", "1700000000 -3600");
+    write(root, "run.sh", b"#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        root.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("conf/app.conf", root.join("link")).unwrap();
+    hg(root, &["rename", "-q", "aux.txt", "renamed.txt"]);
+    commit(root, "exec, link, rename", "1700000100 0");
+    hg(root, &["branch", "-q", "stable"]);
+    write(root, "conf/app.conf", b"port = 2\n");
+    commit(root, "stable change", "1700000200 0");
+    hg(root, &["bookmark", "-q", "prod"]);
+    hg(root, &["update", "-q", "default"]);
+    write(root, "conf/other.conf", b"other\n");
+    commit(root, "default change", "1700000300 0");
+    hg(root, &["tag", "-q", "-d", "1700000400 0", "v1.0"]);
+    hg(root, &["merge", "-q", "stable"]);
+    commit(root, "merge", "1700000500 0");
+    write(root, "conf/app.conf", b"port = 3\n");
+    commit(root, "to amend", "1700000600 0");
+    write(root, "conf/app.conf", b"port = 4\n");
+    hg(
+        root,
+        &[
+            "--config",
+            "experimental.evolution=all",
+            "commit",
+            "-q",
+            "--amend",
+            "-m",
+            "amended",
+            "-d",
+            "1700000700 0",
+        ],
+    );
+}
+
+fn nodes(root: &Path) -> Vec<String> {
+    String::from_utf8(hg(root, &["log", "-r", "all()", "-T", "{node}\n"]))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
+    out.split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// For every visible changeset: `plumb ls -r` lists what `hg files` does
+/// and `plumb cat` prints what `hg cat` does, file by file.
+fn check_every_changeset(env: &Env, name: &str, root: &Path) {
+    for node in nodes(root) {
+        let rev = format!("{name}@{node}");
+        let ls = env.ok(&["ls", "-r", "-z", &rev]);
+        let files = hg(root, &["files", "-0", "-r", &node]);
+        assert_eq!(split_z(&ls), split_z(&files), "files of {node}");
+        for path in split_z(&files) {
+            let path = String::from_utf8(path).unwrap();
+            let got = env.ok(&["cat", &format!("{rev}:{path}")]);
+            let want = hg(root, &["cat", "-r", &node, &path]);
+            assert_eq!(got, want, "{path} in {node}");
+        }
+    }
+}
+
+#[test]
+fn every_changeset_matches_hg() {
+    let env = Env::new();
+    let root = env.path("repo");
+    build(&root);
+    env.ok(&["init"]);
+    let added = env.ok_text(&["source", "add", "app", root.to_str().unwrap()]);
+    assert!(added.contains("hg"), "{added}");
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(out.contains("7 new snapshots"), "{out}");
+    check_every_changeset(&env, "app", &root);
+
+    // Names: the bookmark and the followed branch resolve.
+    let shown = env.ok_text(&["show", "app@default", "--json"]);
+    let head = String::from_utf8(hg(&root, &["log", "-r", "default", "-T", "{node}"])).unwrap();
+    assert!(shown.contains(&head), "{shown}");
+
+    // Nothing new: nothing recorded.
+    let again = env.ok_text(&["ingest", "app"]);
+    assert!(again.contains("up to date"), "{again}");
+    assert!(env.run(&["fsck"]).status.success());
+}
+
+#[test]
+fn refs_and_paths() {
+    let env = Env::new();
+    let root = env.path("repo");
+    build(&root);
+    env.ok(&["init"]);
+    env.ok(&[
+        "source",
+        "add",
+        "st",
+        root.to_str().unwrap(),
+        "--ref",
+        "prod",
+        "--ref",
+        "v1.0",
+    ]);
+    env.ok(&["ingest", "st"]);
+    let log = env.ok_text(&["log", "st"]);
+    assert_eq!(log.lines().count(), 4, "{log}");
+    env.ok(&[
+        "source",
+        "add",
+        "conf",
+        root.to_str().unwrap(),
+        "--path",
+        "conf",
+    ]);
+    env.ok(&["ingest", "conf"]);
+    let ls = env.ok_text(&["ls", "-r", "conf@latest"]);
+    assert_eq!(ls, "app.conf\nother.conf\n");
+    assert_eq!(env.ok(&["cat", "conf@latest:app.conf"]), b"port = 4\n");
+}
+
+#[test]
+fn bad_repositories_are_one_clear_error() {
+    let env = Env::new();
+    let root = env.path("repo");
+    std::fs::create_dir_all(&root).unwrap();
+    hg(&root, &["init"]);
+    write(&root, "a", b"a\n");
+    commit(&root, "a", "0 0");
+    let req = root.join(".hg/requires");
+    let mut bytes = std::fs::read(&req).unwrap();
+    bytes.extend_from_slice(b"made-up-requirement\n");
+    std::fs::write(&req, bytes).unwrap();
+    env.ok(&["init"]);
+    env.ok(&[
+        "source",
+        "add",
+        "bad",
+        root.to_str().unwrap(),
+        "--vcs",
+        "hg",
+    ]);
+    let err = env.fails(&["ingest", "bad"], 1);
+    assert!(err.contains("\"made-up-requirement\""), "{err}");
+
+    let err = env.fails(
+        &[
+            "source",
+            "add",
+            "remote",
+            "https://example.com/hg/repo",
+            "--vcs",
+            "hg",
+        ],
+        1,
+    );
+    assert!(err.contains("remote Mercurial repositories"), "{err}");
+}
