@@ -64,12 +64,22 @@ pub fn ingest(
     let def = store.source(name)?;
     let source = open_source(&def)?;
     let sink = StoreSink::new(store, name, progress)?;
-    let report = source.ingest(&sink).map_err(|source| IngestError::Source {
-        name: name.to_owned(),
-        source,
-    })?;
-    // A source that committed nothing (no change) may still have buffered
-    // objects and cache values (a refreshed stat cache): keep that work.
-    sink.finish()?;
-    Ok(report)
+    match source.ingest(&sink) {
+        Ok(report) => {
+            // Makes the snapshots durable, and keeps the work of a source
+            // that committed nothing (a refreshed stat cache, say).
+            sink.finish()?;
+            Ok(report)
+        }
+        Err(source) => {
+            // Every snapshot committed before the failure stays.
+            if let Err(e) = sink.finish_after_error() {
+                tracing::warn!(error = %e, "could not make the last snapshots durable");
+            }
+            Err(IngestError::Source {
+                name: name.to_owned(),
+                source,
+            })
+        }
+    }
 }

@@ -103,3 +103,109 @@ fn kill_during_ingest_at_many_points() {
     }
     assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
 }
+
+/// A repository of `commits` commits, each changing a few of `files`
+/// files, made with `git fast-import`.
+fn git_history(env: &Env, commits: usize, files: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let repo = env.path("repo");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&["init", "-q", "-b", "main"]);
+    let mut stream = Vec::new();
+    for c in 0..commits {
+        writeln!(stream, "commit refs/heads/main").unwrap();
+        writeln!(
+            stream,
+            "committer T <t@example.com> {} +0000",
+            1_700_000_000 + c
+        )
+        .unwrap();
+        let msg = format!("change {c}");
+        writeln!(stream, "data {}\n{msg}", msg.len()).unwrap();
+        for f in 0..if c == 0 { files } else { 3 } {
+            let f = if c == 0 { f } else { (c * 7 + f * 13) % files };
+            let body = format!("key_{f} = {c}\n").repeat(40);
+            writeln!(
+                stream,
+                "M 100644 inline d{}/f{f}.conf\ndata {}\n{body}",
+                f % 10,
+                body.len()
+            )
+            .unwrap();
+        }
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(&repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    repo
+}
+
+#[test]
+fn kill_during_a_long_history_ingest() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let repo = git_history(&env, 600, 200);
+    env.ok(&["source", "add", "app", repo.to_str().unwrap()]);
+
+    let probe = Env::new();
+    probe.ok(&["init"]);
+    probe.ok(&["source", "add", "app", repo.to_str().unwrap()]);
+    let started = Instant::now();
+    probe.ok(&["ingest"]);
+    let full = started.elapsed().max(Duration::from_millis(50));
+
+    let points = 10;
+    let mut killed = 0;
+    let mut seen = Vec::new();
+    for k in 0..points {
+        let delay = full.mul_f64(k as f64 / points as f64);
+        let mut child = env.cmd(&["ingest"]).spawn().unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let fsck = env.run(&["fsck"]);
+        assert!(
+            fsck.status.success(),
+            "fsck failed after a kill at {delay:?}: {}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        // What a kill leaves is a prefix of the history, parents first.
+        let n = env.ok_text(&["log", "app"]).lines().count();
+        seen.push(n);
+    }
+    assert!(
+        killed >= points / 2,
+        "only {killed} of {points} runs were interrupted"
+    );
+    env.ok(&["ingest"]);
+    assert_eq!(
+        env.ok_text(&["log", "app"]).lines().count(),
+        600,
+        "kept: {seen:?}"
+    );
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+    assert_eq!(
+        env.ok(&["cat", "app@main:d3/f3.conf"]),
+        probe.ok(&["cat", "app@main:d3/f3.conf"])
+    );
+}

@@ -439,9 +439,15 @@ impl Store {
         Ok(())
     }
 
-    /// Commits a batch, first making durable the pack bytes it may point at.
+    /// Commits a batch. A durable batch first makes durable every pack
+    /// byte appended so far, so neither it nor any lazy batch before it
+    /// (which it makes durable too) can point at bytes a crash could lose.
+    /// A lazy batch needs no sync: it survives a crash only through a later
+    /// durable commit.
     pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if let Some(packs) = &self.packs {
+        if !batch.lazy
+            && let Some(packs) = &self.packs
+        {
             packs.sync()?;
         }
         Ok(self.backend.commit(batch)?)

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use plumb_core::source::{IngestSink, SinkError};
 use plumb_core::{Blob, BlobId, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
@@ -16,6 +17,10 @@ use super::{Store, StoreError};
 const FLUSH_BYTES: usize = 32 << 20;
 /// …or of this many objects (index entries), whichever comes first.
 const FLUSH_OBJECTS: usize = 1 << 16;
+/// Snapshot commits are made durable (synced) at least this often, and at
+/// the end of an ingest; in between they are atomic and visible but lazy,
+/// so a history of thousands of commits costs a few syncs, not thousands.
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
 
 struct Pending {
     /// Objects not yet written: a lazy batch (durable with the next commit).
@@ -23,6 +28,8 @@ struct Pending {
     ids: HashSet<ObjectId>,
     /// Whether a lazy batch was written since the last durable commit.
     unsynced: bool,
+    /// When the last durable commit returned.
+    last_durable: Instant,
 }
 
 impl Pending {
@@ -74,6 +81,7 @@ impl<'a> StoreSink<'a> {
                 batch: Batch::lazy(),
                 ids: HashSet::new(),
                 unsynced: false,
+                last_durable: Instant::now(),
             }),
             cache: Mutex::default(),
             refs: Mutex::default(),
@@ -134,9 +142,24 @@ impl<'a> StoreSink<'a> {
         Ok(())
     }
 
-    /// Ends a successful ingest: durably writes buffered objects and cache
-    /// values (which may name those objects, never the reverse).
+    /// Ends a successful ingest: durably writes buffered objects, cache
+    /// values and refs (which may name those objects, never the reverse),
+    /// and makes every snapshot committed so far durable.
     pub fn finish(&self) -> Result<(), StoreError> {
+        self.finish_with(true)
+    }
+
+    /// Ends a failed ingest: like [`finish`](Self::finish), so every
+    /// snapshot committed before the failure is kept, but without a new ref
+    /// set, which may name snapshots never committed.
+    pub fn finish_after_error(&self) -> Result<(), StoreError> {
+        self.finish_with(false)
+    }
+
+    fn finish_with(&self, with_refs: bool) -> Result<(), StoreError> {
+        if !with_refs {
+            lock(&self.refs).take();
+        }
         let (mut batch, unsynced) = {
             let mut p = lock(&self.pending);
             (p.take(), std::mem::take(&mut p.unsynced))
@@ -145,6 +168,7 @@ impl<'a> StoreSink<'a> {
         self.stage_buffered(&mut batch)?;
         if unsynced || !batch.is_empty() {
             self.store.commit(batch)?;
+            lock(&self.pending).last_durable = Instant::now();
         }
         Ok(())
     }
@@ -208,10 +232,15 @@ impl IngestSink for StoreSink<'_> {
             id,
         };
         let name = &self.source;
-        // Buffered objects go first, in the same durable transaction, which
-        // also makes every earlier lazy object batch durable.
-        let mut batch = lock(&self.pending).take();
-        batch.lazy = false;
+        // Buffered objects go first, in the same transaction. It is durable
+        // when a second has passed since the last durable one (making every
+        // lazy batch before it durable too), else lazy.
+        let (mut batch, durable) = {
+            let mut p = lock(&self.pending);
+            let durable = p.last_durable.elapsed() >= DURABLE_EVERY;
+            (p.take(), durable)
+        };
+        batch.lazy = !durable;
         self.store
             .stage_object(&mut batch, &id.object_id(), &bytes)
             .map_err(sink_error)?;
@@ -241,7 +270,15 @@ impl IngestSink for StoreSink<'_> {
         batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
         self.stage_buffered(&mut batch).map_err(sink_error)?;
         self.store.commit(batch).map_err(sink_error)?;
-        lock(&self.pending).unsynced = false;
+        {
+            let mut p = lock(&self.pending);
+            if durable {
+                p.unsynced = false;
+                p.last_durable = Instant::now();
+            } else {
+                p.unsynced = true;
+            }
+        }
         *head = Some(entry);
         Ok(id)
     }

@@ -30,10 +30,13 @@ pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
 ///   and become durable atomically with the next `commit`, or after every
 ///   object when an ingest ends without error; a crash before loses them,
 ///   which must only cost work, never correctness.
-/// - **Commit** makes one snapshot durable: first every object written
-///   before it, then, in one atomic step, the snapshot, its native revision,
-///   its place at the end of the source's log, and the buffered cache. A
-///   snapshot is therefore never visible before all it refers to.
+/// - **Commit** records one snapshot: in one atomic step, every object
+///   written before it, the snapshot, its native revision, its place at the
+///   end of the source's log, and the buffered cache. A snapshot is never
+///   visible before all it refers to, and never half there. Commits are
+///   made durable in groups (at least every second, and when the ingest
+///   ends): a crash may lose the last second's snapshots, never part of
+///   one, and never an earlier one without the later ones.
 /// - Errors are permanent for this ingest; the source stops and returns
 ///   them. Everything committed before stays.
 pub trait IngestSink: Sync {
