@@ -68,6 +68,7 @@ fn log_revisions_and_times() {
             );
             ids.push(sink.commit(&s).unwrap());
         }
+        sink.finish().unwrap();
         assert_eq!(store.head("app").unwrap().unwrap().seq, 3);
         let mut seen = Vec::new();
         store
@@ -147,6 +148,7 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
         let s = snapshot_of(&sink, &[("a", b"kept"), ("b", b"also kept")], "dir:1", 1);
         let snap = sink.commit(&s).unwrap();
+        sink.finish().unwrap();
         let stray = store
             .put_object(&Object::Blob(Blob::new(b"stray".to_vec())))
             .unwrap();
@@ -255,6 +257,7 @@ fn named_refs_resolve_and_are_replaced() {
         ])
         .unwrap();
         let id2 = sink.commit(&s2).unwrap();
+        sink.finish().unwrap();
         assert_eq!(plumb::rev::resolve(&store, "app@v1.0").unwrap().id, id1);
         assert_eq!(plumb::rev::resolve(&store, "app@main").unwrap().id, id1);
         assert_eq!(

@@ -15,6 +15,11 @@ const ZSTD: u8 = 0x01;
 /// on text-like configuration.
 const LEVEL: i32 = 3;
 
+/// Trees are kept raw: they are mostly 32-byte hashes, which do not
+/// compress, and at a few hundred bytes each zstd's per-call setup costs
+/// more than the few name bytes it saves.
+const TREE: u8 = 0x02;
+
 /// Objects smaller than this are kept raw: zstd's frame overhead outweighs
 /// any gain.
 const MIN_COMPRESS: usize = 64;
@@ -30,6 +35,7 @@ thread_local! {
 /// Packs canonical bytes for storage.
 pub(crate) fn pack(canonical: &[u8]) -> Vec<u8> {
     if canonical.len() >= MIN_COMPRESS
+        && canonical.first() != Some(&TREE)
         && let Some(frame) = compress(canonical)
         && frame.len() + 1 < canonical.len()
     {

@@ -1,8 +1,8 @@
-//! The store's side of ingest: buffered, parallel-safe object writes and the
-//! atomic commit of each snapshot.
+//! The store's side of ingest: parallel-safe object writes, and snapshots
+//! recorded in groups of atomic, ordered transactions.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use plumb_core::source::{IngestSink, SinkError};
@@ -12,46 +12,54 @@ use super::backend::{Batch, Table};
 use super::index::{LogEntry, encode_entry, head_ref, keyed, named_ref_prefix, time_key};
 use super::{Store, StoreError};
 
-/// Objects are written in transactions of about this many packed bytes:
-/// large enough to amortize a commit's sync, small enough to bound memory.
+/// Buffered writes go to the backend in one transaction once they reach
+/// about this many bytes…
 const FLUSH_BYTES: usize = 32 << 20;
-/// …or of this many objects (index entries), whichever comes first.
-const FLUSH_OBJECTS: usize = 1 << 16;
-/// Snapshot commits are made durable (synced) at least this often, and at
-/// the end of an ingest; in between they are atomic and visible but lazy,
-/// so a history of thousands of commits costs a few syncs, not thousands.
+/// …or this many entries…
+const FLUSH_ENTRIES: usize = 1 << 16;
+/// …or, at a snapshot, once this much time has passed since the last
+/// flush: many small transactions would each copy the index's dirty pages
+/// again.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// A flush is durable (synced) when this much time has passed since the
+/// last durable one, and always at the end of an ingest; in between it is
+/// atomic and visible but lazy. A history of thousands of commits costs a
+/// few syncs, not thousands, and a crash loses at most about a second.
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 
-struct Pending {
-    /// Objects not yet written: a lazy batch (durable with the next commit).
+/// Everything written through the sink and not yet committed to the
+/// backend, and what readers need to see it.
+struct State {
+    /// Objects and snapshot index entries, in the order written.
     batch: Batch,
+    /// Ids of the objects in `batch`.
     ids: HashSet<ObjectId>,
-    /// Whether a lazy batch was written since the last durable commit.
+    /// Cache values not yet in the backend (the newest per key).
+    cache: HashMap<Vec<u8>, Vec<u8>>,
+    /// Native revisions of snapshots in `batch`.
+    revisions: HashMap<String, LogEntry>,
+    /// The source's newest snapshot, committed or buffered.
+    head: Option<LogEntry>,
+    /// That snapshot, once read or written.
+    head_snapshot: Option<Snapshot>,
+    /// The head as the backend has it.
+    flushed_head: Option<LogEntry>,
+    /// Whether a lazy flush happened since the last durable one.
     unsynced: bool,
-    /// When the last durable commit returned.
+    last_flush: Instant,
     last_durable: Instant,
-}
-
-impl Pending {
-    /// Takes the buffered objects, leaving an empty lazy batch.
-    fn take(&mut self) -> Batch {
-        self.ids.clear();
-        std::mem::replace(&mut self.batch, Batch::lazy())
-    }
 }
 
 /// A progress callback: what, done, total (0 when unknown).
 pub type ProgressFn<'a> = dyn Fn(&str, u64, u64) + Sync + 'a;
 
-/// Writes one source's ingest into a [`Store`]; see
-/// [`IngestSink`] for the contract it keeps.
+/// Writes one source's ingest into a [`Store`]; see [`IngestSink`] for the
+/// contract it keeps.
 pub struct StoreSink<'a> {
     store: &'a Store,
     source: String,
-    pending: Mutex<Pending>,
-    cache: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    state: Mutex<State>,
     refs: Mutex<Option<Vec<(String, SnapshotId)>>>,
-    head: Mutex<Option<LogEntry>>,
     progress: Box<ProgressFn<'a>>,
 }
 
@@ -59,7 +67,7 @@ fn sink_error(e: impl Into<StoreError>) -> SinkError {
     SinkError(Box::new(e.into()))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below leaves its data consistent before any
     // call that could panic, so a poisoned lock still guards valid data.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -74,77 +82,112 @@ impl<'a> StoreSink<'a> {
     ) -> Result<Self, StoreError> {
         store.source(name)?;
         let head = store.head(name)?;
+        let now = Instant::now();
         Ok(Self {
             store,
             source: name.to_owned(),
-            pending: Mutex::new(Pending {
-                batch: Batch::lazy(),
+            state: Mutex::new(State {
+                batch: Batch::new(),
                 ids: HashSet::new(),
+                cache: HashMap::new(),
+                revisions: HashMap::new(),
+                head,
+                head_snapshot: None,
+                flushed_head: head,
                 unsynced: false,
-                last_durable: Instant::now(),
+                last_flush: now,
+                last_durable: now,
             }),
-            cache: Mutex::default(),
             refs: Mutex::default(),
-            head: Mutex::new(head),
             progress,
         })
     }
 
     fn put_encoded(&self, id: ObjectId, encode: impl FnOnce() -> Vec<u8>) -> Result<(), SinkError> {
-        if lock(&self.pending).ids.contains(&id) || self.store.contains(&id).map_err(sink_error)? {
+        if lock(&self.state).ids.contains(&id) || self.store.contains(&id).map_err(sink_error)? {
             return Ok(());
         }
         // Pack (compress) outside the lock: this is where the CPU goes.
-        let mut one = Batch::lazy();
+        let mut one = Batch::new();
         self.store
             .stage_object(&mut one, &id, &encode())
             .map_err(sink_error)?;
-        let full = {
-            let mut p = lock(&self.pending);
-            if !p.ids.insert(id) {
-                return Ok(());
+        let mut state = lock(&self.state);
+        if state.ids.insert(id) {
+            state.batch.ops.append(&mut one.ops);
+            if state.batch.size() >= FLUSH_BYTES || state.batch.ops.len() >= FLUSH_ENTRIES {
+                self.flush(&mut state, false).map_err(sink_error)?;
             }
-            p.batch.ops.append(&mut one.ops);
-            if p.batch.size() >= FLUSH_BYTES || p.batch.ops.len() >= FLUSH_OBJECTS {
-                p.unsynced = true;
-                Some(p.take())
-            } else {
-                None
-            }
-        };
-        if let Some(batch) = full {
-            self.store.commit(batch).map_err(sink_error)?;
         }
         Ok(())
     }
 
-    /// Adds buffered cache writes and a new ref set to `batch`.
-    fn stage_buffered(&self, batch: &mut Batch) -> Result<(), StoreError> {
-        for (k, v) in std::mem::take(&mut *lock(&self.cache)) {
+    /// Commits everything buffered in one transaction, durable if asked or
+    /// if a second has passed since the last durable one. Holding the state
+    /// lock keeps transactions in the order their writes were made.
+    fn flush(&self, state: &mut State, durable: bool) -> Result<(), StoreError> {
+        let durable = durable || state.last_durable.elapsed() >= DURABLE_EVERY;
+        let mut batch = std::mem::take(&mut state.batch);
+        for (k, v) in state.cache.drain() {
             batch.put(Table::Cache, keyed(&self.source, &k), v);
         }
-        if let Some(refs) = lock(&self.refs).take() {
-            let prefix = named_ref_prefix(&self.source);
-            let mut current = Vec::new();
-            self.store.for_prefix(Table::Refs, &prefix, false, |k, _| {
-                current.push(k.to_vec());
-                Ok(true)
-            })?;
-            for k in current {
-                batch.delete(Table::Refs, k);
+        if state.head != state.flushed_head {
+            // The head moves by compare-and-swap: a second writer (which
+            // the store's lock should already exclude) cannot interleave.
+            let key = head_ref(&self.source);
+            batch.expect(
+                Table::Refs,
+                key.clone(),
+                state.flushed_head.map(|e| encode_entry(&e)),
+            );
+            if let Some(head) = state.head {
+                batch.put(Table::Refs, key, encode_entry(&head));
             }
-            for (name, id) in refs {
-                let mut k = prefix.clone();
-                k.extend_from_slice(name.as_bytes());
-                batch.put(Table::Refs, k, id.as_bytes().to_vec());
-            }
+        }
+        if batch.is_empty() && !(durable && state.unsynced) {
+            return Ok(());
+        }
+        batch.lazy = !durable;
+        self.store.commit(batch)?;
+        state.ids.clear();
+        state.revisions.clear();
+        state.flushed_head = state.head;
+        let now = Instant::now();
+        state.last_flush = now;
+        if durable {
+            state.unsynced = false;
+            state.last_durable = now;
+        } else {
+            state.unsynced = true;
         }
         Ok(())
     }
 
-    /// Ends a successful ingest: durably writes buffered objects, cache
-    /// values and refs (which may name those objects, never the reverse),
-    /// and makes every snapshot committed so far durable.
+    /// Adds a new ref set (replacing the recorded one) to the buffer.
+    fn stage_refs(
+        &self,
+        state: &mut State,
+        refs: Vec<(String, SnapshotId)>,
+    ) -> Result<(), StoreError> {
+        let prefix = named_ref_prefix(&self.source);
+        let mut current = Vec::new();
+        self.store.for_prefix(Table::Refs, &prefix, false, |k, _| {
+            current.push(k.to_vec());
+            Ok(true)
+        })?;
+        for k in current {
+            state.batch.delete(Table::Refs, k);
+        }
+        for (name, id) in refs {
+            let mut k = prefix.clone();
+            k.extend_from_slice(name.as_bytes());
+            state.batch.put(Table::Refs, k, id.as_bytes().to_vec());
+        }
+        Ok(())
+    }
+
+    /// Ends a successful ingest: durably writes everything buffered —
+    /// objects, snapshots, cache values and the new ref set.
     pub fn finish(&self) -> Result<(), StoreError> {
         self.finish_with(true)
     }
@@ -157,20 +200,12 @@ impl<'a> StoreSink<'a> {
     }
 
     fn finish_with(&self, with_refs: bool) -> Result<(), StoreError> {
-        if !with_refs {
-            lock(&self.refs).take();
+        let refs = lock(&self.refs).take();
+        let mut state = lock(&self.state);
+        if with_refs && let Some(refs) = refs {
+            self.stage_refs(&mut state, refs)?;
         }
-        let (mut batch, unsynced) = {
-            let mut p = lock(&self.pending);
-            (p.take(), std::mem::take(&mut p.unsynced))
-        };
-        batch.lazy = false;
-        self.stage_buffered(&mut batch)?;
-        if unsynced || !batch.is_empty() {
-            self.store.commit(batch)?;
-            lock(&self.pending).last_durable = Instant::now();
-        }
-        Ok(())
+        self.flush(&mut state, true)
     }
 }
 
@@ -195,18 +230,21 @@ impl IngestSink for StoreSink<'_> {
     }
 
     fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
-        if let Some((_, v)) = lock(&self.cache).iter().rev().find(|(k, _)| k == key) {
+        if let Some(v) = lock(&self.state).cache.get(key) {
             return Ok(Some(v.clone()));
         }
         self.store.cache_get(&self.source, key).map_err(sink_error)
     }
 
     fn cache_put(&self, key: &[u8], value: &[u8]) -> Result<(), SinkError> {
-        lock(&self.cache).push((key.to_vec(), value.to_vec()));
+        lock(&self.state).cache.insert(key.to_vec(), value.to_vec());
         Ok(())
     }
 
     fn snapshot_for(&self, revision: &str) -> Result<Option<SnapshotId>, SinkError> {
+        if let Some(e) = lock(&self.state).revisions.get(revision) {
+            return Ok(Some(e.id));
+        }
         Ok(self
             .store
             .revision(&self.source, revision)
@@ -215,9 +253,14 @@ impl IngestSink for StoreSink<'_> {
     }
 
     fn latest(&self) -> Result<Option<(SnapshotId, Snapshot)>, SinkError> {
-        let head = *lock(&self.head);
-        head.map(|e| Ok((e.id, self.store.snapshot(&e.id).map_err(sink_error)?)))
-            .transpose()
+        let mut state = lock(&self.state);
+        let Some(head) = state.head else {
+            return Ok(None);
+        };
+        if state.head_snapshot.is_none() {
+            state.head_snapshot = Some(self.store.snapshot(&head.id).map_err(sink_error)?);
+        }
+        Ok(state.head_snapshot.clone().map(|s| (head.id, s)))
     }
 
     fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError> {
@@ -225,22 +268,13 @@ impl IngestSink for StoreSink<'_> {
             .encode()
             .map_err(|e| sink_error(StoreError::Invalid(e.to_string())))?;
         let id = SnapshotId::new(ObjectId::of_encoding(&bytes));
-        let mut head = lock(&self.head);
-        let previous = *head;
+        let name = &self.source;
+        let mut state = lock(&self.state);
         let entry = LogEntry {
-            seq: previous.map_or(1, |e| e.seq + 1),
+            seq: state.head.map_or(1, |e| e.seq + 1),
             id,
         };
-        let name = &self.source;
-        // Buffered objects go first, in the same transaction. It is durable
-        // when a second has passed since the last durable one (making every
-        // lazy batch before it durable too), else lazy.
-        let (mut batch, durable) = {
-            let mut p = lock(&self.pending);
-            let durable = p.last_durable.elapsed() >= DURABLE_EVERY;
-            (p.take(), durable)
-        };
-        batch.lazy = !durable;
+        let mut batch = Batch::new();
         self.store
             .stage_object(&mut batch, &id.object_id(), &bytes)
             .map_err(sink_error)?;
@@ -260,26 +294,17 @@ impl IngestSink for StoreSink<'_> {
         let mut snap_key = id.as_bytes().to_vec();
         snap_key.extend_from_slice(name.as_bytes());
         batch.put(Table::Snapshots, snap_key, entry.seq.to_be_bytes().to_vec());
-        // The source's head moves by compare-and-swap: a second writer
-        // (which the store's lock should already exclude) cannot interleave.
-        batch.expect(
-            Table::Refs,
-            head_ref(name),
-            previous.map(|e| encode_entry(&e)),
-        );
-        batch.put(Table::Refs, head_ref(name), encode_entry(&entry));
-        self.stage_buffered(&mut batch).map_err(sink_error)?;
-        self.store.commit(batch).map_err(sink_error)?;
+        state.batch.ops.append(&mut batch.ops);
+        state.ids.insert(id.object_id());
+        state.revisions.insert(snapshot.revision.clone(), entry);
+        state.head = Some(entry);
+        state.head_snapshot = Some(snapshot.clone());
+        if state.last_flush.elapsed() >= FLUSH_EVERY
+            || state.batch.size() >= FLUSH_BYTES
+            || state.batch.ops.len() >= FLUSH_ENTRIES
         {
-            let mut p = lock(&self.pending);
-            if durable {
-                p.unsynced = false;
-                p.last_durable = Instant::now();
-            } else {
-                p.unsynced = true;
-            }
+            self.flush(&mut state, false).map_err(sink_error)?;
         }
-        *head = Some(entry);
         Ok(id)
     }
 

@@ -33,10 +33,12 @@ pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
 /// - **Commit** records one snapshot: in one atomic step, every object
 ///   written before it, the snapshot, its native revision, its place at the
 ///   end of the source's log, and the buffered cache. A snapshot is never
-///   visible before all it refers to, and never half there. Commits are
-///   made durable in groups (at least every second, and when the ingest
-///   ends): a crash may lose the last second's snapshots, never part of
-///   one, and never an earlier one without the later ones.
+///   visible before all it refers to, and never half there. The sink sees
+///   a commit at once ([`snapshot_for`](Self::snapshot_for),
+///   [`latest`](Self::latest)); the store may write commits in groups and
+///   make them durable at least every second and when the ingest ends: a
+///   crash may lose the last second's snapshots, never part of one, and
+///   never an earlier one without the later ones.
 /// - Errors are permanent for this ingest; the source stops and returns
 ///   them. Everything committed before stays.
 pub trait IngestSink: Sync {
