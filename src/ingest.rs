@@ -30,8 +30,13 @@ pub enum IngestError {
     },
 }
 
-/// Builds the reader for a source definition.
-pub fn open_source(def: &SourceDef) -> Result<Box<dyn Source>, IngestError> {
+/// Builds the reader for a source definition. `store_dir` is the store's
+/// directory (`None` for a store in memory): remote Mercurial sources keep
+/// their clone below it, in `cache/hg/NAME`.
+pub fn open_source(
+    def: &SourceDef,
+    store_dir: Option<&Path>,
+) -> Result<Box<dyn Source>, IngestError> {
     let wrap = |source| IngestError::Source {
         name: def.name.clone(),
         source,
@@ -42,14 +47,42 @@ pub fn open_source(def: &SourceDef) -> Result<Box<dyn Source>, IngestError> {
                 .map_err(wrap)?;
             Ok(Box::new(dir))
         }
+        Vcs::Git if plumb_git::is_remote(&def.location) => {
+            // A remote is fetched into a bare mirror, `cache/git/NAME.git`.
+            let dir = store_dir.ok_or_else(|| {
+                wrap(SourceError::Invalid {
+                    location: def.location.clone(),
+                    reason: "a remote repository needs a store on disk to keep its mirror in"
+                        .to_owned(),
+                })
+            })?;
+            let cache = dir
+                .join("cache")
+                .join("git")
+                .join(format!("{}.git", def.name));
+            let git = plumb_git::RemoteGitSource::new(
+                &def.location,
+                cache,
+                &def.refs,
+                def.path.as_deref(),
+            )
+            .map_err(wrap)?;
+            Ok(Box::new(git))
+        }
         Vcs::Git => {
             let git = plumb_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
                 .map_err(wrap)?;
             Ok(Box::new(git))
         }
         Vcs::Hg => {
-            let hg = plumb_hg::HgSource::new(&def.location, &def.refs, def.path.as_deref())
-                .map_err(wrap)?;
+            let cache = store_dir.map(|d| d.join("cache").join("hg").join(&def.name));
+            let hg = plumb_hg::HgSource::with_cache(
+                &def.location,
+                &def.refs,
+                def.path.as_deref(),
+                cache.as_deref(),
+            )
+            .map_err(wrap)?;
             Ok(Box::new(hg))
         }
     }
@@ -62,7 +95,7 @@ pub fn ingest(
     progress: Box<crate::store::sink::ProgressFn<'_>>,
 ) -> Result<IngestReport, IngestError> {
     let def = store.source(name)?;
-    let source = open_source(&def)?;
+    let source = open_source(&def, store.path())?;
     let sink = StoreSink::new(store, name, progress)?;
     match source.ingest(&sink) {
         Ok(report) => {

@@ -212,16 +212,134 @@ fn bad_repositories_are_one_clear_error() {
     let err = env.fails(&["ingest", "bad"], 1);
     assert!(err.contains("\"made-up-requirement\""), "{err}");
 
+    // A URL hg cannot fetch (a local path written as a URL): refused.
     let err = env.fails(
         &[
             "source",
             "add",
             "remote",
-            "https://example.com/hg/repo",
+            "file:///nowhere/repo",
             "--vcs",
             "hg",
         ],
         1,
     );
-    assert!(err.contains("remote Mercurial repositories"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("file:///nowhere/repo"), "{err}");
+}
+
+/// A free TCP port on the loopback interface.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `hg serve` of a repository, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(root: &Path) -> Self {
+        let port = free_port();
+        let served = Self {
+            child: hg_cmd(
+                root,
+                &[
+                    "serve",
+                    "-p",
+                    &port.to_string(),
+                    "-a",
+                    "127.0.0.1",
+                    "--config",
+                    "web.push_ssl=false",
+                ],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+            url: format!("http://127.0.0.1:{port}/"),
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return served;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("hg serve did not start on port {port}");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn remote_over_http() {
+    let env = Env::new();
+    let root = env.path("origin");
+    build(&root);
+    let served = Served::start(&root);
+    env.ok(&["init"]);
+    let added = env.ok_text(&["source", "add", "web", &served.url, "--vcs", "hg"]);
+    assert!(added.contains("hg"), "{added}");
+    let out = env.ok_text(&["ingest", "web"]);
+    assert!(out.contains("7 new snapshots"), "{out}");
+    assert!(env.store().join("cache/hg/web/.hg").is_dir());
+    check_every_changeset(&env, "web", &root);
+
+    // A new commit in the origin: the next ingest pulls it, and only it.
+    hg(&root, &["update", "-q", "default"]);
+    write(&root, "conf/new.conf", b"new\n");
+    commit(&root, "new in origin", "1700000800 0");
+    let out = env.ok_text(&["ingest", "web"]);
+    assert!(out.contains("1 new snapshot"), "{out}");
+    let log = env.ok_text(&["log", "web"]);
+    assert_eq!(log.lines().count(), 8, "{log}");
+    assert_eq!(env.ok(&["cat", "web@latest:conf/new.conf"]), b"new\n");
+    assert!(env.run(&["fsck"]).status.success());
+
+    // `hg::` names a Mercurial URL without --vcs.
+    env.ok(&["source", "add", "web2", &format!("hg::{}", served.url)]);
+    drop(served);
+
+    // The origin is gone: one line naming the URL, the store unharmed.
+    let err = env.fails(&["ingest", "web2"], 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("http://127.0.0.1:"), "{err}");
+    assert!(!env.store().join("cache/hg/web2").exists());
+    let err = env.fails(&["ingest", "web"], 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(env.ok_text(&["log", "web"]), log);
+    let fsck = env.run(&["fsck"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+}
+
+#[test]
+fn remote_needs_hg_on_path() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let url = format!("http://127.0.0.1:{}/", free_port());
+    env.ok(&["source", "add", "web", &url, "--vcs", "hg"]);
+    let empty = env.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = env
+        .cmd(&["ingest", "web"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("not on PATH") && err.contains(&url), "{err}");
+    assert!(env.run(&["fsck"]).status.success());
 }

@@ -50,7 +50,17 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             refs,
             path,
         } => {
-            let is_url = location.contains("://");
+            // `hg::LOCATION` names a Mercurial repository, local or remote.
+            let (location, vcs) = match location.strip_prefix("hg::") {
+                Some(rest) if vcs.as_deref().is_none_or(|v| v == "hg") => {
+                    (&rest.to_owned(), &Some("hg".to_owned()))
+                }
+                Some(_) => bail!("{location} names a Mercurial repository; --vcs must be hg"),
+                None => (location, vcs),
+            };
+            // A URL, or an scp-like `user@host:path` that is not a local path.
+            let is_url = location.contains("://")
+                || (plumb_git::is_remote(location) && !Path::new(location).exists());
             let location = if is_url {
                 location.clone()
             } else {
@@ -73,9 +83,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 plumb::query::components(p.as_bytes())?;
             }
             if vcs == Vcs::Hg && is_url {
-                bail!(
-                    "remote Mercurial repositories are not supported yet: clone it (`hg clone {location} DIR`) and add DIR"
-                );
+                plumb_hg::remote::check_url(&location).map_err(anyhow::Error::msg)?;
             }
             let def = SourceDef {
                 name: name.clone(),
@@ -128,6 +136,14 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
         }
         SourceCommand::Remove { name } => {
             store.remove_source(name)?;
+            // A remote Git source's mirror goes with it.
+            if let Some(dir) = store.path() {
+                let cache = dir.join("cache").join("git").join(format!("{name}.git"));
+                if cache.is_dir() {
+                    std::fs::remove_dir_all(&cache)
+                        .with_context(|| format!("removing {}", cache.display()))?;
+                }
+            }
             println!("removed source {name} (run `plumb gc` to free its objects)");
         }
     }
@@ -136,7 +152,10 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
 
 fn detect(location: &str, is_url: bool) -> anyhow::Result<Vcs> {
     if is_url {
-        if location.starts_with("git://") || location.ends_with(".git") {
+        let git_scheme = ["git://", "ssh://", "git+ssh://", "ssh+git://", "file://"]
+            .iter()
+            .any(|s| location.starts_with(s));
+        if git_scheme || !location.contains("://") || location.ends_with(".git") {
             return Ok(Vcs::Git);
         }
         bail!("cannot tell what {location} is; pass --vcs git or --vcs hg");

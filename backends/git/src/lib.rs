@@ -32,9 +32,28 @@
 //! program-running settings are ignored), but without gitoxide's 16 MiB
 //! object-size limit for such repositories, so large files still load.
 //!
-//! Remote repositories are not read yet. The reader only needs a local
-//! repository, so a remote will be fetched into a bare clone in a cache
-//! directory and read by this same code.
+//! A remote repository is read through [`RemoteGitSource`]: fetched into
+//! a local bare mirror first, then read by this same code (below).
+//!
+//! ## Remote repositories
+//!
+//! [`RemoteGitSource`] takes a URL — `file://`, `git://`, `ssh://` (and
+//! scp-like `user@host:path`, through the `ssh` program), `https://` or
+//! `http://` — and a cache directory (plumb uses `cache/git/NAME.git` in
+//! the store). Each ingest first fetches, in-process through gix: the first
+//! time into a new bare repository, renamed into place only once complete;
+//! later incrementally. The mirror's fetch refspecs are
+//! `+refs/heads/*:refs/heads/*` and `+refs/tags/*:refs/tags/*` (also
+//! written to its `config` as remote `origin`), so each fetch updates the
+//! very refs the reader reads, forced updates included; branches and tags
+//! the remote no longer has are deleted (pruned), and the mirror's `HEAD`
+//! is set to the remote's. Only then is the mirror read as a local bare
+//! repository, so no snapshot is committed before the fetch has succeeded.
+//! A failed fetch (connection refused, unknown host, missing repository,
+//! authentication) is one [`SourceError::Invalid`] naming the URL; it
+//! leaves the mirror as it was, or absent, and commits nothing. Once
+//! fetched, the number of objects received is reported as `objects`
+//! progress.
 //!
 //! # What is ingested
 //!
@@ -170,6 +189,7 @@ mod commit;
 mod convert;
 mod error;
 mod refs;
+mod remote;
 mod walk;
 
 use std::collections::HashSet;
@@ -181,6 +201,7 @@ use plumb_core::{Name, Person, Snapshot, Tree};
 
 pub use error::GitError;
 pub use refs::Tip;
+pub use remote::{RemoteGitSource, is_remote};
 
 use convert::Converter;
 
@@ -268,7 +289,7 @@ impl GitSource {
         };
         if shown.contains("://") {
             return Err(invalid(
-                "remote repositories are not supported yet; clone it and add the local clone"
+                "a URL, not a local repository (remote repositories are read through RemoteGitSource)"
                     .to_owned(),
             ));
         }
@@ -298,6 +319,12 @@ impl GitSource {
             refs: refs.to_vec(),
             subdir,
         })
+    }
+
+    /// Names the source `location` in messages instead of its path.
+    pub(crate) fn with_location(mut self, location: String) -> Self {
+        self.location = location;
+        self
     }
 
     /// The repository's Git directory (`.git`, or the bare repository).

@@ -311,5 +311,5 @@ fn not_a_repository() {
     let err = GitSource::new(tmp.path().join("missing"), &[], None).unwrap_err();
     assert!(err.to_string().contains("no such directory"), "{err}");
     let err = GitSource::new("https://example.org/x.git", &[], None).unwrap_err();
-    assert!(err.to_string().contains("not supported yet"), "{err}");
+    assert!(err.to_string().contains("RemoteGitSource"), "{err}");
 }

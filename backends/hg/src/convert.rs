@@ -1,7 +1,16 @@
 //! From manifests and filelogs to plumb trees and blobs, each converted
 //! once.
+//!
+//! The converter keeps the tree of the last manifest it converted in
+//! memory, with each directory's id. A new manifest is compared with that
+//! one line by line (both are sorted by path, and runs of equal bytes are
+//! skipped at memory speed), the lines that differ are applied to the
+//! in-memory tree, and only the directories on their paths are encoded and
+//! stored again. So a changeset costs work in proportion to what it
+//! changed, plus one comparison of its manifest with the last.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use plumb_core::source::IngestSink;
 use plumb_core::{BlobId, EntryValue, Name, ObjectId, Tree, TreeEntry, TreeId};
@@ -19,6 +28,27 @@ pub(crate) struct FileRecord {
     pub copy: Option<Vec<u8>>,
 }
 
+/// An entry of the in-memory tree.
+enum Node {
+    File(EntryValue),
+    Dir(Dir),
+}
+
+/// A directory of the in-memory tree, with its id while it is unchanged.
+#[derive(Default)]
+struct Dir {
+    entries: BTreeMap<Vec<u8>, Node>,
+    id: Option<TreeId>,
+}
+
+/// One line that differs between the last manifest and the new one.
+enum Change<'a> {
+    /// A path the new manifest no longer has.
+    Remove(&'a [u8]),
+    /// A line of the new manifest that the last one lacks.
+    Set(&'a [u8]),
+}
+
 /// Converts manifests into trees and file revisions into blobs, with an
 /// in-memory memo in front of the sink cache.
 pub(crate) struct Converter<'a> {
@@ -27,9 +57,10 @@ pub(crate) struct Converter<'a> {
     /// `""`, or the scoping subdirectory followed by `/`.
     scope: Vec<u8>,
     files: HashMap<[u8; 20], FileRecord>,
-    /// Per directory prefix: the manifest lines of its last conversion and
-    /// the tree they gave.
-    dirs: HashMap<Vec<u8>, (Vec<u8>, TreeId)>,
+    /// The tree of the scoped lines of `last`.
+    root: Dir,
+    /// The last manifest converted, and where its scoped lines lie.
+    last: (Arc<Vec<u8>>, usize, usize),
     pub files_read: u64,
     pub bytes_read: u64,
 }
@@ -49,7 +80,8 @@ impl<'a> Converter<'a> {
             sink,
             scope,
             files: HashMap::new(),
-            dirs: HashMap::new(),
+            root: Dir::default(),
+            last: (Arc::default(), 0, 0),
             files_read: 0,
             bytes_read: 0,
         }
@@ -66,82 +98,89 @@ impl<'a> Converter<'a> {
     }
 
     /// The tree of manifest `node` (whose text is `text`), scoped.
-    pub fn tree(&mut self, node: &[u8; 20], text: &[u8]) -> Result<TreeId, HgError> {
+    pub fn tree(&mut self, node: &[u8; 20], text: Arc<Vec<u8>>) -> Result<TreeId, HgError> {
         let key = self.manifest_key(node);
         if let Some(v) = self.sink.cache_get(&key)?
             && let Ok(bytes) = <[u8; 32]>::try_from(v.as_slice())
         {
             return Ok(TreeId::new(ObjectId::from_bytes(bytes)));
         }
-        let range = scoped_range(text, &self.scope);
-        let scope = self.scope.clone();
-        let id = self.build(&scope, range)?;
+        let (start, end) = scoped_bounds(&text, &self.scope);
+        let (old, old_start, old_end) = std::mem::take(&mut self.last);
+        let mut changes = Vec::new();
+        diff(&old[old_start..old_end], &text[start..end], &mut changes)?;
+        // Removals first, so that a file may replace a directory (or the
+        // reverse) within one changeset.
+        for c in &changes {
+            if let Change::Remove(path) = c {
+                let rel = &path[self.scope.len()..];
+                if !remove(&mut self.root, rel) {
+                    return Err(HgError::Corrupt(format!(
+                        "manifest comparison lost track of {:?}",
+                        String::from_utf8_lossy(path)
+                    )));
+                }
+            }
+        }
+        for c in &changes {
+            if let Change::Set(line) = c {
+                self.set(line)?;
+            }
+        }
+        drop(changes);
+        let id = dir_id(self.sink, &mut self.root, &self.scope)?;
+        self.last = (text, start, end);
         self.sink.cache_put(&key, id.as_bytes())?;
         Ok(id)
     }
 
-    /// The tree of the manifest lines `range`, all below `prefix`.
-    fn build(&mut self, prefix: &[u8], range: &[u8]) -> Result<TreeId, HgError> {
-        if let Some((bytes, id)) = self.dirs.get(prefix)
-            && bytes.as_slice() == range
-        {
-            return Ok(*id);
-        }
-        let mut entries = Vec::new();
-        let mut pos = 0;
-        while pos < range.len() {
-            let end = line_end(range, pos);
-            let raw = &range[pos..end];
-            // Only a file directly here needs its node parsed.
-            let path_len = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-            let rel = raw.get(prefix.len()..path_len).unwrap_or_default();
-            if let Some(slash) = rel.iter().position(|b| *b == b'/') {
-                let sub = &rel[..slash];
-                let path = &raw[..path_len];
-                let sub_prefix = &raw[..prefix.len() + slash + 1];
-                let mut q = pos;
-                while q < range.len() && range[q..].starts_with(sub_prefix) {
-                    q = next_line(range, q);
-                }
-                let sub_prefix = sub_prefix.to_vec();
-                let id = self.build(&sub_prefix, &range[pos..q])?;
-                entries.push(TreeEntry {
-                    name: name(sub, path)?,
-                    value: EntryValue::Tree(id),
+    /// Applies one manifest line to the in-memory tree.
+    fn set(&mut self, line: &[u8]) -> Result<(), HgError> {
+        let line = parse_manifest_line(line).map_err(HgError::Corrupt)?;
+        let path = line.path;
+        let blob = self.record(path, &line.node)?.blob;
+        let value = match line.flags {
+            b"" => EntryValue::File(blob),
+            b"x" => EntryValue::Executable(blob),
+            b"l" => EntryValue::Symlink(blob),
+            other => {
+                return Err(HgError::BadPath {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    reason: format!(
+                        "unsupported manifest flags {:?}",
+                        String::from_utf8_lossy(other)
+                    ),
                 });
-                pos = q;
-            } else {
-                let line = parse_manifest_line(raw).map_err(HgError::Corrupt)?;
-                let rel = &line.path[prefix.len()..];
-                let blob = self.record(line.path, &line.node)?.blob;
-                let value = match line.flags {
-                    b"" => EntryValue::File(blob),
-                    b"x" => EntryValue::Executable(blob),
-                    b"l" => EntryValue::Symlink(blob),
-                    other => {
-                        return Err(HgError::BadPath {
-                            path: String::from_utf8_lossy(line.path).into_owned(),
-                            reason: format!(
-                                "unsupported manifest flags {:?}",
-                                String::from_utf8_lossy(other)
-                            ),
-                        });
+            }
+        };
+        let both = || HgError::BadPath {
+            path: String::from_utf8_lossy(path).into_owned(),
+            reason: "it is both a file and a directory".to_owned(),
+        };
+        let mut dir = &mut self.root;
+        let mut parts = path[self.scope.len()..].split(|b| *b == b'/').peekable();
+        while let Some(part) = parts.next() {
+            check_name(part, path)?;
+            dir.id = None;
+            if parts.peek().is_none() {
+                match dir.entries.get_mut(part) {
+                    Some(Node::File(v)) => *v = value,
+                    Some(Node::Dir(_)) => return Err(both()),
+                    None => {
+                        dir.entries.insert(part.to_vec(), Node::File(value));
                     }
-                };
-                entries.push(TreeEntry {
-                    name: name(rel, line.path)?,
-                    value,
-                });
-                pos = next_line(range, pos);
+                }
+                return Ok(());
+            }
+            if !dir.entries.contains_key(part) {
+                dir.entries.insert(part.to_vec(), Node::Dir(Dir::default()));
+            }
+            match dir.entries.get_mut(part) {
+                Some(Node::Dir(d)) => dir = d,
+                _ => return Err(both()),
             }
         }
-        let tree = Tree::new(entries).map_err(|e| HgError::BadPath {
-            path: String::from_utf8_lossy(prefix).into_owned(),
-            reason: e.to_string(),
-        })?;
-        let id = self.sink.put_tree(&tree)?;
-        self.dirs.insert(prefix.to_vec(), (range.to_vec(), id));
-        Ok(id)
+        Ok(())
     }
 
     /// What revision `node` of `path` became, converting it if needed.
@@ -187,11 +226,160 @@ impl<'a> Converter<'a> {
     }
 }
 
-fn name(bytes: &[u8], path: &[u8]) -> Result<Name, HgError> {
-    Name::new(bytes).map_err(|e| HgError::BadPath {
+fn check_name(bytes: &[u8], path: &[u8]) -> Result<(), HgError> {
+    Name::check(bytes).map_err(|e| HgError::BadPath {
         path: String::from_utf8_lossy(path).into_owned(),
         reason: e.to_string(),
     })
+}
+
+/// Removes `rel` from the tree below `dir`, and directories it leaves
+/// empty; false if it was not there.
+fn remove(dir: &mut Dir, rel: &[u8]) -> bool {
+    let (part, rest) = match rel.iter().position(|b| *b == b'/') {
+        Some(i) => (&rel[..i], Some(&rel[i + 1..])),
+        None => (rel, None),
+    };
+    let found = match (dir.entries.get_mut(part), rest) {
+        (Some(Node::File(_)), None) => {
+            dir.entries.remove(part);
+            true
+        }
+        (Some(Node::Dir(sub)), Some(rest)) => {
+            let found = remove(sub, rest);
+            if sub.entries.is_empty() {
+                dir.entries.remove(part);
+            }
+            found
+        }
+        _ => false,
+    };
+    if found {
+        dir.id = None;
+    }
+    found
+}
+
+/// The id of `dir`, storing it and every changed directory below it.
+fn dir_id(sink: &dyn IngestSink, dir: &mut Dir, prefix: &[u8]) -> Result<TreeId, HgError> {
+    if let Some(id) = dir.id {
+        return Ok(id);
+    }
+    let mut entries = Vec::with_capacity(dir.entries.len());
+    for (k, node) in &mut dir.entries {
+        let value = match node {
+            Node::File(v) => v.clone(),
+            Node::Dir(d) => EntryValue::Tree(dir_id(sink, d, prefix)?),
+        };
+        let name = Name::new(k.clone()).map_err(|e| HgError::BadPath {
+            path: String::from_utf8_lossy(k).into_owned(),
+            reason: e.to_string(),
+        })?;
+        entries.push(TreeEntry { name, value });
+    }
+    let tree = Tree::new(entries).map_err(|e| HgError::BadPath {
+        path: String::from_utf8_lossy(prefix).into_owned(),
+        reason: e.to_string(),
+    })?;
+    let id = sink.put_tree(&tree)?;
+    dir.id = Some(id);
+    Ok(id)
+}
+
+/// The path of a manifest line (up to its NUL).
+fn path_of(line: &[u8]) -> &[u8] {
+    &line[..line.iter().position(|b| *b == 0).unwrap_or(line.len())]
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const STEP: usize = 256;
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    while k + STEP <= n && a[k..k + STEP] == b[k..k + STEP] {
+        k += STEP;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
+}
+
+/// The lines of the sorted manifest text `new` that `old` lacks, and the
+/// paths of `old` that `new` lacks, in path order. Each line of `new` that
+/// is reported is checked to sort strictly between its neighbours, so an
+/// unsorted manifest is an error rather than a wrong tree.
+fn diff<'a>(old: &'a [u8], new: &'a [u8], out: &mut Vec<Change<'a>>) -> Result<(), HgError> {
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let k = common_prefix(&old[i..], &new[j..]);
+        // Back to the start of the line holding the first difference.
+        let back = old[i..i + k]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        i += back;
+        j += back;
+        match (i < old.len(), j < new.len()) {
+            (false, false) => return Ok(()),
+            (true, false) => {
+                out.push(Change::Remove(path_of(&old[i..line_end(old, i)])));
+                i = next_line(old, i);
+            }
+            (false, true) => {
+                check_order(new, j)?;
+                out.push(Change::Set(&new[j..line_end(new, j)]));
+                j = next_line(new, j);
+            }
+            (true, true) => {
+                let op = path_of(&old[i..line_end(old, i)]);
+                let nl = &new[j..line_end(new, j)];
+                match op.cmp(path_of(nl)) {
+                    std::cmp::Ordering::Less => {
+                        out.push(Change::Remove(op));
+                        i = next_line(old, i);
+                    }
+                    std::cmp::Ordering::Greater => {
+                        check_order(new, j)?;
+                        out.push(Change::Set(nl));
+                        j = next_line(new, j);
+                    }
+                    std::cmp::Ordering::Equal => {
+                        check_order(new, j)?;
+                        out.push(Change::Set(nl));
+                        i = next_line(old, i);
+                        j = next_line(new, j);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks that the line of `text` starting at `pos` sorts strictly after
+/// the line before it and before the line after it.
+fn check_order(text: &[u8], pos: usize) -> Result<(), HgError> {
+    let this = path_of(&text[pos..line_end(text, pos)]);
+    let unsorted = || {
+        HgError::Corrupt(format!(
+            "the manifest is not sorted by path (at {:?})",
+            String::from_utf8_lossy(this)
+        ))
+    };
+    if pos > 0 {
+        let start = text[..pos - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        if path_of(&text[start..pos - 1]) >= this {
+            return Err(unsorted());
+        }
+    }
+    let next = next_line(text, pos);
+    if next < text.len() && path_of(&text[next..line_end(text, next)]) <= this {
+        return Err(unsorted());
+    }
+    Ok(())
 }
 
 fn line_end(text: &[u8], pos: usize) -> usize {
@@ -205,11 +393,11 @@ fn next_line(text: &[u8], pos: usize) -> usize {
     (line_end(text, pos) + 1).min(text.len())
 }
 
-/// The lines of `text` whose path starts with `prefix` (contiguous, since
-/// a manifest is sorted by path).
-fn scoped_range<'t>(text: &'t [u8], prefix: &[u8]) -> &'t [u8] {
+/// Where the lines of `text` whose path starts with `prefix` lie
+/// (contiguous, since a manifest is sorted by path).
+fn scoped_bounds(text: &[u8], prefix: &[u8]) -> (usize, usize) {
     if prefix.is_empty() {
-        return text;
+        return (0, text.len());
     }
     let mut pos = 0;
     while pos < text.len() && !text[pos..].starts_with(prefix) {
@@ -219,7 +407,7 @@ fn scoped_range<'t>(text: &'t [u8], prefix: &[u8]) -> &'t [u8] {
     while pos < text.len() && text[pos..].starts_with(prefix) {
         pos = next_line(text, pos);
     }
-    &text[start..pos]
+    (start, pos)
 }
 
 /// The node of `path` in a sorted manifest text, by binary search.
@@ -265,10 +453,46 @@ mod tests {
         for p in ["", "b", "0", "zz", "b/"] {
             assert!(manifest_find(t, p.as_bytes()).is_none(), "{p}");
         }
-        assert_eq!(
-            scoped_range(t, b"b/"),
-            format!("b/c\0{h}x\nb/d\0{h}\n").as_bytes()
-        );
-        assert_eq!(scoped_range(t, b"q/"), b"");
+        let (s, e) = scoped_bounds(t, b"b/");
+        assert_eq!(&t[s..e], format!("b/c\0{h}x\nb/d\0{h}\n").as_bytes());
+        let (s, e) = scoped_bounds(t, b"q/");
+        assert_eq!(s, e);
+    }
+
+    fn changes(old: &str, new: &str) -> Result<Vec<String>, HgError> {
+        let mut out = Vec::new();
+        diff(old.as_bytes(), new.as_bytes(), &mut out)?;
+        Ok(out
+            .into_iter()
+            .map(|c| match c {
+                Change::Remove(p) => format!("-{}", String::from_utf8_lossy(p)),
+                Change::Set(l) => format!("+{}", String::from_utf8_lossy(path_of(l))),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn manifest_diffs() {
+        let h = "0".repeat(40);
+        let g = "1".repeat(40);
+        let m = |lines: &[(&str, &str)]| -> String {
+            lines.iter().map(|(p, n)| format!("{p}\0{n}\n")).collect()
+        };
+        let old = m(&[("a", &h), ("ab", &h), ("b/c", &h), ("d", &h)]);
+        assert!(changes(&old, &old).unwrap().is_empty());
+        assert_eq!(changes("", &old).unwrap(), ["+a", "+ab", "+b/c", "+d"]);
+        assert_eq!(changes(&old, "").unwrap(), ["-a", "-ab", "-b/c", "-d"]);
+        let new = m(&[("a", &h), ("b/c", &g), ("b/e", &h), ("d", &h), ("e", &h)]);
+        assert_eq!(changes(&old, &new).unwrap(), ["-ab", "+b/c", "+b/e", "+e"]);
+        let new = m(&[("a", &h), ("a0", &h), ("ab", &h), ("b/c", &h), ("d", &g)]);
+        assert_eq!(changes(&old, &new).unwrap(), ["+a0", "+d"]);
+        // A line that is a prefix of the next one's path.
+        let new = m(&[("a", &g), ("ab", &h), ("b/c", &h), ("d", &h)]);
+        assert_eq!(changes(&old, &new).unwrap(), ["+a"]);
+        // Out of order: refused.
+        let bad = m(&[("a", &h), ("d", &h), ("c", &h)]);
+        assert!(changes("", &bad).is_err());
+        let bad = m(&[("a", &h), ("ab", &h), ("b/c", &h), ("a1", &g)]);
+        assert!(changes(&old, &bad).is_err());
     }
 }

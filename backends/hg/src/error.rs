@@ -21,9 +21,9 @@ pub enum HgError {
         supported = crate::requires::SUPPORTED.join(", ")
     )]
     Requirement(String),
-    /// A location that is not a local path.
-    #[error("remote repositories are not supported yet; clone it (`hg clone URL DIR`) and add DIR")]
-    Remote,
+    /// A remote repository could not be fetched.
+    #[error("{0}")]
+    Fetch(String),
     /// A file could not be read.
     #[error("{}: {source}", path.display())]
     Io {

@@ -22,8 +22,21 @@
 //!
 //! A local working directory holding `.hg` (or the `.hg` directory
 //! itself); shares (`hg share`, plain or `--relative`) are followed to
-//! their store. Remote URLs (`http://`, `https://`, `ssh://`) are refused
-//! with a message saying to clone first; they are not read yet.
+//! their store.
+//!
+//! A remote repository (`http://`, `https://` or `ssh://` URL, through
+//! [`HgSource::with_cache`]) is the one case where the `hg` program runs:
+//! at each ingest, `hg clone --noupdate` into the cache directory the
+//! first time (into a temporary directory renamed into place, so a failed
+//! clone leaves nothing), `hg pull` after, non-interactively (`HGPLAIN=1`,
+//! `--noninteractive`, `ui.interactive=false`, no standard input; the
+//! user's configuration is kept, for credentials). The clone is then read
+//! natively like any local repository. `hg` missing from `PATH`, or a
+//! failed clone or pull (an unreachable URL, say), is one error naming the
+//! URL, before anything is recorded. Other schemes (`file://`, …) are
+//! refused: a local repository is added by its path. plumb keeps the
+//! clone in `cache/hg/NAME` inside the store directory; a store in memory
+//! cannot have remote Mercurial sources.
 //!
 //! # Requirements
 //!
@@ -139,12 +152,24 @@
 //! Each file revision is converted once, across changesets and ingests:
 //! the sink cache maps `f` + filelog node to the 32-byte blob id and the
 //! copy source, and `m` + manifest node + scope to the tree id. A node
-//! names its text (the hash covers it), so these never go stale. In memory,
-//! a directory whose manifest lines are byte-for-byte those of its last
-//! conversion reuses that tree without visiting it, so a changeset costs
-//! work in proportion to what it changed, plus one pass over its manifest.
-//! Each revlog keeps the last text it rebuilt, so reading revisions in
-//! order applies each delta once.
+//! names its text (the hash covers it), so these never go stale.
+//!
+//! In memory, the converter keeps the tree of the last manifest it
+//! converted, each directory with its id. A new manifest is compared with
+//! that one (equal runs of bytes are skipped at memory speed; both are
+//! sorted by path, and every line that differs is checked to sort between
+//! its neighbours), the differing lines are applied, and only the
+//! directories on their paths are encoded and stored again. So a
+//! changeset costs work in proportion to what it changed, plus one
+//! comparison of its manifest with the last.
+//!
+//! Each revlog keeps the last text it rebuilt (shared, not copied), so
+//! reading revisions in order applies each delta once; zstd chunks are
+//! decompressed with one reused context per thread. Every text is still
+//! checked against its node, manifests included: that hashing is most of
+//! the reading, so a second thread rebuilds and checks changesets and
+//! manifests a few changesets ahead of the one converting and committing
+//! them, in order.
 //!
 //! # Errors
 //!
@@ -163,6 +188,7 @@ mod changeset;
 mod convert;
 mod error;
 mod obsolete;
+pub mod remote;
 mod repo;
 mod requires;
 pub mod revlog;
@@ -170,6 +196,7 @@ pub mod store_path;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
 use plumb_core::{Person, Snapshot, SnapshotId};
@@ -177,6 +204,7 @@ use plumb_core::{Person, Snapshot, SnapshotId};
 pub use error::HgError;
 pub use requires::{HARMLESS, SUPPORTED};
 
+use changeset::Changeset;
 use convert::{Converter, manifest_find};
 use repo::Repo;
 use revlog::hex;
@@ -192,6 +220,10 @@ pub fn revision(node: &[u8; 20]) -> String {
 /// Heads by the names they were found by, and warnings.
 type Heads = (Vec<(String, usize)>, Vec<String>);
 
+/// How many changesets (with their manifests) may be read ahead of the
+/// conversion.
+const READ_AHEAD: usize = 16;
+
 /// The largest timezone offset plumb records, in minutes (±99:59).
 const MAX_TZ_MINUTES: i64 = 99 * 60 + 59;
 
@@ -201,8 +233,10 @@ const MAX_TZ_MINUTES: i64 = 99 * 60 + 59;
 pub struct HgSource {
     /// The location as given, for messages.
     location: String,
-    /// The repository root.
+    /// The repository root (for a remote one, its local clone).
     root: PathBuf,
+    /// The URL of a remote repository, fetched into `root` first.
+    url: Option<String>,
     refs: Vec<String>,
     /// The scoping subdirectory, normalised, without a trailing `/`.
     subdir: Option<Vec<u8>>,
@@ -217,20 +251,49 @@ impl HgSource {
     /// [`SourceError::Invalid`]. `subdir` must be relative, without `..`
     /// or empty components.
     pub fn new(location: &str, refs: &[String], subdir: Option<&str>) -> Result<Self, SourceError> {
+        Self::with_cache(location, refs, subdir, None)
+    }
+
+    /// Like [`new`](Self::new), but `location` may also be an `http://`,
+    /// `https://` or `ssh://` URL, cloned into (then pulled into) the
+    /// directory `cache` by the `hg` program at each ingest before being
+    /// read. A URL without a cache directory is an error, as is any other
+    /// URL scheme. Nothing is fetched here.
+    pub fn with_cache(
+        location: &str,
+        refs: &[String],
+        subdir: Option<&str>,
+        cache: Option<&Path>,
+    ) -> Result<Self, SourceError> {
         let invalid = |reason: String| SourceError::Invalid {
             location: location.to_owned(),
             reason,
         };
-        if location.contains("://") || location.starts_with("ssh:") {
-            return Err(invalid(HgError::Remote.to_string()));
-        }
         let subdir = match subdir {
             None => None,
             Some(s) => check_subdir(s).map_err(invalid)?,
         };
+        if remote::is_url(location) {
+            remote::check_url(location).map_err(invalid)?;
+            let cache = cache.ok_or_else(|| {
+                invalid(
+                    "a remote repository is cloned into the store's directory, \
+                     and this store has none (it is in memory)"
+                        .to_owned(),
+                )
+            })?;
+            return Ok(Self {
+                location: location.to_owned(),
+                root: cache.to_path_buf(),
+                url: Some(location.to_owned()),
+                refs: refs.to_vec(),
+                subdir,
+            });
+        }
         let source = Self {
             location: location.to_owned(),
             root: PathBuf::from(location),
+            url: None,
             refs: refs.to_vec(),
             subdir,
         };
@@ -370,12 +433,10 @@ impl HgSource {
         sink: &dyn IngestSink,
         ids: &HashMap<usize, SnapshotId>,
         rev: usize,
+        (cs, manifest): (Changeset, Arc<Vec<u8>>),
     ) -> Result<SnapshotId, HgError> {
         let cl = repo.changelog();
         let node = cl.node(rev as i32);
-        let cs = repo.changeset(rev)?;
-        let manifest = repo.manifest_text(&cs.manifest)?;
-        let tree = conv.tree(&cs.manifest, &manifest)?;
 
         let (p1, p2) = repo.parents(rev);
         let mut parents = Vec::new();
@@ -425,6 +486,7 @@ impl HgSource {
         if let Some(sub) = &self.subdir {
             extra.push(("hg.path".to_owned(), sub.clone()));
         }
+        let tree = conv.tree(&cs.manifest, manifest)?;
         let person = Person {
             name,
             email,
@@ -527,6 +589,10 @@ fn check_subdir(s: &str) -> Result<Option<Vec<u8>>, String> {
 
 impl Source for HgSource {
     fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
+        if let Some(url) = &self.url {
+            sink.progress("fetching", 0, 0);
+            remote::fetch(url, &self.root).map_err(|e| self.error(e))?;
+        }
         let repo = Repo::open(&self.root).map_err(|e| self.error(e))?;
         let (named, warnings) = self.heads(&repo).map_err(|e| self.error(e))?;
         let mut heads: Vec<usize> = Vec::new();
@@ -552,23 +618,49 @@ impl Source for HgSource {
             .map(|s| [s.as_slice(), b"/"].concat())
             .unwrap_or_default();
         let mut conv = Converter::new(&repo, sink, scope);
-        for (done, rev) in order.into_iter().enumerate() {
-            let id = self
-                .record(&repo, &mut conv, sink, &ids, rev)
-                .map_err(|e| match e {
-                    HgError::Sink(s) => SourceError::Sink(s),
-                    HgError::Io { path, source } => SourceError::Io { path, source },
-                    e => SourceError::Invalid {
-                        location: self.location.clone(),
-                        reason: format!(
-                            "changeset {}: {e}",
-                            hex(&repo.changelog().node(rev as i32))
-                        ),
-                    },
-                })?;
-            ids.insert(rev, id);
-            report.new_snapshots.push(id);
-            sink.progress("changesets", done as u64 + 1, total);
+        let in_changeset = |rev: usize, e: HgError| match e {
+            HgError::Sink(s) => SourceError::Sink(s),
+            HgError::Io { path, source } => SourceError::Io { path, source },
+            e => SourceError::Invalid {
+                location: self.location.clone(),
+                reason: format!("changeset {}: {e}", hex(&repo.changelog().node(rev as i32))),
+            },
+        };
+        // One thread rebuilds and verifies changesets and manifests (the
+        // bulk of the reading: every manifest is a full text to hash) while
+        // this one converts and commits them, in order.
+        let history = match order.is_empty() {
+            true => None,
+            false => Some(repo.history().map_err(|e| self.error(e))?),
+        };
+        std::thread::scope(|scope| -> Result<(), SourceError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            let revs = order.clone();
+            scope.spawn(move || {
+                let Some(history) = history else { return };
+                for rev in revs {
+                    let item = history.read(rev);
+                    let failed = item.is_err();
+                    // A closed channel means the converter stopped.
+                    if tx.send((rev, item)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for (done, (rev, item)) in rx.into_iter().enumerate() {
+                let id = item
+                    .and_then(|read| self.record(&repo, &mut conv, sink, &ids, rev, read))
+                    .map_err(|e| in_changeset(rev, e))?;
+                ids.insert(rev, id);
+                report.new_snapshots.push(id);
+                sink.progress("changesets", done as u64 + 1, total);
+            }
+            Ok(())
+        })?;
+        if report.new_snapshots.len() != order.len() {
+            return Err(self.error(HgError::Corrupt(
+                "the changeset reader stopped early".to_owned(),
+            )));
         }
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::changeset::{Changeset, parse_manifest_line};
 use crate::error::HgError;
@@ -151,29 +152,21 @@ impl Repo {
 
     /// Reads and parses changeset `rev`.
     pub fn changeset(&self, rev: usize) -> Result<Changeset, HgError> {
-        let text = self.changelog.text(rev)?;
-        Changeset::parse(&text).map_err(|reason| {
-            HgError::Read(ReadError::Corrupt {
-                path: self.changelog.path().to_path_buf(),
-                rev: Some(rev),
-                reason,
-            })
-        })
+        changeset(&self.changelog, rev)
     }
 
     /// The text of the manifest `node`.
     pub fn manifest_text(&self, node: &[u8; 20]) -> Result<Vec<u8>, HgError> {
-        if *node == NULL_NODE {
-            return Ok(Vec::new());
-        }
-        let rev = self.manifest.rev(node).ok_or_else(|| {
-            HgError::Corrupt(format!(
-                "manifest {} is missing from {}",
-                crate::revlog::hex(node),
-                self.manifest.path().display()
-            ))
-        })?;
-        Ok(self.manifest.text(rev)?)
+        manifest_text(&self.manifest, node).map(Arc::unwrap_or_clone)
+    }
+
+    /// The changelog and manifest opened anew, to be read on another
+    /// thread (each revlog keeps its own last text).
+    pub fn history(&self) -> Result<History, HgError> {
+        Ok(History {
+            changelog: Revlog::open(&self.store.join("00changelog.i"), None)?,
+            manifest: Revlog::open(&self.store.join("00manifest.i"), None)?,
+        })
     }
 
     /// The filelog of the tracked file `path`.
@@ -313,6 +306,46 @@ impl Repo {
         }
         Ok(closed_head)
     }
+}
+
+/// The changelog and manifest of a repository, on their own.
+pub struct History {
+    changelog: Revlog,
+    manifest: Revlog,
+}
+
+impl History {
+    /// Changeset `rev` and the text of its manifest.
+    pub fn read(&self, rev: usize) -> Result<(Changeset, Arc<Vec<u8>>), HgError> {
+        let cs = changeset(&self.changelog, rev)?;
+        let manifest = manifest_text(&self.manifest, &cs.manifest)?;
+        Ok((cs, manifest))
+    }
+}
+
+fn changeset(changelog: &Revlog, rev: usize) -> Result<Changeset, HgError> {
+    let text = changelog.text(rev)?;
+    Changeset::parse(&text).map_err(|reason| {
+        HgError::Read(ReadError::Corrupt {
+            path: changelog.path().to_path_buf(),
+            rev: Some(rev),
+            reason,
+        })
+    })
+}
+
+fn manifest_text(manifest: &Revlog, node: &[u8; 20]) -> Result<Arc<Vec<u8>>, HgError> {
+    if *node == NULL_NODE {
+        return Ok(Arc::default());
+    }
+    let rev = manifest.rev(node).ok_or_else(|| {
+        HgError::Corrupt(format!(
+            "manifest {} is missing from {}",
+            crate::revlog::hex(node),
+            manifest.path().display()
+        ))
+    })?;
+    Ok(manifest.shared_text(rev)?)
 }
 
 /// The node of `path` in a manifest text, if present.

@@ -30,6 +30,15 @@ pub fn decompress(chunk: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, RevlogErr
             "zlib",
         )?),
         b'(' => {
+            // Frames written by Mercurial record their size: one bulk call
+            // into a reused context, instead of a new context per chunk.
+            if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(chunk) {
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if size > limit {
+                    return Err(RevlogError::TooLarge { limit });
+                }
+                return bulk_zstd(chunk, size).map(Cow::Owned);
+            }
             let decoder = zstd::stream::read::Decoder::with_buffer(chunk).map_err(|e| {
                 RevlogError::Decompress {
                     what: "zstd",
@@ -44,6 +53,35 @@ pub fn decompress(chunk: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, RevlogErr
         return Err(RevlogError::TooLarge { limit });
     }
     Ok(out)
+}
+
+thread_local! {
+    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses one zstd frame whose recorded size is `size` (already
+/// checked against the limit) with this thread's reused context.
+fn bulk_zstd(chunk: &[u8], size: usize) -> Result<Vec<u8>, RevlogError> {
+    let fail = |reason: String| RevlogError::Decompress {
+        what: "zstd",
+        reason,
+    };
+    ZSTD.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let d = match &mut *slot {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new().map_err(|e| fail(e.to_string()))?),
+        };
+        let out = d.decompress(chunk, size).map_err(|e| fail(e.to_string()))?;
+        if out.len() != size {
+            return Err(fail(format!(
+                "frame holds {} bytes, its header says {size}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    })
 }
 
 fn read_limited(

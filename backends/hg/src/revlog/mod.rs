@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 
@@ -126,7 +127,7 @@ pub struct Revlog {
     index: Index,
     data: Data,
     nodemap: RefCell<Option<HashMap<[u8; 20], u32>>>,
-    last: RefCell<Option<(usize, Vec<u8>)>>,
+    last: RefCell<Option<(usize, Arc<Vec<u8>>)>>,
 }
 
 impl std::fmt::Debug for Revlog {
@@ -263,6 +264,12 @@ impl Revlog {
     /// against its node. A revision with flags (censored, ellipsis,
     /// externally stored) is refused: its text is not what its node names.
     pub fn text(&self, rev: usize) -> Result<Vec<u8>, ReadError> {
+        self.shared_text(rev).map(Arc::unwrap_or_clone)
+    }
+
+    /// Like [`text`](Self::text), but shares the text with the revlog's
+    /// memory of the last one built instead of copying it.
+    pub fn shared_text(&self, rev: usize) -> Result<Arc<Vec<u8>>, ReadError> {
         let entry = *self
             .index
             .entries
@@ -281,7 +288,7 @@ impl Revlog {
         // The chain, newest first, down to a full text or to the text we
         // still hold.
         let mut chain = Vec::new();
-        let mut start: Option<Vec<u8>> = None;
+        let mut start: Option<Arc<Vec<u8>>> = None;
         let mut at = rev;
         {
             let last = self.last.borrow();
@@ -289,7 +296,7 @@ impl Revlog {
                 if let Some((lrev, text)) = last.as_ref()
                     && *lrev == at
                 {
-                    start = Some(text.clone());
+                    start = Some(Arc::clone(text));
                     break;
                 }
                 chain.push(at);
@@ -299,7 +306,6 @@ impl Revlog {
                 }
                 if base < 0 {
                     // A delta against the empty text.
-                    start = Some(Vec::new());
                     break;
                 }
                 at = if self.index.generaldelta {
@@ -310,7 +316,13 @@ impl Revlog {
                 };
             }
         }
-        let mut text = start.unwrap_or_default();
+        if chain.is_empty()
+            && let Some(text) = start
+        {
+            // The text held is the one asked for (checked when built).
+            return Ok(text);
+        }
+        let mut built: Option<Vec<u8>> = None;
         let mut base_raw = 0u32;
         for (i, &r) in chain.iter().rev().enumerate() {
             let e = &self.index.entries[r];
@@ -318,13 +330,20 @@ impl Revlog {
             let raw = self.raw_chunk(r)?;
             let chunk = chunk::decompress(&raw, limit).map_err(|err| self.corrupt(r, err))?;
             let is_full = i == 0 && e.base == r as i32;
-            text = if is_full {
+            let next = if is_full {
                 chunk.into_owned()
             } else {
-                patch::apply(&text, &chunk, limit).map_err(|err| self.corrupt(r, err))?
+                let base: &[u8] = match (&built, &start) {
+                    (Some(b), _) => b,
+                    (None, Some(s)) => s,
+                    (None, None) => &[],
+                };
+                patch::apply(base, &chunk, limit).map_err(|err| self.corrupt(r, err))?
             };
+            built = Some(next);
             base_raw = e.raw_len;
         }
+        let text = built.unwrap_or_default();
         if text.len() != entry.raw_len as usize {
             return Err(self.corrupt(
                 rev,
@@ -346,7 +365,8 @@ impl Revlog {
                 ),
             ));
         }
-        *self.last.borrow_mut() = Some((rev, text.clone()));
+        let text = Arc::new(text);
+        *self.last.borrow_mut() = Some((rev, Arc::clone(&text)));
         Ok(text)
     }
 }

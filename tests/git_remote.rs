@@ -1,0 +1,431 @@
+//! End-to-end tests of remote Git sources: origins built with the real
+//! `git` program, reached through `file://` and a `git daemon` on loopback,
+//! mirrored into the store's cache and checked against what `git` says.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+/// A Git repository driven by `git` with a fixed identity and clock and no
+/// outside configuration.
+struct Repo {
+    dir: PathBuf,
+    home: PathBuf,
+    time: std::cell::Cell<i64>,
+}
+
+impl Repo {
+    fn at(env: &Env, rel: &str) -> Self {
+        let home = env.path("git-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let dir = env.path(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            home,
+            time: std::cell::Cell::new(1_700_000_000),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args).current_dir(&self.dir);
+        let t = self.time.get();
+        c.env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "A U Thor")
+            .env("GIT_AUTHOR_EMAIL", "author@example.org")
+            .env("GIT_COMMITTER_NAME", "C O Mitter")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.org")
+            .env("GIT_AUTHOR_DATE", format!("@{t} +0100"))
+            .env("GIT_COMMITTER_DATE", format!("@{} -0530", t + 30))
+            .env("LC_ALL", "C")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE");
+        c
+    }
+
+    fn git(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.command(args).output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn text(&self, args: &[&str]) -> String {
+        String::from_utf8(self.git(args))
+            .unwrap()
+            .trim_end()
+            .to_owned()
+    }
+
+    fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.time.set(self.time.get() + 60);
+        self.text(&["rev-parse", "HEAD"])
+    }
+
+    fn rev_list(&self, refs: &[&str]) -> Vec<String> {
+        let mut args = vec!["rev-list"];
+        args.extend_from_slice(refs);
+        self.text(&args).lines().map(str::to_owned).collect()
+    }
+}
+
+/// A bare origin at `env/origin.git` and a work clone at `env/work` that
+/// pushes to it: `main` with three commits (a file, an executable, a
+/// symlink, a subdirectory), `feat` one commit ahead, `gone` and a tag.
+fn origin(env: &Env) -> (Repo, Repo) {
+    let origin = Repo::at(env, "origin.git");
+    origin.git(&["-c", "init.defaultBranch=main", "init", "-q", "--bare"]);
+    let work = Repo::at(env, "work");
+    work.git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+    work.git(&["remote", "add", "origin", origin.dir.to_str().unwrap()]);
+    work.write("app.conf", b"port = 8080\n");
+    work.commit("one");
+    work.write("etc/db.conf", b"db\n");
+    work.write("run.sh", b"#!/bin/sh\n");
+    work.git(&["update-index", "--add", "--chmod=+x", "run.sh"]);
+    work.commit("two");
+    std::os::unix::fs::symlink("app.conf", work.dir.join("link")).unwrap();
+    work.commit("three");
+    work.git(&["tag", "-a", "v1", "-m", "release"]);
+    work.git(&["branch", "gone", "HEAD~1"]);
+    work.git(&["checkout", "-q", "-b", "feat"]);
+    work.write("feat.conf", b"feat\n");
+    work.commit("feat");
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&["push", "-q", "origin", "main", "feat", "gone", "v1"]);
+    (origin, work)
+}
+
+fn json(env: &Env, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&env.ok(args)).unwrap()
+}
+
+fn revisions(env: &Env, name: &str) -> Vec<String> {
+    json(env, &["log", name, "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["revision"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every commit in `commits` is a snapshot whose files and contents are
+/// what `git ls-tree` and `git cat-file` say in the origin, and whose
+/// parents are the commit's; the source has exactly these snapshots.
+fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
+    let log = json(env, &["log", name, "--json"]);
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), commits.len(), "snapshot count of {name}");
+    let rev_of = |id: &str| {
+        log.iter()
+            .find(|e| e["id"] == id)
+            .map(|e| e["revision"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    for sha in commits {
+        let rev = format!("git:sha1:{sha}");
+        let entry = log
+            .iter()
+            .find(|e| e["revision"] == rev.as_str())
+            .unwrap_or_else(|| panic!("{rev} not ingested"));
+        let target = format!("{name}@{sha}");
+        let listed = origin.git(&["ls-tree", "-r", "-z", sha]);
+        let mut want = BTreeSet::new();
+        for row in listed.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let row = std::str::from_utf8(row).unwrap();
+            let (head, path) = row.split_once('\t').unwrap();
+            let oid = head.split(' ').nth(2).unwrap();
+            want.insert(path.to_owned());
+            let content = env.ok(&["cat", &format!("{target}:{path}")]);
+            assert_eq!(
+                content,
+                origin.git(&["cat-file", "blob", oid]),
+                "{path} in {sha}"
+            );
+        }
+        let got: BTreeSet<String> = String::from_utf8(env.ok(&["ls", "-r", "-z", &target]))
+            .unwrap()
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(got, want, "files of {sha}");
+        let parents: Vec<String> = entry["parents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| rev_of(p.as_str().unwrap()))
+            .collect();
+        let want: Vec<String> = origin
+            .text(&["rev-list", "--parents", "-n1", sha])
+            .split(' ')
+            .skip(1)
+            .map(|p| format!("git:sha1:{p}"))
+            .collect();
+        assert_eq!(parents, want, "parents of {sha}");
+    }
+}
+
+fn show_revision(env: &Env, rev: &str) -> String {
+    json(env, &["show", rev, "--json"])["revision"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn url_of(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+fn cache(env: &Env, name: &str) -> PathBuf {
+    env.store().join("cache/git").join(format!("{name}.git"))
+}
+
+#[test]
+fn file_remote_is_mirrored_and_fetched_incrementally() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let (origin, work) = origin(&env);
+    let url = url_of(&origin.dir);
+
+    // HEAD by default: main's history.
+    let out = env.ok_text(&["source", "add", "app", &url]);
+    assert!(out.contains("(git file://"), "{out}");
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(out.contains("app: 3 new snapshots"), "{out}");
+    check_source(&env, "app", &origin, &origin.rev_list(&["main"]));
+    assert!(cache(&env, "app").join("objects").is_dir());
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(out.starts_with("app: up to date"), "{out}");
+
+    // Every branch.
+    env.ok(&["source", "add", "all", &url, "--ref", "refs/heads/*"]);
+    env.ok(&["ingest", "all"]);
+    let everything = origin.rev_list(&["main", "feat", "gone"]);
+    check_source(&env, "all", &origin, &everything);
+
+    // A pushed commit: exactly one new snapshot.
+    work.write("app.conf", b"port = 7070\n");
+    let new = work.commit("four");
+    work.git(&["push", "-q", "origin", "main"]);
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(
+        out.contains(&format!("app: 1 new snapshot (latest git:sha1:{new}")),
+        "{out}"
+    );
+    assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), b"port = 7070\n");
+    check_source(&env, "app", &origin, &origin.rev_list(&["main"]));
+
+    // A force-pushed branch and a deleted one.
+    let old_feat = origin.text(&["rev-parse", "feat"]);
+    work.git(&["checkout", "-q", "-B", "feat", "main"]);
+    work.write("feat.conf", b"rewritten\n");
+    let feat = work.commit("feat again");
+    work.git(&["checkout", "-q", "main"]);
+    work.git(&["push", "-q", "-f", "origin", "feat"]);
+    work.git(&["push", "-q", "origin", ":gone"]);
+    let gone = origin.text(&["rev-parse", "main~2"]);
+    assert_eq!(show_revision(&env, "all@gone"), format!("git:sha1:{gone}"));
+    let out = env.ok_text(&["ingest", "all"]);
+    assert!(out.contains("all: 2 new snapshots"), "{out}");
+    assert_eq!(show_revision(&env, "all@feat"), format!("git:sha1:{feat}"));
+    assert_eq!(show_revision(&env, "all@main"), format!("git:sha1:{new}"));
+    let err = env.fails(&["show", "all@gone"], 1);
+    assert!(err.contains("gone"), "{err}");
+    // The old tip stays recorded; the cache mirrors the origin's refs.
+    env.ok(&["show", &format!("all@{old_feat}")]);
+    let refs = |dir: &Path| {
+        let out = Command::new("git")
+            .args(["for-each-ref", "--format=%(refname) %(objectname)"])
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(refs(&cache(&env, "all")), refs(&origin.dir));
+    let mut commits = everything;
+    commits.extend([new, feat]);
+    assert_eq!(revisions(&env, "all").len(), commits.len());
+    check_source(&env, "all", &origin, &commits);
+
+    // Removing the source removes its mirror.
+    env.ok(&["source", "remove", "all"]);
+    assert!(!cache(&env, "all").exists());
+    env.ok(&["fsck"]);
+}
+
+/// A `git daemon` serving `base` on a free loopback port, killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(base: &Path) -> Self {
+        let port = free_port();
+        // The daemon program itself, not the `git` wrapper that would leave
+        // it running when killed.
+        let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
+        let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+        let child = Command::new(Path::new(exec_path.trim_end()).join("git-daemon"))
+            .args([
+                "--reuseaddr",
+                &format!("--base-path={}", base.display()),
+                "--export-all",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+            ])
+            .arg(base)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run git daemon");
+        let daemon = Self { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "git daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn git_daemon_remote_and_unreachable_remotes() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let (origin, work) = origin(&env);
+    let daemon = Daemon::start(&env.path(""));
+    let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
+
+    env.ok(&["source", "add", "app", &url, "--ref", "main", "--ref", "v1"]);
+    let list = env.ok_text(&["source", "list"]);
+    assert!(list.contains(&format!("app\tgit\t{url}")), "{list}");
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(out.contains("app: 3 new snapshots"), "{out}");
+    check_source(&env, "app", &origin, &origin.rev_list(&["main"]));
+    let v1 = origin.text(&["rev-parse", "v1^{commit}"]);
+    assert_eq!(show_revision(&env, "app@v1"), format!("git:sha1:{v1}"));
+
+    work.write("etc/db.conf", b"db2\n");
+    let new = work.commit("four");
+    work.git(&["push", "-q", "origin", "main"]);
+    let out = env.ok_text(&["ingest", "app"]);
+    assert!(
+        out.contains(&format!("app: 1 new snapshot (latest git:sha1:{new}")),
+        "{out}"
+    );
+    check_source(&env, "app", &origin, &origin.rev_list(&["main"]));
+
+    // The daemon goes away: one error line naming the URL; the store and
+    // the mirror are as they were.
+    let log = env.ok(&["log", "app"]);
+    let mirror = Repo::at(&env, "store/cache/git/app.git");
+    let mirrored = mirror.text(&["for-each-ref"]);
+    drop(daemon);
+    work.write("app.conf", b"unseen\n");
+    work.commit("five");
+    work.git(&["push", "-q", "origin", "main"]);
+    let err = env.fails(&["ingest", "app"], 1);
+    assert!(err.contains(&url), "{err}");
+    assert!(err.to_lowercase().contains("connect"), "{err}");
+    assert_eq!(env.ok(&["log", "app"]), log);
+    assert_eq!(mirror.text(&["for-each-ref"]), mirrored);
+    assert_eq!(show_revision(&env, "app@main"), format!("git:sha1:{new}"));
+    env.ok(&["fsck"]);
+
+    // A remote never reached leaves no mirror behind.
+    let nowhere = format!("git://127.0.0.1:{}/x.git", free_port());
+    env.ok(&["source", "add", "nowhere", &nowhere]);
+    let err = env.fails(&["ingest", "nowhere"], 1);
+    assert!(err.contains(&nowhere), "{err}");
+    assert!(!cache(&env, "nowhere").exists());
+    assert!(
+        !std::fs::read_dir(env.store().join("cache/git"))
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-"))
+    );
+
+    // HTTPS: the transport is built in (no server here); a refused
+    // connection is one line.
+    let https = "https://127.0.0.1:1/x.git";
+    env.ok(&["source", "add", "web", https]);
+    let err = env.fails(&["ingest", "web"], 1);
+    assert!(err.contains(https), "{err}");
+
+    // A missing repository.
+    let missing = url_of(&env.path("missing.git"));
+    env.ok(&["source", "add", "missing", &missing]);
+    let err = env.fails(&["ingest", "missing"], 1);
+    assert!(err.contains(&missing), "{err}");
+    assert!(!cache(&env, "missing").exists());
+    assert_eq!(env.ok(&["log", "app"]), log);
+    env.ok(&["fsck"]);
+}
+
+#[test]
+fn remote_locations_are_detected() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    for (name, url) in [
+        ("ssh", "ssh://git@example.invalid/srv/app"),
+        ("scp", "git@example.invalid:srv/app"),
+        ("dotgit", "https://example.invalid/app.git"),
+        ("daemon", "git://example.invalid/app"),
+        ("file", "file:///srv/app"),
+    ] {
+        let out = env.ok_text(&["source", "add", name, url]);
+        assert!(out.contains(&format!("(git {url})")), "{out}");
+    }
+    let err = env.fails(&["source", "add", "web", "http://example.invalid/app"], 1);
+    assert!(err.contains("--vcs git or --vcs hg"), "{err}");
+    env.ok(&[
+        "source",
+        "add",
+        "web",
+        "http://example.invalid/app",
+        "--vcs",
+        "git",
+    ]);
+}
