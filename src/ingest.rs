@@ -1,6 +1,6 @@
 //! Running sources: from a stored definition to new snapshots.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use plumb_core::source::{IngestReport, Source, SourceError};
 
@@ -30,9 +30,22 @@ pub enum IngestError {
     },
 }
 
+/// Where a source keeps its copy of a remote repository inside the store
+/// directory: `cache/git/NAME.git` (a bare mirror) or `cache/hg/NAME` (a
+/// clone). Only remote sources use it.
+pub fn cache_dir(store_dir: &Path, def: &SourceDef) -> PathBuf {
+    match def.vcs {
+        Vcs::Git => store_dir
+            .join("cache")
+            .join("git")
+            .join(format!("{}.git", def.name)),
+        Vcs::Hg | Vcs::Dir => store_dir.join("cache").join(def.vcs.name()).join(&def.name),
+    }
+}
+
 /// Builds the reader for a source definition. `store_dir` is the store's
-/// directory (`None` for a store in memory): remote Mercurial sources keep
-/// their clone below it, in `cache/hg/NAME`.
+/// directory (`None` for a store in memory), where remote sources keep
+/// their copy ([`cache_dir`]).
 pub fn open_source(
     def: &SourceDef,
     store_dir: Option<&Path>,
@@ -56,10 +69,7 @@ pub fn open_source(
                         .to_owned(),
                 })
             })?;
-            let cache = dir
-                .join("cache")
-                .join("git")
-                .join(format!("{}.git", def.name));
+            let cache = cache_dir(dir, def);
             let git = plumb_git::RemoteGitSource::new(
                 &def.location,
                 cache,
@@ -75,7 +85,7 @@ pub fn open_source(
             Ok(Box::new(git))
         }
         Vcs::Hg => {
-            let cache = store_dir.map(|d| d.join("cache").join("hg").join(&def.name));
+            let cache = store_dir.map(|d| cache_dir(d, def));
             let hg = plumb_hg::HgSource::with_cache(
                 &def.location,
                 &def.refs,

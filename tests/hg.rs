@@ -322,6 +322,10 @@ fn remote_over_http() {
         "{}",
         String::from_utf8_lossy(&fsck.stdout)
     );
+
+    // Removing the source removes its clone.
+    env.ok(&["source", "remove", "web"]);
+    assert!(!env.store().join("cache/hg/web").exists());
 }
 
 #[test]

@@ -135,10 +135,11 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             }
         }
         SourceCommand::Remove { name } => {
+            let def = store.source(name)?;
             store.remove_source(name)?;
-            // A remote Git source's mirror goes with it.
+            // A remote source's copy goes with it.
             if let Some(dir) = store.path() {
-                let cache = dir.join("cache").join("git").join(format!("{name}.git"));
+                let cache = plumb::ingest::cache_dir(dir, &def);
                 if cache.is_dir() {
                     std::fs::remove_dir_all(&cache)
                         .with_context(|| format!("removing {}", cache.display()))?;
