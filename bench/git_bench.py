@@ -52,12 +52,12 @@ DIFF_SPAN = 100
 
 GOALS = {
     # key: (comparison, bound, label, what is compared)
-    "ingest": ("<=", 3.0, "≤3.00", "ratio"),
+    "ingest": ("<=", 1.5, "≤1.50", "ratio"),
     "noop": ("<", 0.050, "<50 ms", "plumb"),
     "one_commit": ("<", 0.100, "<100 ms", "plumb"),
     "cat": ("<=", 1.5, "≤1.50", "ratio"),
     "diff": ("<=", 1.5, "≤1.50", "ratio"),
-    "peak_rss": ("<", 200.0, "<200 MB", "plumb"),
+    "peak_rss": ("<", 300.0, "<300 MB", "plumb"),
 }
 
 KEYS = (
