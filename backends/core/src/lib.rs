@@ -22,6 +22,7 @@ pub mod leb128;
 mod name;
 mod object;
 pub mod source;
+pub mod target;
 
 pub use codec::{DecodeError, decode, decode_blob, decode_snapshot, decode_tree};
 pub use id::{BlobId, IdParseError, ObjectId, SnapshotId, TreeId};
