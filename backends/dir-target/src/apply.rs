@@ -1,0 +1,316 @@
+//! Making changes: temporary files written in parallel, one file-system
+//! sync, renames, then one sync per directory touched.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use plumb_core::target::{Change, Content, TargetError, TargetPath};
+use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+use rustix::io::Errno;
+
+use crate::error::{errno_error, kind_name, path_error, reason};
+use crate::temp::temp_name;
+use crate::walk::{Root, Walker, parent_bytes, path_order, reopen};
+
+/// How a temporary file is created: a new file, never through a link.
+/// A stale one is unlinked first rather than truncated, since it might be
+/// a hard link to a file elsewhere.
+const CREATE: OFlags = OFlags::WRONLY
+    .union(OFlags::CREATE)
+    .union(OFlags::EXCL)
+    .union(OFlags::TRUNC)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// How a temporary file is reopened to sync it.
+const SYNC_FILE: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
+
+/// The mode of a new directory (before the umask, as `mkdir` does).
+const DIR_MODE: u32 = 0o755;
+
+type Outcome = (usize, Result<(), TargetError>);
+
+/// Makes `changes`, calling `done` for each; see the crate docs for the
+/// order of writes and syncs.
+pub(crate) fn apply_all(
+    root: &Root,
+    changes: &[Change],
+    content: &dyn Content,
+    done: &mut dyn FnMut(usize, Result<(), TargetError>),
+    describe: &str,
+) -> Result<(), TargetError> {
+    // Sorted by components, changes in one directory are next to each
+    // other: walkers reuse open directories, and each directory is synced
+    // once.
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.par_sort_unstable_by(|&a, &b| path_order(changes[a].path(), changes[b].path()));
+
+    // 1. Write every file and link at its temporary name.
+    let staged: Vec<Outcome> = order
+        .par_iter()
+        .map_init(
+            || Walker::new(root),
+            |walker, &i| (i, stage(walker, root.dev, &changes[i], content)),
+        )
+        .collect();
+    let mut ready = Vec::with_capacity(staged.len());
+    let mut temps = false;
+    for (i, outcome) in staged {
+        match outcome {
+            Ok(()) => {
+                temps |= matches!(
+                    changes[i],
+                    Change::WriteFile { .. } | Change::Symlink { .. }
+                );
+                ready.push(i);
+            }
+            Err(e) => done(i, Err(e)),
+        }
+    }
+
+    // 2. One sync makes every temporary file on the root's file system
+    //    durable (those on other file systems were synced when written).
+    let mut fsync_temps = false;
+    if temps {
+        let fail = |what: &str, e: Errno| TargetError::Target {
+            target: describe.to_owned(),
+            reason: format!("{what}: {}", reason(e)),
+        };
+        let fd = reopen(root.fd.as_fd()).map_err(|e| fail("cannot open the root", e))?;
+        match rustix::fs::syncfs(&fd) {
+            Ok(()) => {}
+            Err(Errno::NOSYS) => fsync_temps = true,
+            Err(e) => return Err(fail("syncing the file system failed", e)),
+        }
+    }
+
+    // 3. Rename, make and remove, a directory at a time, then sync each
+    //    directory before confirming its changes.
+    let groups: Vec<&[usize]> = ready
+        .chunk_by(|&a, &b| parent_bytes(changes[a].path()) == parent_bytes(changes[b].path()))
+        .collect();
+    let mut outcomes: Vec<Outcome> = groups
+        .par_iter()
+        .map_init(
+            || Walker::new(root),
+            |walker, group| finish(walker, changes, group, fsync_temps),
+        )
+        .flatten()
+        .collect();
+    outcomes.sort_unstable_by_key(|(i, _)| *i);
+    for (i, outcome) in outcomes {
+        done(i, outcome);
+    }
+    Ok(())
+}
+
+/// Prepares one change: writes a file or link at its temporary name.
+fn stage(
+    walker: &mut Walker<'_>,
+    root_dev: u64,
+    change: &Change,
+    content: &dyn Content,
+) -> Result<(), TargetError> {
+    match change {
+        Change::WriteFile {
+            path,
+            blob,
+            size,
+            executable,
+        } => {
+            let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
+            refuse_dir(dir, path)?;
+            let bytes = content
+                .get(blob)
+                .map_err(|e| path_error(path, format!("cannot get its content: {e}")))?;
+            if bytes.len() as u64 != *size {
+                return Err(path_error(
+                    path,
+                    format!("its content is {} bytes, expected {size}", bytes.len()),
+                ));
+            }
+            let tmp = temp_name(path.file_name());
+            let fd = create_temp(dir, &tmp).map_err(|e| errno_error(path, e))?;
+            let mode = if *executable { 0o755 } else { 0o644 };
+            let written = write_temp(fd, &bytes, mode, dev != root_dev);
+            written.map_err(|e| {
+                let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+                errno_error(path, e)
+            })
+        }
+        Change::Symlink { path, target } => {
+            if target.is_empty() {
+                return Err(path_error(path, "the symlink target is empty"));
+            }
+            if target.contains(&0) {
+                return Err(path_error(path, "the symlink target holds a NUL byte"));
+            }
+            let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
+            refuse_dir(dir, path)?;
+            let tmp = temp_name(path.file_name());
+            let linked = match rustix::fs::symlinkat(target.as_slice(), dir, &tmp) {
+                Err(Errno::EXIST) => rustix::fs::unlinkat(dir, &tmp, AtFlags::empty())
+                    .and_then(|()| rustix::fs::symlinkat(target.as_slice(), dir, &tmp)),
+                other => other,
+            };
+            linked.map_err(|e| errno_error(path, e))?;
+            if dev != root_dev {
+                // A link on another file system: sync that one.
+                reopen(dir)
+                    .and_then(|fd| rustix::fs::syncfs(&fd))
+                    .map_err(|e| errno_error(path, e))?;
+            }
+            Ok(())
+        }
+        Change::MakeDir { .. } | Change::Remove { .. } | Change::RemoveDir { .. } => Ok(()),
+    }
+}
+
+/// Fails if a directory is at `path` (a file or link cannot replace it).
+fn refuse_dir(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<(), TargetError> {
+    match rustix::fs::statx(
+        dir,
+        path.file_name(),
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::TYPE,
+    ) {
+        Ok(st) if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Directory => {
+            Err(path_error(path, "is a directory"))
+        }
+        Ok(_) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(errno_error(path, e)),
+    }
+}
+
+/// Creates the temporary file `tmp`, replacing a stale one.
+fn create_temp(dir: BorrowedFd<'_>, tmp: &[u8]) -> rustix::io::Result<OwnedFd> {
+    let private = Mode::from_raw_mode(0o600);
+    match rustix::fs::openat(dir, tmp, CREATE, private) {
+        Err(Errno::EXIST) => {
+            match rustix::fs::unlinkat(dir, tmp, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(e),
+            }
+            rustix::fs::openat(dir, tmp, CREATE, private)
+        }
+        other => other,
+    }
+}
+
+/// Sets the temporary file's mode exactly and writes its content; syncs it
+/// if `sync` (it is on another file system than the root).
+fn write_temp(fd: OwnedFd, bytes: &[u8], mode: u32, sync: bool) -> rustix::io::Result<()> {
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    let mut f = File::from(fd);
+    let io = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
+    f.write_all(bytes).map_err(io)?;
+    if sync {
+        f.sync_all().map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Carries out the staged changes of one directory, then syncs it.
+fn finish(
+    walker: &mut Walker<'_>,
+    changes: &[Change],
+    group: &[usize],
+    fsync_temps: bool,
+) -> Vec<Outcome> {
+    let first = changes[group[0]].path();
+    let dir = match walker.parent(first) {
+        Ok((dir, _)) => dir,
+        Err(denied) => {
+            return group
+                .iter()
+                .map(|&i| (i, Err(denied.clone().into_error(changes[i].path()))))
+                .collect();
+        }
+    };
+    let mut outcomes: Vec<Outcome> = group
+        .iter()
+        .map(|&i| (i, make(dir, &changes[i], fsync_temps)))
+        .collect();
+    if outcomes.iter().any(|(_, r)| r.is_ok()) {
+        let synced = reopen(dir).and_then(|fd| rustix::fs::fsync(&fd));
+        if let Err(e) = synced {
+            for (i, r) in &mut outcomes {
+                if r.is_ok() {
+                    *r = Err(path_error(
+                        changes[*i].path(),
+                        format!("syncing its directory failed: {}", reason(e)),
+                    ));
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// Makes one change in `dir`, the directory holding its path.
+fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), TargetError> {
+    let path = change.path();
+    let name = path.file_name();
+    match change {
+        Change::WriteFile { .. } | Change::Symlink { .. } => {
+            let tmp = temp_name(name);
+            if fsync_temps && matches!(change, Change::WriteFile { .. }) {
+                rustix::fs::openat(dir, &tmp, SYNC_FILE, Mode::empty())
+                    .and_then(|fd| rustix::fs::fsync(&fd))
+                    .map_err(|e| errno_error(path, e))?;
+            }
+            rustix::fs::renameat(dir, &tmp, dir, name).map_err(|e| {
+                let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+                match e {
+                    Errno::ISDIR => path_error(path, "is a directory"),
+                    e => errno_error(path, e),
+                }
+            })
+        }
+        Change::MakeDir { .. } => {
+            match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(DIR_MODE)) {
+                Ok(()) => Ok(()),
+                Err(Errno::EXIST) => match kind(dir, name) {
+                    Ok(FileType::Directory) => Ok(()),
+                    Ok(other) => Err(path_error(
+                        path,
+                        format!("a {} is in the way", kind_name(other)),
+                    )),
+                    Err(e) => Err(errno_error(path, e)),
+                },
+                Err(e) => Err(errno_error(path, e)),
+            }
+        }
+        Change::Remove { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e @ (Errno::ISDIR | Errno::PERM)) => match kind(dir, name) {
+                Ok(FileType::Directory) => Err(path_error(path, "is a directory")),
+                _ => Err(errno_error(path, e)),
+            },
+            Err(e) => Err(errno_error(path, e)),
+        },
+        Change::RemoveDir { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(path_error(path, "directory not empty")),
+            Err(Errno::NOTDIR) => match kind(dir, name) {
+                Ok(other) => Err(path_error(
+                    path,
+                    format!("is a {}, not a directory", kind_name(other)),
+                )),
+                Err(e) => Err(errno_error(path, e)),
+            },
+            Err(e) => Err(errno_error(path, e)),
+        },
+    }
+}
+
+/// The kind of file `name` in `dir` is, without following a link.
+fn kind(dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<FileType> {
+    let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)?;
+    Ok(FileType::from_raw_mode(u32::from(st.stx_mode)))
+}
