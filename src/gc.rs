@@ -21,8 +21,8 @@ pub struct GcReport {
     pub bytes_freed_on_disk: u64,
 }
 
-/// Removes every object not reachable from a source's log (snapshots, their
-/// parents, trees and blobs). Deletes in batches: a kill midway leaves a
+/// Removes every object not reachable from a source's log or a target
+/// (snapshots, their parents, trees and blobs). Deletes in batches: a kill midway leaves a
 /// consistent store with some garbage left for the next run.
 pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     let mut live: HashSet<ObjectId> = HashSet::new();
@@ -32,6 +32,18 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
             snapshots.push(e.id);
             Ok(true)
         })?;
+    }
+    // Targets reach what they are pinned to, what they last applied, and
+    // every blob their inventory records (a drift diff needs it).
+    for def in store.targets()? {
+        snapshots.extend(def.pinned());
+        let inv = store.inventory(&def.name)?;
+        snapshots.extend(inv.applied());
+        for held in inv.entries.values() {
+            if let crate::store::Applied::File { blob, .. } = &held.state {
+                live.insert(ObjectId::from_bytes(*blob));
+            }
+        }
     }
     while let Some(id) = snapshots.pop() {
         if !live.insert(id.object_id()) {

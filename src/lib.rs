@@ -23,5 +23,6 @@ pub mod fsck;
 pub mod gc;
 pub mod ingest;
 pub mod query;
+pub mod reconcile;
 pub mod rev;
 pub mod store;

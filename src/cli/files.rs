@@ -266,13 +266,7 @@ fn write_patch(
     out: &mut impl Write,
     color: bool,
 ) -> anyhow::Result<()> {
-    let paint = |code: &str, s: &str| {
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
-    };
+    let paint = |code: &str, s: &str| paint(color, code, s);
     for c in changes {
         let name = lossy(&c.path);
         writeln!(
@@ -302,30 +296,44 @@ fn write_patch(
         } else {
             "/dev/null".into()
         };
-        if is_binary(&x) || is_binary(&y) {
-            writeln!(out, "Binary files {a} and {b} differ")?;
-            continue;
-        }
-        let (x, y) = (String::from_utf8_lossy(&x), String::from_utf8_lossy(&y));
-        let d = similar::TextDiff::from_lines(x.as_ref(), y.as_ref());
-        let text = d
-            .unified_diff()
-            .context_radius(3)
-            .header(&a, &b)
-            .to_string();
-        for line in text.lines() {
-            let painted = match line.as_bytes().first() {
-                _ if line.starts_with("---") || line.starts_with("+++") => paint("1", line),
-                Some(b'+') => paint("32", line),
-                Some(b'-') => paint("31", line),
-                Some(b'@') => paint("36", line),
-                _ => line.to_owned(),
-            };
-            writeln!(out, "{painted}")?;
-        }
-        if !x.is_empty() && !x.ends_with('\n') || !y.is_empty() && !y.ends_with('\n') {
-            // similar marks a missing final newline inline; nothing to add.
-        }
+        write_text_diff(out, &a, &b, &x, &y, color)?;
+    }
+    Ok(())
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Writes a unified diff of `x` → `y` under the labels `a` and `b`, or a
+/// one-line note when either side is binary.
+pub fn write_text_diff(
+    out: &mut impl Write,
+    a: &str,
+    b: &str,
+    x: &[u8],
+    y: &[u8],
+    color: bool,
+) -> io::Result<()> {
+    if is_binary(x) || is_binary(y) {
+        return writeln!(out, "Binary files {a} and {b} differ");
+    }
+    let (x, y) = (String::from_utf8_lossy(x), String::from_utf8_lossy(y));
+    let d = similar::TextDiff::from_lines(x.as_ref(), y.as_ref());
+    let text = d.unified_diff().context_radius(3).header(a, b).to_string();
+    for line in text.lines() {
+        let painted = match line.as_bytes().first() {
+            _ if line.starts_with("---") || line.starts_with("+++") => paint(color, "1", line),
+            Some(b'+') => paint(color, "32", line),
+            Some(b'-') => paint(color, "31", line),
+            Some(b'@') => paint(color, "36", line),
+            _ => line.to_owned(),
+        };
+        writeln!(out, "{painted}")?;
     }
     Ok(())
 }

@@ -7,13 +7,14 @@ mod ingest_cmd;
 mod maintenance;
 mod output;
 mod source_cmd;
+mod target_cmd;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use plumb::store::Store;
+use plumb::store::{RunKind, Store};
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -22,7 +23,6 @@ pub mod exit {
     /// Something failed.
     pub const ERROR: u8 = 1;
     /// Success, and changes were found (plan, drift).
-    #[allow(dead_code)]
     pub const CHANGES: u8 = 2;
     /// The command line was wrong.
     pub const USAGE: u8 = 64;
@@ -117,8 +117,91 @@ enum Command {
     },
     /// Verify every object and index entry.
     Fsck,
-    /// Remove objects that no source reaches.
+    /// Remove objects that no source or target reaches.
     Gc,
+    /// Define, list and remove targets.
+    #[command(subcommand)]
+    Target(target_cmd::TargetCommand),
+    /// Show what apply would do (exit 0: nothing to do, 2: changes or conflicts).
+    Plan {
+        /// The target.
+        name: String,
+        /// Plan towards this revision instead of the one the target follows.
+        #[arg(long)]
+        rev: Option<String>,
+        /// Plan as if --adopt were given to apply.
+        #[arg(long)]
+        adopt: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a target match its snapshot, and record the run.
+    Apply {
+        /// The target.
+        name: String,
+        /// Apply this revision instead of the one the target follows.
+        #[arg(long)]
+        rev: Option<String>,
+        /// Take over paths plumb does not own, and delete owned ones changed by hand.
+        #[arg(long)]
+        adopt: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wait for another plumb process using the target or the store, instead of failing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Compare a target with what plumb last applied (exit 0: in sync, 2: drifted).
+    Drift {
+        /// The target.
+        name: String,
+        /// Hash every file instead of trusting unchanged stat data.
+        #[arg(long)]
+        full: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wait for another plumb process using the target or the store, instead of failing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Apply an earlier revision and pin the target there until `plumb unpin`.
+    Rollback {
+        /// The target.
+        name: String,
+        /// The revision to roll back to (NAME@SEL or a snapshot id prefix).
+        rev: String,
+        /// Take over paths plumb does not own, and delete owned ones changed by hand.
+        #[arg(long)]
+        adopt: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Wait for another plumb process using the target or the store, instead of failing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Let a rolled-back target follow its source again (the next apply moves it).
+    Unpin {
+        /// The target.
+        name: String,
+        /// Wait for another plumb process using the target or the store, instead of failing.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A target's audit log: every apply, drift check, rollback and unpin, newest first.
+    Runs {
+        /// The target.
+        name: String,
+        /// Show at most N runs.
+        #[arg(short = 'n', long = "max-count", value_name = "N")]
+        max_count: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The store directory chosen by flag, environment or default.
@@ -176,6 +259,61 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck => maintenance::fsck(&open_store_read_only(&cli)?),
         Command::Gc => maintenance::gc(open_store(&cli)?),
+        Command::Target(cmd) => target_cmd::run(&open_store(&cli)?, cmd),
+        Command::Plan {
+            name,
+            rev,
+            adopt,
+            json,
+        } => target_cmd::plan(
+            &open_store_read_only(&cli)?,
+            name,
+            rev.as_deref(),
+            *adopt,
+            *json,
+        ),
+        Command::Apply {
+            name,
+            rev,
+            adopt,
+            json,
+            wait,
+        } => target_cmd::apply(
+            &store_dir(&cli),
+            name,
+            rev.as_deref(),
+            *adopt,
+            *json,
+            *wait,
+            RunKind::Apply,
+        ),
+        Command::Drift {
+            name,
+            full,
+            json,
+            wait,
+        } => target_cmd::drift(&store_dir(&cli), name, *full, *json, *wait),
+        Command::Rollback {
+            name,
+            rev,
+            adopt,
+            json,
+            wait,
+        } => target_cmd::apply(
+            &store_dir(&cli),
+            name,
+            Some(rev),
+            *adopt,
+            *json,
+            *wait,
+            RunKind::Rollback,
+        ),
+        Command::Unpin { name, wait } => target_cmd::unpin(&store_dir(&cli), name, *wait),
+        Command::Runs {
+            name,
+            max_count,
+            json,
+        } => target_cmd::runs(&open_store_read_only(&cli)?, name, *max_count, *json),
     }
 }
 

@@ -25,11 +25,17 @@ pub enum Table {
     Snapshots,
     /// Source name, NUL, key → a source's private cache value.
     Cache,
+    /// Target name → target definition.
+    Targets,
+    /// Target name → what plumb last applied there (its inventory).
+    Inventory,
+    /// Target name, NUL, sequence number (u64 BE) → a run record (audit log).
+    Runs,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 11] = [
         Table::Objects,
         Table::Refs,
         Table::Sources,
@@ -38,6 +44,9 @@ impl Table {
         Table::Times,
         Table::Snapshots,
         Table::Cache,
+        Table::Targets,
+        Table::Inventory,
+        Table::Runs,
     ];
 
     /// The table's stable on-disk name.
@@ -51,6 +60,9 @@ impl Table {
             Table::Times => "times",
             Table::Snapshots => "snapshots",
             Table::Cache => "cache",
+            Table::Targets => "targets",
+            Table::Inventory => "inventory",
+            Table::Runs => "runs",
         }
     }
 }

@@ -15,6 +15,10 @@ mod packing;
 pub mod packs;
 pub use packs::Location;
 pub mod sink;
+mod targets;
+pub use targets::{
+    Applied, Counts, Held, Inventory, Outcome, Record, RunKind, RunRecord, TargetDef,
+};
 
 use std::fs;
 use std::io;
@@ -371,6 +375,38 @@ impl Store {
                 l.len,
             )
         }))
+    }
+
+    /// The size of a blob's content, from its stored header alone (not
+    /// verified; reading the blob verifies it). `None` when absent.
+    pub fn blob_size(&self, id: &BlobId) -> Result<Option<u64>, StoreError> {
+        let oid = id.object_id();
+        let Some(stored) = self.backend.get(Table::Objects, oid.as_bytes())? else {
+            return Ok(None);
+        };
+        let len = if stored.first() == Some(&packs::POINTER) {
+            let (loc, packs) = match (packs::Location::decode(&stored), self.packs.as_ref()) {
+                (Some(loc), Some(packs)) => (loc, packs),
+                _ => return Ok(Some(self.blob(id)?.data().len() as u64)),
+            };
+            packing::unpacked_len(&packs.read(&oid, loc)?)
+        } else {
+            packing::unpacked_len(&stored)
+        };
+        // The canonical bytes are a kind byte, a version byte, a LEB128
+        // length and the data: find the data length that adds up.
+        let Some(total) = len else {
+            return Ok(Some(self.blob(id)?.data().len() as u64));
+        };
+        for leb_len in 1..=10u64 {
+            let Some(n) = total.checked_sub(2 + leb_len) else {
+                break;
+            };
+            if plumb_core::leb128::encode(n).1 as u64 == leb_len {
+                return Ok(Some(n));
+            }
+        }
+        Ok(Some(self.blob(id)?.data().len() as u64))
     }
 
     fn require(&self, id: &ObjectId) -> Result<Vec<u8>, StoreError> {

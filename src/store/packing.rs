@@ -91,6 +91,17 @@ pub(crate) fn unpack(id: &ObjectId, stored: &[u8]) -> Result<Vec<u8>, StoreError
     Ok(canonical)
 }
 
+/// The length of the canonical bytes a stored record unpacks to, read from
+/// its header alone (unverified: a hint for sizing, never for trust).
+pub(crate) fn unpacked_len(stored: &[u8]) -> Option<u64> {
+    let (&flag, body) = stored.split_first()?;
+    match flag {
+        RAW | TREE => Some(body.len() as u64),
+        ZSTD => zstd::zstd_safe::get_frame_content_size(body).ok().flatten(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

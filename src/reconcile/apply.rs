@@ -1,0 +1,320 @@
+//! Carrying out a plan: intent first, then the changes in an order that
+//! keeps every step valid, then the inventory that is now true.
+
+use plumb_core::BlobId;
+use plumb_core::target::{Change, Content, Observed, Target, TargetError, TargetPath};
+
+use super::ReconcileError;
+use super::desired::Desired;
+use super::observe::Digests;
+use super::plan::{Action, Plan, Step};
+use crate::store::{Applied, Held, Inventory, Store};
+
+/// Blob content for a target, straight from the store (verified on read).
+pub struct StoreContent<'a>(pub &'a Store);
+
+impl Content for StoreContent<'_> {
+    fn get(&self, blob: &BlobId) -> Result<Vec<u8>, TargetError> {
+        self.0
+            .blob(blob)
+            .map(|b| b.into_data())
+            .map_err(|e| TargetError::Content(e.to_string()))
+    }
+}
+
+/// The inventory to record before changing anything: every path about to
+/// change is marked pending (and owned, so a kill cannot orphan it), every
+/// path to forget is dropped, every path kept is recorded.
+pub fn intent(
+    before: &Inventory,
+    plan: &Plan,
+    adopt: bool,
+    digests: &mut Digests<'_>,
+    store: &Store,
+) -> Result<Inventory, ReconcileError> {
+    let mut inv = before.clone();
+    for step in &plan.steps {
+        let key = step.path.as_bytes().to_vec();
+        match &step.action {
+            Action::Create | Action::Update { .. } => {
+                let want = step
+                    .desired
+                    .as_ref()
+                    .expect("creates and updates have a desired state");
+                inv.entries.insert(
+                    key,
+                    Held {
+                        state: applied_state(want, None, digests, store)?,
+                        owned: true,
+                        pending: true,
+                    },
+                );
+            }
+            Action::Delete => {
+                if let Some(h) = inv.entries.get_mut(&key) {
+                    h.pending = true;
+                }
+            }
+            Action::Keep => {
+                let want = step
+                    .desired
+                    .as_ref()
+                    .expect("kept paths have a desired state");
+                let token = match &step.observed {
+                    Observed::File { token, .. } => token.clone(),
+                    _ => None,
+                };
+                let owned = before
+                    .entries
+                    .get(&key)
+                    .is_some_and(|h| h.owned || h.pending)
+                    || adopt;
+                inv.entries.insert(
+                    key,
+                    Held {
+                        state: applied_state(want, token, digests, store)?,
+                        owned,
+                        pending: false,
+                    },
+                );
+            }
+            Action::Forget => {
+                inv.entries.remove(&key);
+            }
+            Action::Retain { .. } | Action::Conflict { .. } => {}
+        }
+    }
+    Ok(inv)
+}
+
+fn applied_state(
+    want: &Desired,
+    token: Option<Vec<u8>>,
+    digests: &mut Digests<'_>,
+    store: &Store,
+) -> Result<Applied, ReconcileError> {
+    Ok(match want {
+        Desired::File { blob, executable } => Applied::File {
+            blob: *blob.as_bytes(),
+            size: store.blob_size(blob)?.unwrap_or(0),
+            executable: *executable,
+            sha256: digests.sha256_for(blob)?,
+            token,
+        },
+        Desired::Symlink { target } => Applied::Symlink {
+            target: target.clone(),
+        },
+        Desired::Dir => Applied::Dir,
+    })
+}
+
+/// What happened to the changes of one apply.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Changes confirmed.
+    pub confirmed: u64,
+    /// Changes that failed, with why.
+    pub failed: Vec<String>,
+}
+
+/// Runs the plan's changes through `target`, updating `inv` (the intent)
+/// as each is confirmed: confirmed paths lose their pending mark (deleted
+/// ones their entry); unconfirmed ones stay pending.
+pub fn execute(
+    target: &mut dyn Target,
+    store: &Store,
+    plan: &Plan,
+    inv: &mut Inventory,
+) -> Result<Outcome, ReconcileError> {
+    let mut outcome = Outcome::default();
+    let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.action.changes()).collect();
+
+    // 1. Files and symlinks going away, or making way for a directory.
+    let removals: Vec<Change> = changing
+        .iter()
+        .filter(|s| {
+            matches!(s.observed, Observed::File { .. } | Observed::Symlink { .. })
+                && matches!(
+                    s.action,
+                    Action::Delete
+                        | Action::Update {
+                            remove_first: true,
+                            ..
+                        }
+                )
+        })
+        .map(|s| Change::Remove {
+            path: s.path.clone(),
+        })
+        .collect();
+    run(target, store, &removals, inv, &mut outcome, plan)?;
+
+    // 2. Directories going away (or making way for a file), deepest first.
+    let dirs_out: Vec<&Step> = changing
+        .iter()
+        .copied()
+        .filter(|s| {
+            matches!(s.observed, Observed::Dir { .. })
+                && matches!(
+                    s.action,
+                    Action::Delete
+                        | Action::Update {
+                            remove_first: true,
+                            ..
+                        }
+                )
+        })
+        .collect();
+    for depth in depths(&dirs_out).into_iter().rev() {
+        let batch: Vec<Change> = dirs_out
+            .iter()
+            .filter(|s| s.path.depth() == depth)
+            .map(|s| Change::RemoveDir {
+                path: s.path.clone(),
+            })
+            .collect();
+        run(target, store, &batch, inv, &mut outcome, plan)?;
+    }
+
+    // 3. Directories to make, shallowest first.
+    let dirs_in: Vec<&Step> = changing
+        .iter()
+        .copied()
+        .filter(|s| s.desired == Some(Desired::Dir))
+        .collect();
+    for depth in depths(&dirs_in) {
+        let batch: Vec<Change> = dirs_in
+            .iter()
+            .filter(|s| s.path.depth() == depth)
+            .map(|s| Change::MakeDir {
+                path: s.path.clone(),
+            })
+            .collect();
+        run(target, store, &batch, inv, &mut outcome, plan)?;
+    }
+
+    // 4. Files and symlinks, all at once.
+    let mut writes = Vec::new();
+    for s in &changing {
+        match &s.desired {
+            Some(Desired::File { blob, executable }) => writes.push(Change::WriteFile {
+                path: s.path.clone(),
+                blob: *blob,
+                size: store.blob_size(blob)?.unwrap_or(0),
+                executable: *executable,
+            }),
+            Some(Desired::Symlink { target }) => writes.push(Change::Symlink {
+                path: s.path.clone(),
+                target: target.clone(),
+            }),
+            _ => {}
+        }
+    }
+    run(target, store, &writes, inv, &mut outcome, plan)?;
+    Ok(outcome)
+}
+
+fn depths(steps: &[&Step]) -> Vec<usize> {
+    let mut d: Vec<usize> = steps.iter().map(|s| s.path.depth()).collect();
+    d.sort_unstable();
+    d.dedup();
+    d
+}
+
+fn run(
+    target: &mut dyn Target,
+    store: &Store,
+    changes: &[Change],
+    inv: &mut Inventory,
+    outcome: &mut Outcome,
+    plan: &Plan,
+) -> Result<(), ReconcileError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut results: Vec<Option<Result<(), TargetError>>> = Vec::new();
+    results.resize_with(changes.len(), || None);
+    let status = target.apply(changes, &StoreContent(store), &mut |i, r| {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(r);
+        }
+    });
+    for (change, result) in changes.iter().zip(results) {
+        match result {
+            Some(Ok(())) => {
+                outcome.confirmed += 1;
+                confirm(change, inv, plan);
+            }
+            Some(Err(e)) => outcome.failed.push(e.to_string()),
+            None => outcome
+                .failed
+                .push(format!("{}: not confirmed", change.path())),
+        }
+    }
+    status?;
+    Ok(())
+}
+
+/// Records one confirmed change in the inventory.
+fn confirm(change: &Change, inv: &mut Inventory, plan: &Plan) {
+    let key = change.path().as_bytes();
+    match change {
+        Change::Remove { path } | Change::RemoveDir { path } => {
+            // Removed to make way for something else: that stays pending
+            // until made. Removed for good: forgotten.
+            let replaced = plan
+                .steps
+                .binary_search_by(|s| s.path.cmp(path))
+                .ok()
+                .and_then(|i| plan.steps.get(i))
+                .is_some_and(|s| s.desired.is_some());
+            if !replaced {
+                inv.entries.remove(key);
+            }
+        }
+        Change::WriteFile { .. } | Change::Symlink { .. } | Change::MakeDir { .. } => {
+            if let Some(h) = inv.entries.get_mut(key) {
+                h.pending = false;
+            }
+        }
+    }
+}
+
+/// Refreshes the change tokens of files just written, so the next drift
+/// check can trust stat data instead of hashing.
+pub fn refresh_tokens(
+    target: &mut dyn Target,
+    inv: &mut Inventory,
+    written: &[TargetPath],
+) -> Result<(), ReconcileError> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let requests: Vec<_> = written
+        .iter()
+        .map(|p| plumb_core::target::ObserveRequest {
+            path: p.clone(),
+            digest: false,
+            list: false,
+        })
+        .collect();
+    for (path, seen) in written.iter().zip(target.observe(&requests)?) {
+        if let (
+            Ok(Observed::File {
+                token: Some(t),
+                size,
+                ..
+            }),
+            Some(Held {
+                state: Applied::File { token, size: s, .. },
+                pending: false,
+                ..
+            }),
+        ) = (seen, inv.entries.get_mut(path.as_bytes()))
+            && size == *s
+        {
+            *token = Some(t);
+        }
+    }
+    Ok(())
+}

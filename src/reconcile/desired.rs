@@ -1,0 +1,144 @@
+//! The desired state: a snapshot's tree (or one directory of it) flattened
+//! into the paths a target should hold.
+
+use std::collections::BTreeMap;
+
+use plumb_core::target::TargetPath;
+use plumb_core::{BlobId, EntryValue, SnapshotId, Tree};
+
+use super::ReconcileError;
+use crate::query;
+use crate::store::{Applied, Store};
+
+/// What one path should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Desired {
+    /// A regular file with a blob's content.
+    File {
+        /// The content.
+        blob: BlobId,
+        /// Whether it is executable.
+        executable: bool,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Where it points.
+        target: Vec<u8>,
+    },
+    /// A directory.
+    Dir,
+}
+
+impl Desired {
+    /// A word for listings.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Desired::File {
+                executable: false, ..
+            } => "file",
+            Desired::File {
+                executable: true, ..
+            } => "executable",
+            Desired::Symlink { .. } => "symlink",
+            Desired::Dir => "directory",
+        }
+    }
+
+    /// Whether `applied` records exactly this.
+    pub fn is(&self, applied: &Applied) -> bool {
+        match (self, applied) {
+            (
+                Desired::File { blob, executable },
+                Applied::File {
+                    blob: b,
+                    executable: e,
+                    ..
+                },
+            ) => blob.as_bytes() == b && executable == e,
+            (Desired::Symlink { target }, Applied::Symlink { target: t }) => target == t,
+            (Desired::Dir, Applied::Dir) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The paths a target should hold, parents before children.
+#[derive(Debug, Clone)]
+pub struct DesiredTree {
+    /// The snapshot it comes from.
+    pub snapshot: SnapshotId,
+    /// Every path and what it should be.
+    pub entries: BTreeMap<TargetPath, Desired>,
+    /// Entries that cannot be reconciled (submodules), with why.
+    pub skipped: Vec<String>,
+}
+
+/// Flattens `snapshot`'s tree, or its directory `subdir`, into paths.
+pub fn desired(
+    store: &Store,
+    snapshot: SnapshotId,
+    subdir: Option<&str>,
+) -> Result<DesiredTree, ReconcileError> {
+    let s = store.snapshot(&snapshot)?;
+    let root = match subdir.filter(|d| !d.trim_matches('/').is_empty()) {
+        None => s.tree,
+        Some(dir) => match query::lookup(store, s.tree, dir.as_bytes())? {
+            Some(EntryValue::Tree(id)) => id,
+            _ => {
+                return Err(ReconcileError::Invalid(format!(
+                    "snapshot {} has no directory {dir:?}; refusing to reconcile an empty tree in its place",
+                    short(&snapshot)
+                )));
+            }
+        },
+    };
+    let mut out = DesiredTree {
+        snapshot,
+        entries: BTreeMap::new(),
+        skipped: Vec::new(),
+    };
+    flatten(store, &store.tree(&root)?, None, &mut out)?;
+    Ok(out)
+}
+
+fn flatten(
+    store: &Store,
+    tree: &Tree,
+    parent: Option<&TargetPath>,
+    out: &mut DesiredTree,
+) -> Result<(), ReconcileError> {
+    for e in tree.entries() {
+        let path = TargetPath::join(parent, &e.name);
+        let want = match &e.value {
+            EntryValue::File(blob) => Desired::File {
+                blob: *blob,
+                executable: false,
+            },
+            EntryValue::Executable(blob) => Desired::File {
+                blob: *blob,
+                executable: true,
+            },
+            EntryValue::Symlink(blob) => Desired::Symlink {
+                target: store.blob(blob)?.into_data(),
+            },
+            EntryValue::Tree(id) => {
+                out.entries.insert(path.clone(), Desired::Dir);
+                flatten(store, &store.tree(id)?, Some(&path), out)?;
+                continue;
+            }
+            EntryValue::Submodule(rev) => {
+                out.skipped.push(format!(
+                    "{path}: a submodule pinned at {rev}; submodules are not reconciled"
+                ));
+                continue;
+            }
+        };
+        out.entries.insert(path, want);
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a snapshot id, as listings show it.
+pub fn short(id: &SnapshotId) -> String {
+    id.to_hex()[..12].to_string()
+}

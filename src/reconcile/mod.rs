@@ -1,0 +1,475 @@
+//! The reconciler: makes a target match a snapshot, reading only the store.
+//!
+//! A run has three inputs — the desired tree (a snapshot, scoped to a
+//! directory), the inventory (what plumb last applied to the target) and
+//! the observed state — and one plan ([`plan::plan`]). `apply` records its
+//! intent before changing anything (every path it may touch is marked
+//! pending and owned), makes the changes through the target, then records
+//! the inventory that is now true together with a run in the target's
+//! audit log. A kill at any point therefore leaves an inventory that owns
+//! everything plumb may have written, and the next apply converges.
+
+pub mod apply;
+pub mod desired;
+pub mod drift;
+pub mod lock;
+pub mod observe;
+pub mod plan;
+
+use std::path::Path;
+use std::time::Instant;
+
+use plumb_core::SnapshotId;
+use plumb_core::target::{Observed, Target, TargetError, TargetPath};
+
+use crate::rev::{self, RevError};
+use crate::store::{
+    Counts, Inventory, Outcome, Record, RunKind, RunRecord, Store, StoreError, TargetDef,
+};
+use desired::DesiredTree;
+use drift::Drifted;
+use observe::{Digests, Observations};
+use plan::{Action, Options, Plan};
+
+/// Why a reconcile could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A revision did not resolve.
+    #[error(transparent)]
+    Rev(#[from] RevError),
+    /// The target failed as a whole.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Something given is unusable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another process is applying to the target.
+    #[error("target {target:?} is being reconciled by another plumb process (--wait waits for it)")]
+    Busy {
+        /// The target.
+        target: String,
+    },
+}
+
+/// Opens the backend a definition names: `dir:PATH` or `exec:PROGRAM…`.
+pub fn open_target(def: &TargetDef) -> Result<Box<dyn Target>, ReconcileError> {
+    match def.backend.split_once(':') {
+        Some(("dir", path)) if !path.is_empty() => Ok(Box::new(plumb_dir_target::DirTarget::new(
+            Path::new(path).to_path_buf(),
+        ))),
+        Some(("exec", program)) if !program.trim().is_empty() => {
+            let cwd = std::env::current_dir().map_err(|e| {
+                ReconcileError::Invalid(format!("the current directory is unusable: {e}"))
+            })?;
+            Ok(Box::new(plumb_exec::ExecTarget::spawn(program, &cwd)?))
+        }
+        _ => Err(ReconcileError::Invalid(format!(
+            "bad target backend {:?}: use dir:PATH or exec:PROGRAM",
+            def.backend
+        ))),
+    }
+}
+
+/// Checks and normalizes a backend given to `target add`: a directory
+/// becomes absolute (it need not exist yet).
+pub fn normalize_backend(backend: &str) -> Result<String, ReconcileError> {
+    match backend.split_once(':') {
+        Some(("dir", path)) if !path.is_empty() => {
+            let p = Path::new(path);
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| ReconcileError::Invalid(format!("the current directory: {e}")))?
+                    .join(p)
+            };
+            let text = abs.to_str().ok_or_else(|| {
+                ReconcileError::Invalid(format!("target path {abs:?} is not UTF-8"))
+            })?;
+            Ok(format!("dir:{text}"))
+        }
+        Some(("exec", program)) if !program.trim().is_empty() => Ok(backend.to_string()),
+        _ => Err(ReconcileError::Invalid(format!(
+            "bad target backend {backend:?}: use dir:PATH or exec:PROGRAM"
+        ))),
+    }
+}
+
+/// The snapshot a run works towards: `rev` when given, else the pin, else
+/// the followed selector, else the source's latest.
+pub fn choose(
+    store: &Store,
+    def: &TargetDef,
+    rev: Option<&str>,
+) -> Result<SnapshotId, ReconcileError> {
+    if let Some(r) = rev {
+        return Ok(rev::resolve(store, r)?.id);
+    }
+    if let Some(pin) = def.pinned() {
+        return Ok(pin);
+    }
+    let sel = def.sel.as_deref().unwrap_or("latest");
+    Ok(rev::resolve(store, &format!("{}@{sel}", def.source))?.id)
+}
+
+/// A plan with everything it was made from.
+pub struct Prepared {
+    /// The desired tree.
+    pub desired: DesiredTree,
+    /// The inventory before.
+    pub inventory: Inventory,
+    /// What was observed.
+    pub observed: Observations,
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// Observes the target and plans the way to `snapshot`.
+pub fn prepare(
+    store: &Store,
+    def: &TargetDef,
+    target: &mut dyn Target,
+    snapshot: SnapshotId,
+    options: Options,
+) -> Result<Prepared, ReconcileError> {
+    let desired = desired::desired(store, snapshot, def.path.as_deref())?;
+    let inventory = store.inventory(&def.name)?;
+    let pending: Vec<TargetPath> = inventory
+        .entries
+        .iter()
+        .filter(|(_, h)| h.pending)
+        .filter_map(|(p, _)| TargetPath::new(p.clone()).ok())
+        .collect();
+    target.recover(&pending)?;
+    let mut paths: Vec<(TargetPath, bool)> =
+        desired.entries.keys().map(|p| (p.clone(), false)).collect();
+    for (raw, held) in &inventory.entries {
+        if let Ok(p) = TargetPath::new(raw.clone())
+            && !desired.entries.contains_key(&p)
+        {
+            paths.push((p, held.state == crate::store::Applied::Dir));
+        }
+    }
+    let observed = observe::observe(target, paths, &inventory, false)?;
+    let mut digests = Digests::new(target.digest_kind(), store, &inventory);
+    let plan = plan::plan(&desired, &inventory, &observed, options, &mut digests)?;
+    Ok(Prepared {
+        desired,
+        inventory,
+        observed,
+        plan,
+    })
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// The snapshot applied.
+    pub snapshot: SnapshotId,
+    /// The plan it carried out.
+    pub plan: Plan,
+    /// Its run number in the audit log.
+    pub run: u64,
+    /// Changes confirmed.
+    pub confirmed: u64,
+    /// Changes that failed.
+    pub failed: Vec<String>,
+    /// Warnings (skipped submodules).
+    pub warnings: Vec<String>,
+}
+
+/// Who and where, for the audit log.
+fn identity() -> (String, String) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(login_of_uid);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    (user, host)
+}
+
+/// The login name of this process's real uid from `/etc/passwd`, else
+/// `uid N`.
+fn login_of_uid() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into());
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The start of a run record.
+fn run_record(
+    kind: RunKind,
+    snapshot: Option<SnapshotId>,
+    started_ms: i64,
+    took: Instant,
+) -> RunRecord {
+    let (user, host) = identity();
+    RunRecord {
+        seq: 0,
+        kind,
+        started_ms,
+        duration_ms: took.elapsed().as_millis() as u64,
+        user,
+        host,
+        snapshot: snapshot.map(|s| *s.as_bytes()),
+        counts: Counts::default(),
+        outcome: Outcome::Ok,
+        error: None,
+    }
+}
+
+fn plan_counts(plan: &Plan) -> Counts {
+    Counts {
+        create: plan.count("create"),
+        update: plan.count("update"),
+        delete: plan.count("delete"),
+        keep: plan.count("keep"),
+        conflict: plan.count("conflict"),
+        drifted: 0,
+        failed: 0,
+    }
+}
+
+/// Applies `snapshot` to the target and records the run. With `pin`, the
+/// target is pinned there in the same record (a rollback). Conflicts
+/// refuse the whole apply before anything changes; the refusal is a run.
+pub fn apply(
+    store: &Store,
+    def: &TargetDef,
+    target: &mut dyn Target,
+    snapshot: SnapshotId,
+    options: Options,
+    kind: RunKind,
+) -> Result<ApplyReport, ReconcileError> {
+    let started_ms = now_ms();
+    let took = Instant::now();
+    let mut new_def = def.clone();
+    if kind == RunKind::Rollback {
+        new_def.pin = Some(*snapshot.as_bytes());
+    }
+    let def_change = (new_def != *def).then_some(&new_def);
+    let prepared = match prepare(store, def, target, snapshot, options) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut run = run_record(kind, Some(snapshot), started_ms, took);
+            run.outcome = Outcome::Failed;
+            run.error = Some(e.to_string());
+            store.record(Record {
+                target: &def.name,
+                inventory: None,
+                run: Some(run),
+                def: None,
+            })?;
+            return Err(e);
+        }
+    };
+    let Prepared {
+        desired,
+        inventory,
+        plan,
+        ..
+    } = prepared;
+    let mut digests = Digests::new(target.digest_kind(), store, &inventory);
+    let mut report = ApplyReport {
+        snapshot,
+        plan,
+        run: 0,
+        confirmed: 0,
+        failed: Vec::new(),
+        warnings: desired.skipped.clone(),
+    };
+    let conflicts = report.plan.count("conflict");
+    if conflicts > 0 {
+        let first = report
+            .plan
+            .conflicts()
+            .next()
+            .map(|s| match &s.action {
+                Action::Conflict { reason } => format!("{}: {reason}", s.path),
+                _ => String::new(),
+            })
+            .unwrap_or_default();
+        let mut run = run_record(kind, Some(snapshot), started_ms, took);
+        run.counts = plan_counts(&report.plan);
+        run.outcome = Outcome::Refused;
+        run.error = Some(format!(
+            "{conflicts} conflict{} (first: {first}); nothing applied",
+            if conflicts == 1 { "" } else { "s" }
+        ));
+        let error = run.error.clone().unwrap_or_default();
+        store.record(Record {
+            target: &def.name,
+            inventory: None,
+            run: Some(run),
+            def: None,
+        })?;
+        return Err(ReconcileError::Invalid(error));
+    }
+
+    // Intent first: after this, a kill orphans nothing.
+    let mut inv = apply::intent(&inventory, &report.plan, options.adopt, &mut digests, store)?;
+    store.record(Record {
+        target: &def.name,
+        inventory: Some(&inv),
+        run: None,
+        def: def_change,
+    })?;
+
+    let result = apply::execute(target, store, &report.plan, &mut inv);
+    let (confirmed, mut failed) = match result {
+        Ok(o) => (o.confirmed, o.failed),
+        Err(e) => (0, vec![e.to_string()]),
+    };
+    let written: Vec<TargetPath> = report
+        .plan
+        .steps
+        .iter()
+        .filter(|s| s.action.changes() && matches!(s.desired, Some(desired::Desired::File { .. })))
+        .map(|s| s.path.clone())
+        .collect();
+    if failed.is_empty()
+        && let Err(e) = apply::refresh_tokens(target, &mut inv, &written)
+    {
+        failed.push(e.to_string());
+    }
+    if failed.is_empty() {
+        inv.snapshot = Some(*snapshot.as_bytes());
+    }
+    let mut run = run_record(kind, Some(snapshot), started_ms, took);
+    run.counts = plan_counts(&report.plan);
+    run.counts.failed = failed.len() as u64;
+    if let Some(first) = failed.first() {
+        run.outcome = Outcome::Failed;
+        run.error = Some(format!(
+            "{} change{} failed (first: {first})",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let seq = store.record(Record {
+        target: &def.name,
+        inventory: Some(&inv),
+        run: Some(run),
+        def: None,
+    })?;
+    report.run = seq.unwrap_or(0);
+    report.confirmed = confirmed;
+    report.failed = failed;
+    Ok(report)
+}
+
+/// What a drift check found.
+#[derive(Debug)]
+pub struct DriftReport {
+    /// The snapshot last applied, if any.
+    pub applied: Option<SnapshotId>,
+    /// Drifted paths, in path order.
+    pub drifted: Vec<Drifted>,
+    /// Its run number in the audit log.
+    pub run: u64,
+}
+
+/// Compares the target with what plumb last applied, records the check.
+pub fn drift(
+    store: &Store,
+    def: &TargetDef,
+    target: &mut dyn Target,
+    full: bool,
+) -> Result<DriftReport, ReconcileError> {
+    let started_ms = now_ms();
+    let took = Instant::now();
+    let mut inventory = store.inventory(&def.name)?;
+    let found =
+        observe::observe(target, drift::requests(&inventory), &inventory, full).map(|observed| {
+            let drifted = drift::drift(&inventory, &observed, target.digest_kind());
+            (observed, drifted)
+        });
+    let mut run = run_record(RunKind::Drift, inventory.applied(), started_ms, took);
+    let (observed, drifted) = match found {
+        Ok(x) => x,
+        Err(e) => {
+            run.outcome = Outcome::Failed;
+            run.error = Some(e.to_string());
+            store.record(Record {
+                target: &def.name,
+                inventory: None,
+                run: Some(run),
+                def: None,
+            })?;
+            return Err(e);
+        }
+    };
+    let refreshed = drift::refresh(&mut inventory, &observed, &drifted);
+    run.counts.drifted = drifted.len() as u64;
+    run.counts.keep =
+        inventory.entries.len() as u64 - drifted.len().min(inventory.entries.len()) as u64;
+    if !drifted.is_empty() {
+        run.outcome = Outcome::Drifted;
+    }
+    let seq = store.record(Record {
+        target: &def.name,
+        inventory: refreshed.then_some(&inventory),
+        run: Some(run),
+        def: None,
+    })?;
+    Ok(DriftReport {
+        applied: inventory.applied(),
+        drifted,
+        run: seq.unwrap_or(0),
+    })
+}
+
+/// Unpins a target so it follows its source again; a run in the log.
+pub fn unpin(store: &Store, def: &TargetDef) -> Result<Option<SnapshotId>, ReconcileError> {
+    let took = Instant::now();
+    let was = def.pinned();
+    let mut new_def = def.clone();
+    new_def.pin = None;
+    let run = run_record(RunKind::Unpin, was, now_ms(), took);
+    store.record(Record {
+        target: &def.name,
+        inventory: None,
+        run: Some(run),
+        def: Some(&new_def),
+    })?;
+    Ok(was)
+}
+
+/// The bytes at a drifted file, for a diff (empty when unreadable).
+pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Option<Vec<u8>> {
+    target.read(path).ok()
+}
+
+/// Whether an observation is a file (for diffs).
+pub fn is_file(o: &Observed) -> bool {
+    matches!(o, Observed::File { .. })
+}
