@@ -344,7 +344,11 @@ mod tests {
         assert_eq!(p.parent().expect("has one").as_bytes(), b"etc/app");
         let etc = TargetPath::new(b"etc".to_vec()).expect("valid");
         assert!(p.starts_with(&etc));
-        assert!(!TargetPath::new(b"etcetera".to_vec()).expect("valid").starts_with(&etc));
+        assert!(
+            !TargetPath::new(b"etcetera".to_vec())
+                .expect("valid")
+                .starts_with(&etc)
+        );
         assert_eq!(etc.parent(), None);
     }
 }
