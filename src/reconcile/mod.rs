@@ -137,15 +137,19 @@ pub fn prepare(
 ) -> Result<Prepared, ReconcileError> {
     let desired = desired::desired(store, snapshot, def.path.as_deref())?;
     let inventory = store.inventory(&def.name)?;
-    let pending: Vec<TargetPath> = inventory
+    // Directories are listed where plumb may remove them: owned ones the
+    // snapshot dropped, or turned into something else.
+    let was_dir = |p: &TargetPath| {
+        inventory
+            .entries
+            .get(p.as_bytes())
+            .is_some_and(|h| h.state == crate::store::Applied::Dir)
+    };
+    let mut paths: Vec<(TargetPath, bool)> = desired
         .entries
         .iter()
-        .filter(|(_, h)| h.pending)
-        .filter_map(|(p, _)| TargetPath::new(p.clone()).ok())
+        .map(|(p, d)| (p.clone(), *d != desired::Desired::Dir && was_dir(p)))
         .collect();
-    target.recover(&pending)?;
-    let mut paths: Vec<(TargetPath, bool)> =
-        desired.entries.keys().map(|p| (p.clone(), false)).collect();
     for (raw, held) in &inventory.entries {
         if let Ok(p) = TargetPath::new(raw.clone())
             && !desired.entries.contains_key(&p)
@@ -162,6 +166,21 @@ pub fn prepare(
         observed,
         plan,
     })
+}
+
+/// Lets the target clear its leftovers (temporary files) at every path an
+/// interrupted apply left pending. Only apply does this: plan and drift
+/// change nothing.
+fn recover(store: &Store, def: &TargetDef, target: &mut dyn Target) -> Result<(), ReconcileError> {
+    let pending: Vec<TargetPath> = store
+        .inventory(&def.name)?
+        .entries
+        .iter()
+        .filter(|(_, h)| h.pending)
+        .filter_map(|(p, _)| TargetPath::new(p.clone()).ok())
+        .collect();
+    target.recover(&pending)?;
+    Ok(())
 }
 
 /// What an apply did.
@@ -277,7 +296,9 @@ pub fn apply(
         new_def.pin = Some(*snapshot.as_bytes());
     }
     let def_change = (new_def != *def).then_some(&new_def);
-    let prepared = match prepare(store, def, target, snapshot, options) {
+    let prepared = match recover(store, def, target)
+        .and_then(|()| prepare(store, def, target, snapshot, options))
+    {
         Ok(p) => p,
         Err(e) => {
             let mut run = run_record(kind, Some(snapshot), started_ms, took);

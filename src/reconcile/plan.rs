@@ -217,9 +217,24 @@ pub fn plan(
             },
             Ok(Observed::Missing) => Action::Create,
             Ok(o) if matches(want, o, held, digests)? => Action::Keep,
-            Ok(o @ Observed::Dir { .. }) => {
+            Ok(o @ Observed::Dir { children }) => {
                 let owned_dir = held.is_some_and(|h| h.state == Applied::Dir) && owns(held);
-                if owned_dir {
+                let strangers: Vec<String> = children
+                    .iter()
+                    .flatten()
+                    .map(|n| TargetPath::join(Some(path), n))
+                    .filter(|c| !owns(inventory.entries.get(c.as_bytes())))
+                    .map(|c| c.to_string())
+                    .collect();
+                if owned_dir && !strangers.is_empty() {
+                    Action::Conflict {
+                        reason: format!(
+                            "must become a {}, but holds what plumb does not own: {}",
+                            want.kind_name(),
+                            strangers.join(", ")
+                        ),
+                    }
+                } else if owned_dir {
                     dirs_replaced.push(path.clone());
                     Action::Update {
                         reason: difference(want, o),
