@@ -127,7 +127,64 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             }
         }
     }
+    check_targets(store, &kinds, &mut report.problems)?;
     Ok(report)
+}
+
+/// Every target's definition, inventory and runs decode; what they point
+/// at (pin, applied snapshot, inventory blobs) is stored.
+fn check_targets(
+    store: &Store,
+    kinds: &HashMap<ObjectId, Kind>,
+    problems: &mut Vec<String>,
+) -> Result<(), StoreError> {
+    let targets = match store.targets() {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(e.to_string());
+            return Ok(());
+        }
+    };
+    for def in targets {
+        let name = &def.name;
+        let is = |id: ObjectId, kind: Kind| kinds.get(&id) == Some(&kind);
+        if let Some(pin) = def.pinned()
+            && !is(pin.object_id(), Kind::Snapshot)
+        {
+            problems.push(format!("target {name:?}: pinned snapshot {pin} is missing"));
+        }
+        let inv = match store.inventory(name) {
+            Ok(inv) => inv,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        if let Some(s) = inv.applied()
+            && !is(s.object_id(), Kind::Snapshot)
+        {
+            problems.push(format!("target {name:?}: applied snapshot {s} is missing"));
+        }
+        let missing = inv
+            .entries
+            .values()
+            .filter(|h| match &h.state {
+                crate::store::Applied::File { blob, .. } => {
+                    !is(ObjectId::from_bytes(*blob), Kind::Blob)
+                }
+                _ => false,
+            })
+            .count();
+        if missing > 0 {
+            problems.push(format!(
+                "target {name:?}: {missing} inventory files point to no blob"
+            ));
+        }
+        if let Err(e) = store.runs(name, |_| Ok(true)) {
+            problems.push(e.to_string());
+        }
+    }
+    Ok(())
 }
 
 fn check_snapshot(

@@ -334,19 +334,15 @@ pub fn apply(
     );
     let report = match result {
         Ok(r) => r,
-        Err(ReconcileError::Invalid(msg)) if msg.contains("nothing applied") => {
-            // Conflicts: show them all, then fail.
-            let prepared = reconcile::prepare(
-                &store,
-                &def,
-                target.as_mut(),
-                snapshot,
-                options(&def, adopt),
-            )?;
-            for s in prepared.plan.conflicts() {
-                eprintln!("plumb: conflict: {}: {}", s.path, step_detail(s));
+        Err(e @ ReconcileError::Conflicts { .. }) => {
+            // Every conflict on stdout, like plan shows them; one error line.
+            if let ReconcileError::Conflicts { list } = &e {
+                let mut out = io::stdout().lock();
+                for (path, reason) in list {
+                    ignore_broken_pipe(writeln!(out, "! conflict {path}  {reason}"))?;
+                }
             }
-            anyhow::bail!("{name}: {msg}");
+            anyhow::bail!("{name}: {e}");
         }
         Err(e) => return Err(anyhow::Error::new(e).context(name.to_string())),
     };

@@ -46,6 +46,17 @@ pub enum ReconcileError {
     /// Something given is unusable.
     #[error("{0}")]
     Invalid(String),
+    /// The plan holds conflicts, so nothing was applied.
+    #[error(
+        "{} conflict{} (first: {}); nothing applied (--adopt takes over paths plumb does not own)",
+        list.len(),
+        if list.len() == 1 { "" } else { "s" },
+        list.first().map(|(p, r)| format!("{p}: {r}")).unwrap_or_default()
+    )]
+    Conflicts {
+        /// Each conflicting path and why.
+        list: Vec<(String, String)>,
+    },
     /// Another process is applying to the target.
     #[error("target {target:?} is being reconciled by another plumb process (--wait waits for it)")]
     Busy {
@@ -328,32 +339,27 @@ pub fn apply(
         failed: Vec::new(),
         warnings: desired.skipped.clone(),
     };
-    let conflicts = report.plan.count("conflict");
-    if conflicts > 0 {
-        let first = report
-            .plan
-            .conflicts()
-            .next()
-            .map(|s| match &s.action {
-                Action::Conflict { reason } => format!("{}: {reason}", s.path),
-                _ => String::new(),
-            })
-            .unwrap_or_default();
+    let list: Vec<(String, String)> = report
+        .plan
+        .conflicts()
+        .map(|s| match &s.action {
+            Action::Conflict { reason } => (s.path.to_string(), reason.clone()),
+            _ => (s.path.to_string(), String::new()),
+        })
+        .collect();
+    if !list.is_empty() {
+        let refusal = ReconcileError::Conflicts { list };
         let mut run = run_record(kind, Some(snapshot), started_ms, took);
         run.counts = plan_counts(&report.plan);
         run.outcome = Outcome::Refused;
-        run.error = Some(format!(
-            "{conflicts} conflict{} (first: {first}); nothing applied",
-            if conflicts == 1 { "" } else { "s" }
-        ));
-        let error = run.error.clone().unwrap_or_default();
+        run.error = Some(refusal.to_string());
         store.record(Record {
             target: &def.name,
             inventory: None,
             run: Some(run),
             def: None,
         })?;
-        return Err(ReconcileError::Invalid(error));
+        return Err(refusal);
     }
 
     // Intent first: after this, a kill orphans nothing.
