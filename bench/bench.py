@@ -382,8 +382,9 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def verdict(key: str, value: float) -> bool:
-    op, bound, _ = GOALS[key]
+def verdict(key: str, value: float, goals: dict | None = None) -> bool:
+    """Whether `value` meets goal `key` of `goals` (default: this script's GOALS)."""
+    op, bound, _ = (GOALS if goals is None else goals)[key]
     return value <= bound if op == "<=" else value < bound
 
 
@@ -645,19 +646,24 @@ def git_shell(r: Runner, tree: Path, git_env: dict[str, str], script: str, measu
         r.env = saved
 
 
-def side_by_side(p: list[float], g: list[float], key: str, unit: str) -> dict:
+def side_by_side(p: list[float], g: list[float], key: str, unit: str,
+                 goals: dict | None = None, other: str = "git") -> dict:
+    """Medians of plumb's samples `p` and the other tool's `g` (keyed by
+    `other`), the ratio plumb/other, the median paired ratio and the
+    verdict for goal `key` of `goals` (default: this script's GOALS)."""
+    goals = GOALS if goals is None else goals
     pm, gm = median(p), median(g)
     ratio = pm / gm
     return {
         "unit": unit,
         "plumb": p,
-        "git": g,
+        other: g,
         "plumb_median": pm,
-        "git_median": gm,
+        f"{other}_median": gm,
         "ratio": ratio,
         "paired_ratio_median": median([a / b for a, b in zip(p, g)]),
-        "goal": GOALS[key][2],
-        "pass": verdict(key, ratio),
+        "goal": goals[key][2],
+        "pass": verdict(key, ratio, goals),
     }
 
 
@@ -673,6 +679,18 @@ def fmt_time(s: float) -> str:
 
 def fmt_spread(xs: list[float], scale: float = 1.0) -> str:
     return f"{min(xs) * scale:.3g}–{max(xs) * scale:.3g}"
+
+
+def render_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Text lines of a table: the first row is the header, underlined; the
+    first column left-aligned, the others right-aligned."""
+    lines = []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
 
 
 def report(s: dict) -> str:
@@ -702,11 +720,7 @@ def report(s: dict) -> str:
     m = res["peak_rss"]
     rows.append(("peak RSS, first ingest", f"{m['plumb_median']:.1f} MB", f"{m['git_median']:.1f} MB",
                  f"{m['ratio']:.2f}", m["goal"], "PASS" if m["pass"] else "MISS"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines.extend(render_table(rows))
     lines.append("")
     lines.append("spread (min–max over runs):")
     for key, label in (("ingest", "ingest s"), ("reingest", "re-ingest ms"), ("cat", "cat ms/call")):

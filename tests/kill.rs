@@ -42,25 +42,6 @@ fn listing(env: &Env) -> Vec<String> {
     v
 }
 
-/// Starts `plumb ingest` and SIGKILLs it after `delay` (if still running);
-/// then `plumb fsck` must pass. Returns whether the run was interrupted.
-fn ingest_killed_after(env: &Env, delay: Duration) -> bool {
-    let mut child = env.cmd(&["ingest"]).spawn().unwrap();
-    std::thread::sleep(delay);
-    let killed = child.try_wait().unwrap().is_none();
-    if killed {
-        child.kill().unwrap();
-    }
-    child.wait().unwrap();
-    let fsck = env.run(&["fsck"]);
-    assert!(
-        fsck.status.success(),
-        "fsck failed after a kill at {delay:?}: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
-    killed
-}
-
 #[test]
 fn kill_during_ingest_at_many_points() {
     let env = Env::new();
@@ -88,7 +69,7 @@ fn kill_during_ingest_at_many_points() {
             populate(&env, 3000, k);
         }
         let delay = full.mul_f64(k as f64 / points as f64 * 1.2);
-        killed += usize::from(ingest_killed_after(&env, delay));
+        killed += usize::from(env.killed_after(&["ingest"], delay));
     }
     assert!(
         killed >= points / 2,
@@ -183,7 +164,7 @@ fn kill_during_a_long_history_ingest() {
     let mut seen = Vec::new();
     for k in 0..points {
         let delay = full.mul_f64(k as f64 / points as f64);
-        killed += usize::from(ingest_killed_after(&env, delay));
+        killed += usize::from(env.killed_after(&["ingest"], delay));
         // What a kill leaves is a prefix of the history, parents first.
         let n = env.ok_text(&["log", "app"]).lines().count();
         seen.push(n);

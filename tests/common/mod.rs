@@ -2,8 +2,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// A scratch directory holding a store and whatever a test needs.
 pub struct Env {
@@ -76,6 +80,31 @@ impl Env {
         lines[0].to_owned()
     }
 
+    /// Starts `plumb ARGS`, SIGKILLs it after `delay` if it is still
+    /// running, then requires `plumb fsck` to pass. Returns whether the run
+    /// was interrupted.
+    pub fn killed_after(&self, args: &[&str], delay: Duration) -> bool {
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn plumb");
+        std::thread::sleep(delay);
+        let killed = child.try_wait().expect("poll plumb").is_none();
+        if killed {
+            child.kill().expect("kill plumb");
+        }
+        child.wait().expect("reap plumb");
+        let fsck = self.run(&["fsck"]);
+        assert!(
+            fsck.status.success(),
+            "fsck failed after plumb {args:?} was killed at {delay:?}: {}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        killed
+    }
+
     pub fn write(&self, rel: &str, content: &[u8]) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
@@ -85,4 +114,63 @@ impl Env {
 
 pub fn exists(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
+}
+
+/// What a path holds, looked at without following links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    File { content: Vec<u8>, exec: bool },
+    Symlink(Vec<u8>),
+    Dir,
+    Other,
+}
+
+/// Every path below `root` (relative, raw bytes, `/`-separated) and what it
+/// holds; symlinks are never followed. Empty for a missing root.
+pub fn tree(root: &Path) -> BTreeMap<Vec<u8>, Node> {
+    fn walk(dir: &Path, prefix: &[u8], out: &mut BTreeMap<Vec<u8>, Node>) {
+        for entry in std::fs::read_dir(dir).expect("list a directory") {
+            let entry = entry.expect("a directory entry");
+            let mut rel = prefix.to_vec();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(entry.file_name().as_bytes());
+            let path = entry.path();
+            let meta = path.symlink_metadata().expect("lstat");
+            let node = if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).expect("readlink");
+                Node::Symlink(t.as_os_str().as_bytes().to_vec())
+            } else if meta.is_dir() {
+                walk(&path, &rel, out);
+                Node::Dir
+            } else if meta.is_file() {
+                Node::File {
+                    content: std::fs::read(&path).expect("read a file"),
+                    exec: meta.permissions().mode() & 0o100 != 0,
+                }
+            } else {
+                Node::Other
+            };
+            out.insert(rel, node);
+        }
+    }
+    let mut out = BTreeMap::new();
+    if root.is_dir() {
+        walk(root, b"", &mut out);
+    }
+    out
+}
+
+/// Whether `name` looks like a directory target's temporary file.
+pub fn is_temp_name(name: &[u8]) -> bool {
+    name.ends_with(b".plumb-tmp") || name.starts_with(b".plumb-tmp-")
+}
+
+/// Paths, lossily as text, for messages.
+pub fn show<'a>(paths: impl IntoIterator<Item = &'a Vec<u8>>) -> Vec<String> {
+    paths
+        .into_iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
 }
