@@ -117,12 +117,35 @@ pub fn exists(p: &Path) -> bool {
 }
 
 /// What a path holds, looked at without following links.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Node {
     File { content: Vec<u8>, exec: bool },
     Symlink(Vec<u8>),
     Dir,
     Other,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::File { content, exec } => write!(
+                f,
+                "{} {:?}",
+                if *exec { "executable" } else { "file" },
+                String::from_utf8_lossy(content)
+            ),
+            Node::Symlink(t) => write!(f, "symlink to {:?}", String::from_utf8_lossy(t)),
+            Node::Dir => f.write_str("directory"),
+            Node::Other => f.write_str("special file"),
+        }
+    }
+}
+
+/// Requires the trees at `want` and `got` to be equal, naming the paths
+/// that differ.
+pub fn assert_same_tree(want: &Path, got: &Path, what: &str) {
+    let diff = tree_diff(&tree(want), &tree(got));
+    assert!(diff.is_empty(), "{what}: {diff:#?}");
 }
 
 /// Every path below `root` (relative, raw bytes, `/`-separated) and what it
@@ -173,4 +196,21 @@ pub fn show<'a>(paths: impl IntoIterator<Item = &'a Vec<u8>>) -> Vec<String> {
         .into_iter()
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect()
+}
+
+/// The paths where two trees differ, lossily as text, with how.
+pub fn tree_diff(want: &BTreeMap<Vec<u8>, Node>, got: &BTreeMap<Vec<u8>, Node>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (p, w) in want {
+        let name = String::from_utf8_lossy(p);
+        match got.get(p) {
+            None => out.push(format!("missing: {name}")),
+            Some(g) if g != w => out.push(format!("differs: {name}: want {w:?}, got {g:?}")),
+            Some(_) => {}
+        }
+    }
+    for p in got.keys().filter(|p| !want.contains_key(*p)) {
+        out.push(format!("unexpected: {}", String::from_utf8_lossy(p)));
+    }
+    out
 }
