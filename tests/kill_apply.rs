@@ -199,7 +199,6 @@ fn kill_during_apply_at_many_points() {
 }
 
 #[test]
-#[ignore = "bug: killed while an owned directory becomes a file, the next apply calls the directory unowned and refuses"]
 fn kill_during_apply_while_a_directory_becomes_a_file() {
     kill_during_apply(true);
 }
@@ -311,7 +310,6 @@ fn kill_during_apply(dir_to_file: bool) {
 /// directory cannot be removed (a stray file named like a temporary file,
 /// which listings leave out, keeps it non-empty), so the apply stops there.
 #[test]
-#[ignore = "bug: an owned directory half turned into a file is called unowned by the next apply, which refuses"]
 fn a_directory_half_turned_into_a_file_converges() {
     let env = Env::new();
     env.ok(&["init"]);

@@ -245,9 +245,9 @@ pub fn plan(
 ) -> anyhow::Result<u8> {
     let def = store.target(name)?;
     let snapshot = reconcile::choose(store, &def, rev)?;
-    let mut target = reconcile::open_target(&def)?;
-    let prepared =
-        reconcile::prepare(store, &def, target.as_mut(), snapshot, options(&def, adopt))?;
+    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let prepared = reconcile::prepare(store, &def, target.as_mut(), snapshot, options(&def, adopt))
+        .with_context(|| name.to_string())?;
     let plan = &prepared.plan;
     let code = if plan.has_changes() || plan.count("conflict") > 0 {
         exit::CHANGES
@@ -323,7 +323,7 @@ pub fn apply(
         }
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
-    let mut target = reconcile::open_target(&def)?;
+    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
     let result = reconcile::apply(
         &store,
         &def,
@@ -399,8 +399,11 @@ pub fn apply(
             ))?;
         }
     }
-    for f in &report.failed {
-        eprintln!("plumb: error: {f}");
+    if report.failed.len() > 1 {
+        let mut out = io::stdout().lock();
+        for f in &report.failed {
+            ignore_broken_pipe(writeln!(out, "! failed   {f}"))?;
+        }
     }
     if let Some(first) = report.failed.first() {
         anyhow::bail!(
@@ -431,7 +434,7 @@ pub fn drift(
     let _lock = TargetLock::acquire(store_dir, name, wait)?;
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
-    let mut target = reconcile::open_target(&def)?;
+    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
     let report =
         reconcile::drift(&store, &def, target.as_mut(), full).with_context(|| name.to_string())?;
     let code = if report.drifted.is_empty() {

@@ -154,7 +154,7 @@ pub fn prepare(
         inventory
             .entries
             .get(p.as_bytes())
-            .is_some_and(|h| h.state == crate::store::Applied::Dir)
+            .is_some_and(|h| h.state == crate::store::Applied::Dir || h.pending)
     };
     let mut paths: Vec<(TargetPath, bool)> = desired
         .entries
@@ -170,7 +170,15 @@ pub fn prepare(
     }
     let observed = observe::observe(target, paths, &inventory, false)?;
     let mut digests = Digests::new(target.digest_kind(), store, &inventory);
-    let plan = plan::plan(&desired, &inventory, &observed, options, &mut digests)?;
+    let reserved = |name: &[u8]| target.reserved(name);
+    let plan = plan::plan(
+        &desired,
+        &inventory,
+        &observed,
+        options,
+        &mut digests,
+        &reserved,
+    )?;
     Ok(Prepared {
         desired,
         inventory,

@@ -188,6 +188,7 @@ pub fn plan(
     observed: &Observations,
     options: Options,
     digests: &mut Digests<'_>,
+    reserved: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Plan, ReconcileError> {
     let mut steps: BTreeMap<TargetPath, Step> = BTreeMap::new();
     // Paths that become directories in this plan, replacing a file or
@@ -204,6 +205,9 @@ pub fn plan(
             _ => seen,
         };
         let action = match &seen {
+            _ if reserved(path.file_name()) => Action::Conflict {
+                reason: "the target reserves this name for its temporary files".into(),
+            },
             Err(reason) => Action::Conflict {
                 reason: reason.clone(),
             },
@@ -218,7 +222,10 @@ pub fn plan(
             Ok(Observed::Missing) => Action::Create,
             Ok(o) if matches(want, o, held, digests)? => Action::Keep,
             Ok(o @ Observed::Dir { children }) => {
-                let owned_dir = held.is_some_and(|h| h.state == Applied::Dir) && owns(held);
+                // A pending entry may be a directory half turned into
+                // something else by an interrupted apply: still plumb's.
+                let owned_dir =
+                    held.is_some_and(|h| h.state == Applied::Dir || h.pending) && owns(held);
                 let strangers: Vec<String> = children
                     .iter()
                     .flatten()

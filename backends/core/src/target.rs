@@ -307,6 +307,15 @@ pub trait Target {
         requests: &[ObserveRequest],
     ) -> Result<Vec<Result<Observed, TargetError>>, TargetError>;
 
+    /// Whether `name` is reserved by the target for its own use (a
+    /// directory target's temporary files): the reconciler never manages a
+    /// path with such a name, and a target never lists one. The default
+    /// reserves nothing.
+    fn reserved(&self, name: &[u8]) -> bool {
+        let _ = name;
+        false
+    }
+
     /// Called before observing, with the paths of changes an earlier apply
     /// may have left unfinished (killed before confirming them): the target
     /// removes any leftovers of its own there, such as temporary files, so

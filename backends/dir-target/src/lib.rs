@@ -164,6 +164,10 @@ impl Target for DirTarget {
         Ok(observe::observe_all(root.as_ref(), requests))
     }
 
+    fn reserved(&self, name: &[u8]) -> bool {
+        temp::is_temp_name(name)
+    }
+
     fn recover(&mut self, paths: &[TargetPath]) -> Result<(), TargetError> {
         let Some(root) = self.open_root()? else {
             return Ok(());
