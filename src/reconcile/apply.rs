@@ -64,15 +64,23 @@ pub fn intent(
                     Observed::File { token, .. } => token.clone(),
                     _ => None,
                 };
-                let owned = before
-                    .entries
-                    .get(&key)
-                    .is_some_and(|h| h.owned || h.pending)
-                    || adopt;
+                let held = before.entries.get(&key);
+                let owned = held.is_some_and(|h| h.owned || h.pending) || adopt;
+                // What was recorded stays true; only the token may be new.
+                let state = match held {
+                    Some(h) if !h.pending && want.is(&h.state) => {
+                        let mut state = h.state.clone();
+                        if let Applied::File { token: t, .. } = &mut state {
+                            *t = token;
+                        }
+                        state
+                    }
+                    _ => applied_state(want, token, digests, store)?,
+                };
                 inv.entries.insert(
                     key,
                     Held {
-                        state: applied_state(want, token, digests, store)?,
+                        state,
                         owned,
                         pending: false,
                     },

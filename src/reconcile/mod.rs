@@ -146,8 +146,14 @@ pub fn prepare(
     snapshot: SnapshotId,
     options: Options,
 ) -> Result<Prepared, ReconcileError> {
+    let took = Instant::now();
     let desired = desired::desired(store, snapshot, def.path.as_deref())?;
+    tracing::debug!(
+        ms = took.elapsed().as_millis() as u64,
+        "desired tree loaded"
+    );
     let inventory = store.inventory(&def.name)?;
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "inventory loaded");
     // Directories are listed where plumb may remove them: owned ones the
     // snapshot dropped, or turned into something else.
     let was_dir = |p: &TargetPath| {
@@ -169,6 +175,7 @@ pub fn prepare(
         }
     }
     let observed = observe::observe(target, paths, &inventory, false)?;
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "observed");
     let mut digests = Digests::new(target.digest_kind(), store, &inventory);
     let reserved = |name: &[u8]| target.reserved(name);
     let plan = plan::plan(
@@ -371,6 +378,7 @@ pub fn apply(
     }
 
     // Intent first: after this, a kill orphans nothing.
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "planned");
     let mut inv = apply::intent(&inventory, &report.plan, options.adopt, &mut digests, store)?;
     store.record(Record {
         target: &def.name,
@@ -379,7 +387,9 @@ pub fn apply(
         def: def_change,
     })?;
 
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "intent recorded");
     let result = apply::execute(target, store, &report.plan, &mut inv);
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
     let (confirmed, mut failed) = match result {
         Ok(o) => (o.confirmed, o.failed),
         Err(e) => (0, vec![e.to_string()]),
@@ -410,6 +420,7 @@ pub fn apply(
             if failed.len() == 1 { "" } else { "s" }
         ));
     }
+    tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
     let seq = store.record(Record {
         target: &def.name,
         inventory: Some(&inv),

@@ -69,6 +69,7 @@ pub fn observe(
             _ => None,
         })
         .collect();
+    tracing::debug!(hashing = again.len(), "stat tokens checked");
     if !again.is_empty() {
         out.extend(collect(target, &again)?);
     }
