@@ -1,6 +1,8 @@
 //! Carrying out a plan: intent first, then the changes in an order that
 //! keeps every step valid, then the inventory that is now true.
 
+use std::collections::BTreeSet;
+
 use plumb_core::BlobId;
 use plumb_core::target::{Change, Content, Observed, Target, TargetError, TargetPath};
 
@@ -8,7 +10,7 @@ use super::ReconcileError;
 use super::desired::Desired;
 use super::observe::Digests;
 use super::plan::{Action, Plan, Step};
-use crate::store::{Applied, Held, Inventory, Store};
+use crate::store::{Applied, Held, Inventory, InventoryDelta, Store};
 
 /// Blob content for a target, straight from the store (verified on read).
 pub struct StoreContent<'a>(pub &'a Store);
@@ -22,77 +24,74 @@ impl Content for StoreContent<'_> {
     }
 }
 
-/// The inventory to record before changing anything: every path about to
-/// change is marked pending (and owned, so a kill cannot orphan it), every
-/// path to forget is dropped, every path kept is recorded.
+/// The inventory changes to record before changing anything: every path
+/// about to change is marked pending (and owned, so a kill cannot orphan
+/// it), every path to forget is dropped, every path kept is recorded (its
+/// token refreshed). Only what differs from `before` is in the delta.
 pub fn intent(
     before: &Inventory,
     plan: &Plan,
     adopt: bool,
     digests: &mut Digests<'_>,
     store: &Store,
-) -> Result<Inventory, ReconcileError> {
-    let mut inv = before.clone();
+) -> Result<InventoryDelta, ReconcileError> {
+    let mut delta = InventoryDelta::default();
     for step in &plan.steps {
-        let key = step.path.as_bytes().to_vec();
-        match &step.action {
+        let key = step.path.as_bytes();
+        let held = before.entries.get(key);
+        let new = match &step.action {
             Action::Create | Action::Update { .. } => {
                 let want = step
                     .desired
                     .as_ref()
                     .expect("creates and updates have a desired state");
-                inv.entries.insert(
-                    key,
-                    Held {
-                        state: applied_state(want, None, digests, store)?,
-                        owned: true,
-                        pending: true,
-                    },
-                );
+                Some(Held {
+                    state: applied_state(want, None, digests, store)?,
+                    owned: true,
+                    pending: true,
+                })
             }
-            Action::Delete => {
-                if let Some(h) = inv.entries.get_mut(&key) {
-                    h.pending = true;
-                }
-            }
+            Action::Delete => held.map(|h| Held {
+                pending: true,
+                ..h.clone()
+            }),
             Action::Keep => {
                 let want = step
                     .desired
                     .as_ref()
                     .expect("kept paths have a desired state");
                 let token = match &step.observed {
-                    Observed::File { token, .. } => token.clone(),
+                    Observed::File { token, .. } => token.as_ref(),
                     _ => None,
                 };
-                let held = before.entries.get(&key);
                 let owned = held.is_some_and(|h| h.owned || h.pending) || adopt;
-                // What was recorded stays true; only the token may be new.
-                let state = match held {
-                    Some(h) if !h.pending && want.is(&h.state) => {
-                        let mut state = h.state.clone();
-                        if let Applied::File { token: t, .. } = &mut state {
-                            *t = token;
+                match held {
+                    // What was recorded stays true; only the token may be new.
+                    Some(h) if !h.pending && want.is(&h.state) && h.owned == owned => {
+                        match &h.state {
+                            Applied::File { token: t, .. } if t.as_ref() != token => {
+                                let mut h = h.clone();
+                                if let Applied::File { token: t, .. } = &mut h.state {
+                                    *t = token.cloned();
+                                }
+                                Some(h)
+                            }
+                            _ => continue,
                         }
-                        state
                     }
-                    _ => applied_state(want, token, digests, store)?,
-                };
-                inv.entries.insert(
-                    key,
-                    Held {
-                        state,
+                    _ => Some(Held {
+                        state: applied_state(want, token.cloned(), digests, store)?,
                         owned,
                         pending: false,
-                    },
-                );
+                    }),
+                }
             }
-            Action::Forget => {
-                inv.entries.remove(&key);
-            }
-            Action::Retain { .. } | Action::Conflict { .. } => {}
-        }
+            Action::Forget if held.is_some() => None,
+            Action::Forget | Action::Retain { .. } | Action::Conflict { .. } => continue,
+        };
+        delta.paths.insert(key.to_vec(), new);
     }
-    Ok(inv)
+    Ok(delta)
 }
 
 fn applied_state(
@@ -133,6 +132,7 @@ pub fn execute(
     store: &Store,
     plan: &Plan,
     inv: &mut Inventory,
+    touched: &mut BTreeSet<Vec<u8>>,
 ) -> Result<Outcome, ReconcileError> {
     let mut outcome = Outcome::default();
     let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.action.changes()).collect();
@@ -155,7 +155,7 @@ pub fn execute(
             path: s.path.clone(),
         })
         .collect();
-    run(target, store, &removals, inv, &mut outcome, plan)?;
+    run(target, store, &removals, inv, touched, &mut outcome, plan)?;
 
     // 2. Directories going away (or making way for a file), deepest first.
     let dirs_out: Vec<&Step> = changing
@@ -181,7 +181,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, &mut outcome, plan)?;
+        run(target, store, &batch, inv, touched, &mut outcome, plan)?;
     }
 
     // 3. Directories to make, shallowest first.
@@ -198,7 +198,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, &mut outcome, plan)?;
+        run(target, store, &batch, inv, touched, &mut outcome, plan)?;
     }
 
     // 4. Files and symlinks, all at once.
@@ -218,7 +218,7 @@ pub fn execute(
             _ => {}
         }
     }
-    run(target, store, &writes, inv, &mut outcome, plan)?;
+    run(target, store, &writes, inv, touched, &mut outcome, plan)?;
     Ok(outcome)
 }
 
@@ -234,6 +234,7 @@ fn run(
     store: &Store,
     changes: &[Change],
     inv: &mut Inventory,
+    touched: &mut BTreeSet<Vec<u8>>,
     outcome: &mut Outcome,
     plan: &Plan,
 ) -> Result<(), ReconcileError> {
@@ -252,6 +253,7 @@ fn run(
             Some(Ok(())) => {
                 outcome.confirmed += 1;
                 confirm(change, inv, plan);
+                touched.insert(change.path().as_bytes().to_vec());
             }
             Some(Err(e)) => outcome.failed.push(e.to_string()),
             None => outcome
@@ -293,6 +295,7 @@ fn confirm(change: &Change, inv: &mut Inventory, plan: &Plan) {
 pub fn refresh_tokens(
     target: &mut dyn Target,
     inv: &mut Inventory,
+    touched: &mut BTreeSet<Vec<u8>>,
     written: &[TargetPath],
 ) -> Result<(), ReconcileError> {
     if written.is_empty() {
@@ -322,6 +325,7 @@ pub fn refresh_tokens(
             && size == *s
         {
             *token = Some(t);
+            touched.insert(path.as_bytes().to_vec());
         }
     }
     Ok(())

@@ -4,7 +4,7 @@ use plumb_core::target::{Digest, DigestKind, Observed, TargetPath};
 use plumb_core::{BlobId, ObjectId};
 
 use super::observe::{Observations, content_digest, kind_name};
-use crate::store::{Applied, Held, Inventory};
+use crate::store::{Applied, Held, Inventory, InventoryDelta};
 
 /// How one path drifted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,32 +198,42 @@ pub fn requests(inventory: &Inventory) -> Vec<(TargetPath, bool)> {
         .collect()
 }
 
-/// Marks files whose content was verified unchanged with their fresh
-/// tokens, so the next check need not hash them; returns whether any
-/// token changed.
-pub fn refresh(inventory: &mut Inventory, observed: &Observations, drifted: &[Drifted]) -> bool {
-    let mut changed = false;
+/// Fresh tokens for files whose content was verified unchanged, so the
+/// next check need not hash them.
+pub fn refresh(
+    inventory: &Inventory,
+    observed: &Observations,
+    drifted: &[Drifted],
+) -> InventoryDelta {
+    let mut delta = InventoryDelta::default();
+    let drifted: std::collections::HashSet<&TargetPath> = drifted.iter().map(|d| &d.path).collect();
     for (path, seen) in observed {
-        if drifted.iter().any(|d| d.path == *path) {
+        let Ok(Observed::File {
+            token: Some(t),
+            digest: Some(_),
+            ..
+        }) = seen
+        else {
             continue;
-        }
-        if let (
-            Ok(Observed::File {
-                token: Some(t),
-                digest: Some(_),
-                ..
-            }),
-            Some(Held {
+        };
+        let Some(
+            held @ Held {
                 state: Applied::File { token, .. },
                 pending: false,
                 ..
-            }),
-        ) = (seen, inventory.entries.get_mut(path.as_bytes()))
-            && token.as_ref() != Some(t)
-        {
-            *token = Some(t.clone());
-            changed = true;
+            },
+        ) = inventory.entries.get(path.as_bytes())
+        else {
+            continue;
+        };
+        if token.as_ref() == Some(t) || drifted.contains(path) {
+            continue;
         }
+        let mut fresh = held.clone();
+        if let Applied::File { token, .. } = &mut fresh.state {
+            *token = Some(t.clone());
+        }
+        delta.paths.insert(path.as_bytes().to_vec(), Some(fresh));
     }
-    changed
+    delta
 }

@@ -24,7 +24,8 @@ use plumb_core::target::{Observed, Target, TargetError, TargetPath};
 
 use crate::rev::{self, RevError};
 use crate::store::{
-    Counts, Inventory, Outcome, Record, RunKind, RunRecord, Store, StoreError, TargetDef,
+    Counts, Inventory, InventoryDelta, Outcome, Record, RunKind, RunRecord, Store, StoreError,
+    TargetDef,
 };
 use desired::DesiredTree;
 use drift::Drifted;
@@ -379,16 +380,19 @@ pub fn apply(
 
     // Intent first: after this, a kill orphans nothing.
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "planned");
-    let mut inv = apply::intent(&inventory, &report.plan, options.adopt, &mut digests, store)?;
+    let intent = apply::intent(&inventory, &report.plan, options.adopt, &mut digests, store)?;
     store.record(Record {
         target: &def.name,
-        inventory: Some(&inv),
+        inventory: Some(&intent),
         run: None,
         def: def_change,
     })?;
+    let mut inv = inventory;
+    inv.apply(&intent);
+    let mut touched = std::collections::BTreeSet::new();
 
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "intent recorded");
-    let result = apply::execute(target, store, &report.plan, &mut inv);
+    let result = apply::execute(target, store, &report.plan, &mut inv, &mut touched);
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
     let (confirmed, mut failed) = match result {
         Ok(o) => (o.confirmed, o.failed),
@@ -402,12 +406,13 @@ pub fn apply(
         .map(|s| s.path.clone())
         .collect();
     if failed.is_empty()
-        && let Err(e) = apply::refresh_tokens(target, &mut inv, &written)
+        && let Err(e) = apply::refresh_tokens(target, &mut inv, &mut touched, &written)
     {
         failed.push(e.to_string());
     }
-    if failed.is_empty() {
-        inv.snapshot = Some(*snapshot.as_bytes());
+    let mut done = InventoryDelta::of_keys(&inv, &touched);
+    if failed.is_empty() && inv.snapshot != Some(*snapshot.as_bytes()) {
+        done.snapshot = Some(Some(*snapshot.as_bytes()));
     }
     let mut run = run_record(kind, Some(snapshot), started_ms, took);
     run.counts = plan_counts(&report.plan);
@@ -423,7 +428,7 @@ pub fn apply(
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
     let seq = store.record(Record {
         target: &def.name,
-        inventory: Some(&inv),
+        inventory: Some(&done),
         run: Some(run),
         def: None,
     })?;
@@ -453,7 +458,7 @@ pub fn drift(
 ) -> Result<DriftReport, ReconcileError> {
     let started_ms = now_ms();
     let took = Instant::now();
-    let mut inventory = store.inventory(&def.name)?;
+    let inventory = store.inventory(&def.name)?;
     let found =
         observe::observe(target, drift::requests(&inventory), &inventory, full).map(|observed| {
             let drifted = drift::drift(&inventory, &observed, target.digest_kind());
@@ -474,7 +479,7 @@ pub fn drift(
             return Err(e);
         }
     };
-    let refreshed = drift::refresh(&mut inventory, &observed, &drifted);
+    let refreshed = drift::refresh(&inventory, &observed, &drifted);
     run.counts.drifted = drifted.len() as u64;
     run.counts.keep =
         inventory.entries.len() as u64 - drifted.len().min(inventory.entries.len()) as u64;
@@ -483,7 +488,7 @@ pub fn drift(
     }
     let seq = store.record(Record {
         target: &def.name,
-        inventory: refreshed.then_some(&inventory),
+        inventory: (!refreshed.is_empty()).then_some(&refreshed),
         run: Some(run),
         def: None,
     })?;

@@ -17,7 +17,8 @@ pub use packs::Location;
 pub mod sink;
 mod targets;
 pub use targets::{
-    Applied, Counts, Held, Inventory, Outcome, Record, RunKind, RunRecord, TargetDef,
+    Applied, Counts, Held, Inventory, InventoryDelta, Outcome, Record, RunKind, RunRecord,
+    TargetDef,
 };
 
 use std::fs;

@@ -32,6 +32,22 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Decompresses one frame of `size` bytes with this thread's reusable
+/// context (creating one per object costs more than small objects take).
+fn decompress(frame: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut().expect("just set").decompress(frame, size)
+    })
+}
+
 /// Packs canonical bytes for storage.
 pub(crate) fn pack(canonical: &[u8]) -> Vec<u8> {
     if canonical.len() >= MIN_COMPRESS
@@ -79,8 +95,7 @@ pub(crate) fn unpack(id: &ObjectId, stored: &[u8]) -> Result<Vec<u8>, StoreError
                 .ok_or_else(|| corrupt("unreadable compressed frame header".into()))?;
             let size = usize::try_from(size)
                 .map_err(|_| corrupt("object too large for this machine".into()))?;
-            zstd::bulk::decompress(body, size)
-                .map_err(|e| corrupt(format!("decompression failed: {e}")))?
+            decompress(body, size).map_err(|e| corrupt(format!("decompression failed: {e}")))?
         }
         other => return Err(corrupt(format!("unknown packing flag {other:#04x}"))),
     };

@@ -85,6 +85,33 @@ pub struct Held {
     pub pending: bool,
 }
 
+/// Changes to an inventory, recorded as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryDelta {
+    /// The new last-applied snapshot, when it changes.
+    pub snapshot: Option<Option<[u8; 32]>>,
+    /// Paths and their new records (`None`: dropped).
+    pub paths: BTreeMap<Vec<u8>, Option<Held>>,
+}
+
+impl InventoryDelta {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.paths.is_empty()
+    }
+
+    /// The delta that records `inv`'s current value at each of `keys`.
+    pub fn of_keys<'k>(inv: &Inventory, keys: impl IntoIterator<Item = &'k Vec<u8>>) -> Self {
+        Self {
+            snapshot: None,
+            paths: keys
+                .into_iter()
+                .map(|k| (k.clone(), inv.entries.get(k).cloned()))
+                .collect(),
+        }
+    }
+}
+
 /// Everything plumb last applied to a target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -95,6 +122,23 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// Applies a delta.
+    pub fn apply(&mut self, delta: &InventoryDelta) {
+        if let Some(s) = delta.snapshot {
+            self.snapshot = s;
+        }
+        for (path, held) in &delta.paths {
+            match held {
+                Some(h) => {
+                    self.entries.insert(path.clone(), h.clone());
+                }
+                None => {
+                    self.entries.remove(path);
+                }
+            }
+        }
+    }
+
     /// The snapshot last applied completely.
     pub fn applied(&self) -> Option<SnapshotId> {
         self.snapshot
@@ -102,9 +146,17 @@ impl Inventory {
     }
 }
 
+/// The stored form of one inventory path (key `TARGET \0 path`).
 #[derive(Serialize, Deserialize)]
-enum InventoryRecord {
-    V1(Inventory),
+enum HeldRecord {
+    V1(Held),
+}
+
+/// The stored form of what an inventory holds besides its paths (key
+/// `TARGET \0`, which no path can have: paths are never empty).
+#[derive(Serialize, Deserialize)]
+enum InventoryMeta {
+    V1 { snapshot: Option<[u8; 32]> },
 }
 
 /// Which command a run was.
@@ -232,8 +284,8 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 pub struct Record<'a> {
     /// The target.
     pub target: &'a str,
-    /// Its new inventory, if it changed.
-    pub inventory: Option<&'a Inventory>,
+    /// Changes to its inventory.
+    pub inventory: Option<&'a InventoryDelta>,
     /// The run to append, if any (its `seq` is assigned on commit).
     pub run: Option<RunRecord>,
     /// The target definition to store, if it changed (a pin).
@@ -301,7 +353,10 @@ impl Store {
         self.target(name)?;
         let mut batch = Batch::new();
         batch.delete(Table::Targets, name.as_bytes());
-        batch.delete(Table::Inventory, name.as_bytes());
+        self.for_prefix(Table::Inventory, &keyed(name, b""), false, |k, _| {
+            batch.delete(Table::Inventory, k);
+            Ok(true)
+        })?;
         self.for_prefix(Table::Runs, &keyed(name, b""), false, |k, _| {
             batch.delete(Table::Runs, k);
             Ok(true)
@@ -312,13 +367,52 @@ impl Store {
 
     /// The target's inventory (empty before its first apply).
     pub fn inventory(&self, name: &str) -> Result<Inventory, StoreError> {
-        match self.backend.get(Table::Inventory, name.as_bytes())? {
-            None => Ok(Inventory::default()),
-            Some(raw) => match postcard::from_bytes::<InventoryRecord>(&raw) {
-                Ok(InventoryRecord::V1(inv)) => Ok(inv),
-                Err(e) => Err(corrupt(Table::Inventory, name.as_bytes(), e)),
-            },
+        let prefix = keyed(name, b"");
+        let mut inv = Inventory::default();
+        self.for_prefix(Table::Inventory, &prefix, false, |k, v| {
+            let path = &k[prefix.len()..];
+            if path.is_empty() {
+                match postcard::from_bytes::<InventoryMeta>(v) {
+                    Ok(InventoryMeta::V1 { snapshot }) => inv.snapshot = snapshot,
+                    Err(e) => return Err(corrupt(Table::Inventory, k, e)),
+                }
+            } else {
+                match postcard::from_bytes::<HeldRecord>(v) {
+                    Ok(HeldRecord::V1(held)) => {
+                        inv.entries.insert(path.to_vec(), held);
+                    }
+                    Err(e) => return Err(corrupt(Table::Inventory, k, e)),
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(inv)
+    }
+
+    /// Adds the writes of an inventory delta to `batch`.
+    fn stage_inventory(
+        name: &str,
+        delta: &InventoryDelta,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
+        if let Some(snapshot) = delta.snapshot {
+            batch.put(
+                Table::Inventory,
+                keyed(name, b""),
+                encode(&InventoryMeta::V1 { snapshot })?,
+            );
         }
+        for (path, held) in &delta.paths {
+            match held {
+                Some(h) => batch.put(
+                    Table::Inventory,
+                    keyed(name, path),
+                    encode(&HeldRecord::V1(h.clone()))?,
+                ),
+                None => batch.delete(Table::Inventory, keyed(name, path)),
+            }
+        }
+        Ok(())
     }
 
     /// Durably writes what `record` holds in one atomic step; returns the
@@ -326,12 +420,8 @@ impl Store {
     pub fn record(&self, record: Record<'_>) -> Result<Option<u64>, StoreError> {
         let name = record.target;
         let mut batch = Batch::new();
-        if let Some(inv) = record.inventory {
-            batch.put(
-                Table::Inventory,
-                name.as_bytes(),
-                encode(&InventoryRecord::V1(inv.clone()))?,
-            );
+        if let Some(delta) = record.inventory {
+            Self::stage_inventory(name, delta, &mut batch)?;
         }
         if let Some(def) = record.def {
             batch.put(
@@ -437,7 +527,14 @@ mod tests {
         );
         let seq = store.record(Record {
             target: "web",
-            inventory: Some(&inv),
+            inventory: Some(&InventoryDelta {
+                snapshot: None,
+                paths: inv
+                    .entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect(),
+            }),
             run: Some(run(RunKind::Apply)),
             def: None,
         })?;
