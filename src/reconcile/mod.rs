@@ -29,7 +29,7 @@ use crate::store::{
 };
 use desired::DesiredTree;
 use drift::Drifted;
-use observe::{Digests, Observations};
+use observe::Digests;
 use plan::{Action, Options, Plan};
 
 /// Why a reconcile could not run.
@@ -133,8 +133,6 @@ pub struct Prepared {
     pub desired: DesiredTree,
     /// The inventory before.
     pub inventory: Inventory,
-    /// What was observed.
-    pub observed: Observations,
     /// The plan.
     pub plan: Plan,
 }
@@ -182,7 +180,7 @@ pub fn prepare(
     let plan = plan::plan(
         &desired,
         &inventory,
-        &observed,
+        observed,
         options,
         &mut digests,
         &reserved,
@@ -190,7 +188,6 @@ pub fn prepare(
     Ok(Prepared {
         desired,
         inventory,
-        observed,
         plan,
     })
 }

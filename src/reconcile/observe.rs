@@ -50,7 +50,7 @@ pub fn observe(
             list,
         })
         .collect();
-    let mut out = collect(target, &requests)?;
+    let mut out = collect(target, requests)?;
     if full {
         return Ok(out);
     }
@@ -71,16 +71,16 @@ pub fn observe(
         .collect();
     tracing::debug!(hashing = again.len(), "stat tokens checked");
     if !again.is_empty() {
-        out.extend(collect(target, &again)?);
+        out.extend(collect(target, again)?);
     }
     Ok(out)
 }
 
 fn collect(
     target: &mut dyn Target,
-    requests: &[ObserveRequest],
+    requests: Vec<ObserveRequest>,
 ) -> Result<Observations, ReconcileError> {
-    let answers = target.observe(requests)?;
+    let answers = target.observe(&requests)?;
     if answers.len() != requests.len() {
         return Err(ReconcileError::Invalid(format!(
             "{}: answered {} of {} observations",
@@ -90,9 +90,9 @@ fn collect(
         )));
     }
     Ok(requests
-        .iter()
+        .into_iter()
         .zip(answers)
-        .map(|(r, a)| (r.path.clone(), a.map_err(|e| e.to_string())))
+        .map(|(r, a)| (r.path, a.map_err(|e| e.to_string())))
         .collect())
 }
 

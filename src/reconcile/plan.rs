@@ -1,7 +1,7 @@
 //! The plan: from the desired tree, the inventory and what the target
 //! holds, the action for every path.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 
 use plumb_core::target::{Observed, TargetPath};
 
@@ -181,25 +181,42 @@ fn difference(want: &Desired, observed: &Observed) -> String {
 }
 
 /// Computes the plan. `observed` must hold every path of `desired` and of
-/// `inventory`.
+/// `inventory`. All three are walked together in path order.
 pub fn plan(
     desired: &DesiredTree,
     inventory: &Inventory,
-    observed: &Observations,
+    observed: Observations,
     options: Options,
     digests: &mut Digests<'_>,
     reserved: &dyn Fn(&[u8]) -> bool,
 ) -> Result<Plan, ReconcileError> {
-    let mut steps: BTreeMap<TargetPath, Step> = BTreeMap::new();
+    let mut steps: Vec<Step> = Vec::with_capacity(observed.len());
     // Paths that become directories in this plan, replacing a file or
     // symlink: whatever is observed below them is moot.
     let mut becoming_dirs: BTreeSet<TargetPath> = BTreeSet::new();
     // Owned directories that become files: their owned contents go too.
     let mut dirs_replaced: Vec<TargetPath> = Vec::new();
+    // Paths plumb recorded that the snapshot no longer has.
+    let mut dropped: Vec<(TargetPath, &Held, Result<Observed, String>)> = Vec::new();
 
-    for (path, want) in &desired.entries {
-        let held = inventory.entries.get(path.as_bytes());
-        let seen = lookup(observed, path)?;
+    let mut wanted = desired.entries.iter().peekable();
+    let mut recorded = inventory.entries.iter().peekable();
+    for (path, seen) in observed {
+        let want = wanted.next_if(|(p, _)| **p == path).map(|(_, w)| w);
+        // Inventory paths sort like target paths; skip any the walk passed.
+        while recorded
+            .next_if(|(k, _)| k.as_slice() < path.as_bytes())
+            .is_some()
+        {}
+        let held = recorded
+            .next_if(|(k, _)| k.as_slice() == path.as_bytes())
+            .map(|(_, h)| h);
+        let Some(want) = want else {
+            if let Some(held) = held {
+                dropped.push((path, held, seen));
+            }
+            continue;
+        };
         let seen = match &seen {
             Ok(Observed::Blocked { at, .. }) if becoming_dirs.contains(at) => Ok(Observed::Missing),
             _ => seen,
@@ -229,7 +246,7 @@ pub fn plan(
                 let strangers: Vec<String> = children
                     .iter()
                     .flatten()
-                    .map(|n| TargetPath::join(Some(path), n))
+                    .map(|n| TargetPath::join(Some(&path), n))
                     .filter(|c| !owns(inventory.entries.get(c.as_bytes())))
                     .map(|c| c.to_string())
                     .collect();
@@ -275,35 +292,24 @@ pub fn plan(
                 }
             }
         };
-        steps.insert(
-            path.clone(),
-            Step {
-                path: path.clone(),
-                action,
-                desired: Some(want.clone()),
-                observed: seen.unwrap_or(Observed::Missing),
-            },
-        );
+        steps.push(Step {
+            path,
+            action,
+            desired: Some(want.clone()),
+            observed: seen.unwrap_or(Observed::Missing),
+        });
+    }
+    if wanted.peek().is_some() {
+        return Err(ReconcileError::Invalid(
+            "a desired path was not observed".into(),
+        ));
     }
 
-    // Paths plumb recorded that the snapshot no longer has, deepest first
-    // so a directory's fate is decided after its contents'.
-    let mut dropped: Vec<(&Vec<u8>, &Held)> = inventory
-        .entries
-        .iter()
-        .filter(|(p, _)| {
-            TargetPath::new(p.to_vec()).is_ok_and(|p| !desired.entries.contains_key(&p))
-        })
-        .collect();
-    dropped.sort_by_key(|(p, _)| std::cmp::Reverse(p.iter().filter(|b| **b == b'/').count()));
-    for (raw, held) in dropped {
-        let path = TargetPath::new(raw.clone()).map_err(|e| {
-            ReconcileError::Invalid(format!(
-                "inventory path {:?}: {e}",
-                String::from_utf8_lossy(raw)
-            ))
-        })?;
-        let seen = lookup(observed, &path)?;
+    // Dropped paths deepest first, so a directory's fate is decided after
+    // its contents'.
+    dropped.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.depth()));
+    let mut gone: HashSet<TargetPath> = HashSet::new();
+    for (path, held, seen) in dropped {
         let forced = dirs_replaced.iter().any(|d| path.starts_with(d));
         let action = if !owns(Some(held)) {
             Action::Forget
@@ -323,11 +329,7 @@ pub fn plan(
                         .iter()
                         .flatten()
                         .map(|n| TargetPath::join(Some(&path), n))
-                        .filter(|c| {
-                            !steps.get(c).is_some_and(|s| {
-                                matches!(s.action, Action::Delete | Action::Forget)
-                            })
-                        })
+                        .filter(|c| !gone.contains(c))
                         .map(|c| c.to_string())
                         .collect();
                     if others.is_empty() {
@@ -379,27 +381,16 @@ pub fn plan(
                 }
             }
         };
-        steps.insert(
-            path.clone(),
-            Step {
-                path,
-                action,
-                desired: None,
-                observed: seen.unwrap_or(Observed::Missing),
-            },
-        );
+        if matches!(action, Action::Delete | Action::Forget) {
+            gone.insert(path.clone());
+        }
+        steps.push(Step {
+            path,
+            action,
+            desired: None,
+            observed: seen.unwrap_or(Observed::Missing),
+        });
     }
-    Ok(Plan {
-        steps: steps.into_values().collect(),
-    })
-}
-
-fn lookup(
-    observed: &Observations,
-    path: &TargetPath,
-) -> Result<Result<Observed, String>, ReconcileError> {
-    observed
-        .get(path)
-        .cloned()
-        .ok_or_else(|| ReconcileError::Invalid(format!("{path} was not observed")))
+    steps.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Plan { steps })
 }
