@@ -92,20 +92,23 @@ pub fn desired(
             }
         },
     };
-    let mut out = DesiredTree {
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    flatten(store, &store.tree(&root)?, None, &mut entries, &mut skipped)?;
+    Ok(DesiredTree {
         snapshot,
-        entries: BTreeMap::new(),
-        skipped: Vec::new(),
-    };
-    flatten(store, &store.tree(&root)?, None, &mut out)?;
-    Ok(out)
+        // Built in one pass from the (nearly sorted) depth-first order.
+        entries: entries.into_iter().collect(),
+        skipped,
+    })
 }
 
 fn flatten(
     store: &Store,
     tree: &Tree,
     parent: Option<&TargetPath>,
-    out: &mut DesiredTree,
+    out: &mut Vec<(TargetPath, Desired)>,
+    skipped: &mut Vec<String>,
 ) -> Result<(), ReconcileError> {
     for e in tree.entries() {
         let path = TargetPath::join(parent, &e.name);
@@ -122,18 +125,18 @@ fn flatten(
                 target: store.blob(blob)?.into_data(),
             },
             EntryValue::Tree(id) => {
-                out.entries.insert(path.clone(), Desired::Dir);
-                flatten(store, &store.tree(id)?, Some(&path), out)?;
+                out.push((path.clone(), Desired::Dir));
+                flatten(store, &store.tree(id)?, Some(&path), out, skipped)?;
                 continue;
             }
             EntryValue::Submodule(rev) => {
-                out.skipped.push(format!(
+                skipped.push(format!(
                     "{path}: a submodule pinned at {rev}; submodules are not reconciled"
                 ));
                 continue;
             }
         };
-        out.entries.insert(path, want);
+        out.push((path, want));
     }
     Ok(())
 }

@@ -109,7 +109,12 @@ impl<'a> Digests<'a> {
     /// Starts with what the inventory remembers.
     pub fn new(kind: DigestKind, store: &'a Store, inventory: &Inventory) -> Self {
         let mut sha256 = HashMap::new();
-        for held in inventory.entries.values() {
+        let remembered = if kind == DigestKind::Sha256 {
+            inventory.entries.values()
+        } else {
+            Default::default()
+        };
+        for held in remembered {
             if let Applied::File {
                 blob,
                 sha256: Some(d),

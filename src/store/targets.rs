@@ -368,25 +368,29 @@ impl Store {
     /// The target's inventory (empty before its first apply).
     pub fn inventory(&self, name: &str) -> Result<Inventory, StoreError> {
         let prefix = keyed(name, b"");
-        let mut inv = Inventory::default();
+        let mut snapshot = None;
+        // Rows come in key order: collected, then built into the map in
+        // one pass.
+        let mut entries = Vec::new();
         self.for_prefix(Table::Inventory, &prefix, false, |k, v| {
             let path = &k[prefix.len()..];
             if path.is_empty() {
                 match postcard::from_bytes::<InventoryMeta>(v) {
-                    Ok(InventoryMeta::V1 { snapshot }) => inv.snapshot = snapshot,
+                    Ok(InventoryMeta::V1 { snapshot: s }) => snapshot = s,
                     Err(e) => return Err(corrupt(Table::Inventory, k, e)),
                 }
             } else {
                 match postcard::from_bytes::<HeldRecord>(v) {
-                    Ok(HeldRecord::V1(held)) => {
-                        inv.entries.insert(path.to_vec(), held);
-                    }
+                    Ok(HeldRecord::V1(held)) => entries.push((path.to_vec(), held)),
                     Err(e) => return Err(corrupt(Table::Inventory, k, e)),
                 }
             }
             Ok(true)
         })?;
-        Ok(inv)
+        Ok(Inventory {
+            snapshot,
+            entries: entries.into_iter().collect(),
+        })
     }
 
     /// Adds the writes of an inventory delta to `batch`.
