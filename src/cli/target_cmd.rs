@@ -91,7 +91,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                             "ref": t.sel,
                             "prune": t.prune,
                             "pinned": t.pinned().map(|p| p.to_string()),
-                            "applied": store.inventory(&t.name)?.applied().map(|s| s.to_string()),
+                            "applied": store.applied_snapshot(&t.name)?.map(|s| s.to_string()),
                         }))
                     })
                     .collect::<Result<_, StoreError>>()?;
@@ -100,8 +100,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                 let mut out = io::stdout().lock();
                 for t in targets {
                     let applied = store
-                        .inventory(&t.name)?
-                        .applied()
+                        .applied_snapshot(&t.name)?
                         .map_or("never applied".to_string(), |s| {
                             format!("applied {}", short(&s))
                         });

@@ -393,6 +393,21 @@ impl Store {
         })
     }
 
+    /// The snapshot last applied completely to a target, read without
+    /// loading its inventory.
+    pub fn applied_snapshot(&self, name: &str) -> Result<Option<SnapshotId>, StoreError> {
+        let key = keyed(name, b"");
+        match self.backend.get(Table::Inventory, &key)? {
+            None => Ok(None),
+            Some(v) => match postcard::from_bytes::<InventoryMeta>(&v) {
+                Ok(InventoryMeta::V1 { snapshot }) => {
+                    Ok(snapshot.map(|b| SnapshotId::new(ObjectId::from_bytes(b))))
+                }
+                Err(e) => Err(corrupt(Table::Inventory, &key, e)),
+            },
+        }
+    }
+
     /// Adds the writes of an inventory delta to `batch`.
     fn stage_inventory(
         name: &str,
