@@ -4,9 +4,11 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use plumb_core::target::{Change, Content, TargetError, TargetPath};
 use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
@@ -33,7 +35,28 @@ const SYNC_FILE: OFlags = OFlags::RDONLY
 /// The mode of a new directory (before the umask, as `mkdir` does).
 const DIR_MODE: u32 = 0o755;
 
+/// How many threads make changes. Creating, writing, renaming and
+/// syncing mostly wait in the kernel, so there are more than cores.
+const THREADS: usize = 8;
+
 type Outcome = (usize, Result<(), TargetError>);
+
+/// Runs `f` on the pool that makes changes (on rayon's global pool if that
+/// one could not be started).
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        ThreadPoolBuilder::new()
+            .num_threads(THREADS)
+            .thread_name(|i| format!("plumb-dir-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
 
 /// Makes `changes`, calling `done` for each; see the crate docs for the
 /// order of writes and syncs.
@@ -51,13 +74,15 @@ pub(crate) fn apply_all(
     order.par_sort_unstable_by(|&a, &b| path_order(changes[a].path(), changes[b].path()));
 
     // 1. Write every file and link at its temporary name.
-    let staged: Vec<Outcome> = order
-        .par_iter()
-        .map_init(
-            || Walker::new(root),
-            |walker, &i| (i, stage(walker, root.dev, &changes[i], content)),
-        )
-        .collect();
+    let staged: Vec<Outcome> = on_pool(|| {
+        order
+            .par_iter()
+            .map_init(
+                || Walker::new(root),
+                |walker, &i| (i, stage(walker, root.dev, &changes[i], content)),
+            )
+            .collect()
+    });
     let mut ready = Vec::with_capacity(staged.len());
     let mut temps = false;
     for (i, outcome) in staged {
@@ -94,14 +119,16 @@ pub(crate) fn apply_all(
     let groups: Vec<&[usize]> = ready
         .chunk_by(|&a, &b| parent_bytes(changes[a].path()) == parent_bytes(changes[b].path()))
         .collect();
-    let mut outcomes: Vec<Outcome> = groups
-        .par_iter()
-        .map_init(
-            || Walker::new(root),
-            |walker, group| finish(walker, changes, group, fsync_temps),
-        )
-        .flatten()
-        .collect();
+    let mut outcomes: Vec<Outcome> = on_pool(|| {
+        groups
+            .par_iter()
+            .map_init(
+                || Walker::new(root),
+                |walker, group| finish(walker, changes, group, fsync_temps),
+            )
+            .flatten()
+            .collect()
+    });
     outcomes.sort_unstable_by_key(|(i, _)| *i);
     for (i, outcome) in outcomes {
         done(i, outcome);

@@ -68,7 +68,9 @@
 //!
 //! # Applying
 //!
-//! Changes (distinct paths, none inside another) run in parallel:
+//! Changes (distinct paths, none inside another) run in parallel, on a
+//! pool of 8 threads of the crate's own (making files mostly waits in the
+//! kernel, so more threads than cores help):
 //!
 //! 1. Each [`Change::WriteFile`] is written to a temporary file in its
 //!    directory (see below), created with `O_CREAT | O_EXCL | O_NOFOLLOW`
