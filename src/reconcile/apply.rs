@@ -36,9 +36,14 @@ pub fn intent(
     store: &Store,
 ) -> Result<InventoryDelta, ReconcileError> {
     let mut delta = InventoryDelta::default();
+    // Steps and inventory are both in path order: walk them together.
+    let mut recorded = before.entries.iter().peekable();
     for step in &plan.steps {
         let key = step.path.as_bytes();
-        let held = before.entries.get(key);
+        while recorded.next_if(|(k, _)| k.as_slice() < key).is_some() {}
+        let held = recorded
+            .next_if(|(k, _)| k.as_slice() == key)
+            .map(|(_, h)| h);
         let new = match &step.action {
             Action::Create | Action::Update { .. } => {
                 let want = step

@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod desired;
 pub mod drift;
+pub mod join;
 pub mod lock;
 pub mod observe;
 pub mod plan;
@@ -154,23 +155,19 @@ pub fn prepare(
     let inventory = store.inventory(&def.name)?;
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "inventory loaded");
     // Directories are listed where plumb may remove them: owned ones the
-    // snapshot dropped, or turned into something else.
-    let was_dir = |p: &TargetPath| {
-        inventory
-            .entries
-            .get(p.as_bytes())
-            .is_some_and(|h| h.state == crate::store::Applied::Dir || h.pending)
-    };
-    let mut paths: Vec<(TargetPath, bool)> = desired
-        .entries
-        .iter()
-        .map(|(p, d)| (p.clone(), *d != desired::Desired::Dir && was_dir(p)))
-        .collect();
-    for (raw, held) in &inventory.entries {
-        if let Ok(p) = TargetPath::new(raw.clone())
-            && !desired.entries.contains_key(&p)
-        {
-            paths.push((p, held.state == crate::store::Applied::Dir));
+    // snapshot dropped, or turned into something else (or pending).
+    let mut paths: Vec<(TargetPath, bool)> = Vec::with_capacity(desired.entries.len());
+    for j in join::join(&desired.entries, &inventory.entries) {
+        let was_dir = j
+            .held
+            .is_some_and(|h| h.state == crate::store::Applied::Dir || h.pending);
+        match j.desired {
+            Some((p, d)) => paths.push((p.clone(), *d != desired::Desired::Dir && was_dir)),
+            None => {
+                if let Ok(p) = TargetPath::new(j.path.to_vec()) {
+                    paths.push((p, was_dir));
+                }
+            }
         }
     }
     let observed = observe::observe(target, paths, &inventory, false)?;
