@@ -375,14 +375,14 @@ pub fn apply(
     // Intent first: after this, a kill orphans nothing.
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "planned");
     let intent = apply::intent(&inventory, &report.plan, options.adopt, &mut digests, store)?;
+    let mut inv = inventory;
+    inv.apply(&intent);
     store.record(Record {
         target: &def.name,
-        inventory: Some(&intent),
+        inventory: Some((&intent, &inv)),
         run: None,
         def: def_change,
     })?;
-    let mut inv = inventory;
-    inv.apply(&intent);
     let mut touched = std::collections::BTreeSet::new();
 
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "intent recorded");
@@ -422,7 +422,7 @@ pub fn apply(
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
     let seq = store.record(Record {
         target: &def.name,
-        inventory: Some(&done),
+        inventory: Some((&done, &inv)),
         run: Some(run),
         def: None,
     })?;
@@ -452,7 +452,7 @@ pub fn drift(
 ) -> Result<DriftReport, ReconcileError> {
     let started_ms = now_ms();
     let took = Instant::now();
-    let inventory = store.inventory(&def.name)?;
+    let mut inventory = store.inventory(&def.name)?;
     let found =
         observe::observe(target, drift::requests(&inventory), &inventory, full).map(|observed| {
             let drifted = drift::drift(&inventory, &observed, target.digest_kind());
@@ -474,6 +474,7 @@ pub fn drift(
         }
     };
     let refreshed = drift::refresh(&inventory, &observed, &drifted);
+    inventory.apply(&refreshed);
     run.counts.drifted = drifted.len() as u64;
     run.counts.keep =
         inventory.entries.len() as u64 - drifted.len().min(inventory.entries.len()) as u64;
@@ -482,7 +483,7 @@ pub fn drift(
     }
     let seq = store.record(Record {
         target: &def.name,
-        inventory: (!refreshed.is_empty()).then_some(&refreshed),
+        inventory: (!refreshed.is_empty()).then_some((&refreshed, &inventory)),
         run: Some(run),
         def: None,
     })?;

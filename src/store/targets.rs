@@ -146,17 +146,35 @@ impl Inventory {
     }
 }
 
-/// The stored form of one inventory path (key `TARGET \0 path`).
+/// The stored form of one directory of an inventory (key `TARGET \0 /`
+/// then the directory's path, empty for the root): the names directly in
+/// it and their records. One row per directory keeps the row count (and
+/// the store's per-row cost) small while an apply rewrites only the
+/// directories it touched.
 #[derive(Serialize, Deserialize)]
-enum HeldRecord {
-    V1(Held),
+enum DirRecord {
+    V1(Vec<(Vec<u8>, Held)>),
 }
 
 /// The stored form of what an inventory holds besides its paths (key
-/// `TARGET \0`, which no path can have: paths are never empty).
+/// `TARGET \0`).
 #[derive(Serialize, Deserialize)]
 enum InventoryMeta {
     V1 { snapshot: Option<[u8; 32]> },
+}
+
+/// The key of directory `dir`'s row (`dir` empty for the root).
+fn dir_key(name: &str, dir: &[u8]) -> Vec<u8> {
+    let mut k = keyed(name, b"/");
+    k.extend_from_slice(dir);
+    k
+}
+
+/// The directory part of a path (empty for a path directly in the root).
+fn parent_of(path: &[u8]) -> &[u8] {
+    path.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&[][..], |cut| &path[..cut])
 }
 
 /// Which command a run was.
@@ -284,8 +302,8 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 pub struct Record<'a> {
     /// The target.
     pub target: &'a str,
-    /// Changes to its inventory.
-    pub inventory: Option<&'a InventoryDelta>,
+    /// Changes to its inventory, and the inventory with them applied.
+    pub inventory: Option<(&'a InventoryDelta, &'a Inventory)>,
     /// The run to append, if any (its `seq` is assigned on commit).
     pub run: Option<RunRecord>,
     /// The target definition to store, if it changed (a pin).
@@ -369,24 +387,37 @@ impl Store {
     pub fn inventory(&self, name: &str) -> Result<Inventory, StoreError> {
         let prefix = keyed(name, b"");
         let mut snapshot = None;
-        // Rows come in key order: collected, then built into the map in
-        // one pass.
         let mut entries = Vec::new();
         self.for_prefix(Table::Inventory, &prefix, false, |k, v| {
-            let path = &k[prefix.len()..];
-            if path.is_empty() {
-                match postcard::from_bytes::<InventoryMeta>(v) {
+            let rest = &k[prefix.len()..];
+            match rest.split_first() {
+                None => match postcard::from_bytes::<InventoryMeta>(v) {
                     Ok(InventoryMeta::V1 { snapshot: s }) => snapshot = s,
                     Err(e) => return Err(corrupt(Table::Inventory, k, e)),
-                }
-            } else {
-                match postcard::from_bytes::<HeldRecord>(v) {
-                    Ok(HeldRecord::V1(held)) => entries.push((path.to_vec(), held)),
+                },
+                Some((b'/', dir)) => match postcard::from_bytes::<DirRecord>(v) {
+                    Ok(DirRecord::V1(list)) => {
+                        for (file, held) in list {
+                            let path = if dir.is_empty() {
+                                file
+                            } else {
+                                let mut p = Vec::with_capacity(dir.len() + 1 + file.len());
+                                p.extend_from_slice(dir);
+                                p.push(b'/');
+                                p.extend_from_slice(&file);
+                                p
+                            };
+                            entries.push((path, held));
+                        }
+                    }
                     Err(e) => return Err(corrupt(Table::Inventory, k, e)),
-                }
+                },
+                Some(_) => return Err(corrupt(Table::Inventory, k, "unknown key")),
             }
             Ok(true)
         })?;
+        // Rows come per directory; the map wants full-path order.
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(Inventory {
             snapshot,
             entries: entries.into_iter().collect(),
@@ -408,10 +439,14 @@ impl Store {
         }
     }
 
-    /// Adds the writes of an inventory delta to `batch`.
+    /// Adds the writes of an inventory delta to `batch`: the meta row when
+    /// the snapshot changes, and the row of every directory holding a
+    /// changed path, rewritten from `after` (the inventory with the delta
+    /// applied).
     fn stage_inventory(
         name: &str,
         delta: &InventoryDelta,
+        after: &Inventory,
         batch: &mut Batch,
     ) -> Result<(), StoreError> {
         if let Some(snapshot) = delta.snapshot {
@@ -421,14 +456,36 @@ impl Store {
                 encode(&InventoryMeta::V1 { snapshot })?,
             );
         }
-        for (path, held) in &delta.paths {
-            match held {
-                Some(h) => batch.put(
+        let dirs: std::collections::BTreeSet<&[u8]> =
+            delta.paths.keys().map(|p| parent_of(p)).collect();
+        for dir in dirs {
+            let list: Vec<(Vec<u8>, Held)> = if dir.is_empty() {
+                after
+                    .entries
+                    .iter()
+                    .filter(|(p, _)| !p.contains(&b'/'))
+                    .map(|(p, h)| (p.clone(), h.clone()))
+                    .collect()
+            } else {
+                let mut start = dir.to_vec();
+                start.push(b'/');
+                let mut end = dir.to_vec();
+                end.push(b'/' + 1);
+                after
+                    .entries
+                    .range(start.clone()..end)
+                    .filter(|(p, _)| !p[start.len()..].contains(&b'/'))
+                    .map(|(p, h)| (p[start.len()..].to_vec(), h.clone()))
+                    .collect()
+            };
+            if list.is_empty() {
+                batch.delete(Table::Inventory, dir_key(name, dir));
+            } else {
+                batch.put(
                     Table::Inventory,
-                    keyed(name, path),
-                    encode(&HeldRecord::V1(h.clone()))?,
-                ),
-                None => batch.delete(Table::Inventory, keyed(name, path)),
+                    dir_key(name, dir),
+                    encode(&DirRecord::V1(list))?,
+                );
             }
         }
         Ok(())
@@ -439,8 +496,8 @@ impl Store {
     pub fn record(&self, record: Record<'_>) -> Result<Option<u64>, StoreError> {
         let name = record.target;
         let mut batch = Batch::new();
-        if let Some(delta) = record.inventory {
-            Self::stage_inventory(name, delta, &mut batch)?;
+        if let Some((delta, after)) = record.inventory {
+            Self::stage_inventory(name, delta, after, &mut batch)?;
         }
         if let Some(def) = record.def {
             batch.put(
@@ -528,6 +585,40 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever sequence of deltas is recorded, loading the inventory
+        /// gives exactly the in-memory result of applying them.
+        #[test]
+        fn recorded_deltas_load_back(
+            steps in proptest::collection::vec(
+                proptest::collection::vec(
+                    (proptest::sample::select(vec!["a", "b", "a.d", "a/x", "a/y", "a/x/z", "a.d/q", "b/c d"]), proptest::bool::ANY),
+                    1..6,
+                ),
+                1..8,
+            )
+        ) {
+            let store = Store::memory();
+            store.add_target(&def("t")).expect("add");
+            let mut mem = Inventory::default();
+            for (i, step) in steps.iter().enumerate() {
+                let mut delta = InventoryDelta::default();
+                for (path, keep) in step {
+                    let held = keep.then(|| Held {
+                        state: Applied::Symlink { target: format!("{i}").into_bytes() },
+                        owned: true,
+                        pending: i % 2 == 0,
+                    });
+                    delta.paths.insert(path.as_bytes().to_vec(), held);
+                }
+                delta.snapshot = Some(Some([i as u8; 32]));
+                mem.apply(&delta);
+                store.record(Record { target: "t", inventory: Some((&delta, &mem)), run: None, def: None }).expect("record");
+                proptest::prop_assert_eq!(&store.inventory("t").expect("load"), &mem);
+            }
+        }
+    }
+
     #[test]
     fn targets_inventory_and_runs_round_trip() -> Result<(), StoreError> {
         let store = Store::memory();
@@ -546,14 +637,17 @@ mod tests {
         );
         let seq = store.record(Record {
             target: "web",
-            inventory: Some(&InventoryDelta {
-                snapshot: None,
-                paths: inv
-                    .entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect(),
-            }),
+            inventory: Some((
+                &InventoryDelta {
+                    snapshot: None,
+                    paths: inv
+                        .entries
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect(),
+                },
+                &inv,
+            )),
             run: Some(run(RunKind::Apply)),
             def: None,
         })?;
