@@ -277,3 +277,24 @@ fn named_refs_resolve_and_are_replaced() {
         assert!(store.source_refs("app").unwrap().is_empty());
     }
 }
+
+#[test]
+fn blob_sizes_come_from_headers_and_match_the_content() {
+    for (_dir, store) in stores() {
+        let mut text = Vec::new();
+        for i in 0..5000 {
+            text.extend_from_slice(format!("key{i} = value\n").as_bytes());
+        }
+        let noise: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for data in [&b""[..], b"tiny", &text, &noise] {
+            let blob = Blob::new(data.to_vec());
+            let id = store.put_object(&Object::Blob(blob.clone())).unwrap();
+            let id = plumb_core::BlobId::new(id);
+            assert_eq!(store.blob_size(&id).unwrap(), Some(data.len() as u64));
+        }
+        let absent = Blob::new(b"never stored".to_vec()).id();
+        assert_eq!(store.blob_size(&absent).unwrap(), None);
+    }
+}

@@ -390,7 +390,7 @@ impl Store {
                 (Some(loc), Some(packs)) => (loc, packs),
                 _ => return Ok(Some(self.blob(id)?.data().len() as u64)),
             };
-            packing::unpacked_len(&packs.read(&oid, loc)?)
+            packing::unpacked_len_from_head(&packs.read_head(&oid, loc, 32)?, loc.len)
         } else {
             packing::unpacked_len(&stored)
         };

@@ -106,6 +106,15 @@ pub(crate) fn unpack(id: &ObjectId, stored: &[u8]) -> Result<Vec<u8>, StoreError
     Ok(canonical)
 }
 
+/// Like [`unpacked_len`], from the first bytes of a record `total` bytes
+/// long (a zstd frame header fits in 18).
+pub(crate) fn unpacked_len_from_head(head: &[u8], total: u32) -> Option<u64> {
+    match head.first()? {
+        &RAW | &TREE => Some(u64::from(total).checked_sub(1)?),
+        _ => unpacked_len(head),
+    }
+}
+
 /// The length of the canonical bytes a stored record unpacks to, read from
 /// its header alone (unverified: a hint for sizing, never for trust).
 pub(crate) fn unpacked_len(stored: &[u8]) -> Option<u64> {

@@ -249,6 +249,11 @@ impl Packs {
 
     /// Reads the packed bytes at `loc` (of object `id`, for messages).
     pub fn read(&self, id: &ObjectId, loc: Location) -> Result<Vec<u8>, StoreError> {
+        self.read_head(id, loc, loc.len)
+    }
+
+    /// Reads at most the first `max` packed bytes at `loc` (a header).
+    pub fn read_head(&self, id: &ObjectId, loc: Location, max: u32) -> Result<Vec<u8>, StoreError> {
         {
             // Reading back what this process appended: write it out first.
             let mut guard = lock(&self.writer);
@@ -268,7 +273,7 @@ impl Packs {
             }
             other => other,
         })?;
-        let mut out = vec![0u8; loc.len as usize];
+        let mut out = vec![0u8; loc.len.min(max) as usize];
         file.read_exact_at(&mut out, loc.offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 StoreError::Corrupt {
