@@ -66,7 +66,7 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn progress_bar(name: &str) -> ProgressBar {
+pub(super) fn progress_bar(name: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -323,6 +323,8 @@ pub fn apply(
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
     let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let bar = super::ingest_cmd::progress_bar(name);
+    bar.set_message("changes");
     let result = reconcile::apply(
         &store,
         &def,
@@ -330,7 +332,12 @@ pub fn apply(
         snapshot,
         options(&def, adopt),
         kind,
+        &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
     );
+    bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
         Err(e @ ReconcileError::Conflicts { .. }) => {

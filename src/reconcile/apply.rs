@@ -130,6 +130,7 @@ pub struct Outcome {
 }
 
 /// Runs the plan's changes through `target`, updating `inv` (the intent)
+/// and calling `progress` with the number of changes done so far,
 /// as each is confirmed: confirmed paths lose their pending mark (deleted
 /// ones their entry); unconfirmed ones stay pending.
 pub fn execute(
@@ -138,8 +139,10 @@ pub fn execute(
     plan: &Plan,
     inv: &mut Inventory,
     touched: &mut BTreeSet<Vec<u8>>,
+    progress: &dyn Fn(u64),
 ) -> Result<Outcome, ReconcileError> {
     let mut outcome = Outcome::default();
+    let mut at = Progress { done: 0, report: progress };
     let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.action.changes()).collect();
 
     // 1. Files and symlinks going away, or making way for a directory.
@@ -160,7 +163,7 @@ pub fn execute(
             path: s.path.clone(),
         })
         .collect();
-    run(target, store, &removals, inv, touched, &mut outcome, plan)?;
+    run(target, store, &removals, inv, touched, &mut outcome, plan, &mut at)?;
 
     // 2. Directories going away (or making way for a file), deepest first.
     let dirs_out: Vec<&Step> = changing
@@ -186,7 +189,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, touched, &mut outcome, plan)?;
+        run(target, store, &batch, inv, touched, &mut outcome, plan, &mut at)?;
     }
 
     // 3. Directories to make, shallowest first.
@@ -203,7 +206,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, touched, &mut outcome, plan)?;
+        run(target, store, &batch, inv, touched, &mut outcome, plan, &mut at)?;
     }
 
     // 4. Files and symlinks, all at once.
@@ -223,8 +226,14 @@ pub fn execute(
             _ => {}
         }
     }
-    run(target, store, &writes, inv, touched, &mut outcome, plan)?;
+    run(target, store, &writes, inv, touched, &mut outcome, plan, &mut at)?;
     Ok(outcome)
+}
+
+/// Changes reported done so far, and whom to tell.
+struct Progress<'a> {
+    done: u64,
+    report: &'a dyn Fn(u64),
 }
 
 fn depths(steps: &[&Step]) -> Vec<usize> {
@@ -242,6 +251,7 @@ fn run(
     touched: &mut BTreeSet<Vec<u8>>,
     outcome: &mut Outcome,
     plan: &Plan,
+    at: &mut Progress<'_>,
 ) -> Result<(), ReconcileError> {
     if changes.is_empty() {
         return Ok(());
@@ -252,6 +262,8 @@ fn run(
         if let Some(slot) = results.get_mut(i) {
             *slot = Some(r);
         }
+        at.done += 1;
+        (at.report)(at.done);
     });
     for (change, result) in changes.iter().zip(results) {
         match result {

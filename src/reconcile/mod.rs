@@ -299,7 +299,8 @@ fn plan_counts(plan: &Plan) -> Counts {
     }
 }
 
-/// Applies `snapshot` to the target and records the run. With `pin`, the
+/// Applies `snapshot` to the target and records the run, calling
+/// `progress(done, total)` as changes are made. With `pin`, the
 /// target is pinned there in the same record (a rollback). Conflicts
 /// refuse the whole apply before anything changes; the refusal is a run.
 pub fn apply(
@@ -309,6 +310,7 @@ pub fn apply(
     snapshot: SnapshotId,
     options: Options,
     kind: RunKind,
+    progress: &dyn Fn(u64, u64),
 ) -> Result<ApplyReport, ReconcileError> {
     let started_ms = now_ms();
     let took = Instant::now();
@@ -386,7 +388,10 @@ pub fn apply(
     let mut touched = std::collections::BTreeSet::new();
 
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "intent recorded");
-    let result = apply::execute(target, store, &report.plan, &mut inv, &mut touched);
+    let total = report.plan.steps.iter().filter(|s| s.action.changes()).count() as u64;
+    let result = apply::execute(target, store, &report.plan, &mut inv, &mut touched, &|done| {
+        progress(done, total)
+    });
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
     let (confirmed, mut failed) = match result {
         Ok(o) => (o.confirmed, o.failed),
