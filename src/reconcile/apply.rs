@@ -142,7 +142,10 @@ pub fn execute(
     progress: &dyn Fn(u64),
 ) -> Result<Outcome, ReconcileError> {
     let mut outcome = Outcome::default();
-    let mut at = Progress { done: 0, report: progress };
+    let mut at = Progress {
+        done: 0,
+        report: progress,
+    };
     let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.action.changes()).collect();
 
     // 1. Files and symlinks going away, or making way for a directory.
@@ -163,7 +166,16 @@ pub fn execute(
             path: s.path.clone(),
         })
         .collect();
-    run(target, store, &removals, inv, touched, &mut outcome, plan, &mut at)?;
+    run(
+        target,
+        store,
+        &removals,
+        inv,
+        touched,
+        &mut outcome,
+        plan,
+        &mut at,
+    )?;
 
     // 2. Directories going away (or making way for a file), deepest first.
     let dirs_out: Vec<&Step> = changing
@@ -189,7 +201,16 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, touched, &mut outcome, plan, &mut at)?;
+        run(
+            target,
+            store,
+            &batch,
+            inv,
+            touched,
+            &mut outcome,
+            plan,
+            &mut at,
+        )?;
     }
 
     // 3. Directories to make, shallowest first.
@@ -206,7 +227,16 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(target, store, &batch, inv, touched, &mut outcome, plan, &mut at)?;
+        run(
+            target,
+            store,
+            &batch,
+            inv,
+            touched,
+            &mut outcome,
+            plan,
+            &mut at,
+        )?;
     }
 
     // 4. Files and symlinks, all at once.
@@ -226,7 +256,16 @@ pub fn execute(
             _ => {}
         }
     }
-    run(target, store, &writes, inv, touched, &mut outcome, plan, &mut at)?;
+    run(
+        target,
+        store,
+        &writes,
+        inv,
+        touched,
+        &mut outcome,
+        plan,
+        &mut at,
+    )?;
     Ok(outcome)
 }
 

@@ -146,14 +146,31 @@ pub fn prepare(
     snapshot: SnapshotId,
     options: Options,
 ) -> Result<Prepared, ReconcileError> {
+    prepare_with(
+        store,
+        def,
+        target,
+        snapshot,
+        options,
+        store.inventory(&def.name)?,
+    )
+}
+
+/// [`prepare`] with the inventory already loaded.
+fn prepare_with(
+    store: &Store,
+    def: &TargetDef,
+    target: &mut dyn Target,
+    snapshot: SnapshotId,
+    options: Options,
+    inventory: Inventory,
+) -> Result<Prepared, ReconcileError> {
     let took = Instant::now();
     let desired = desired::desired(store, snapshot, def.path.as_deref())?;
     tracing::debug!(
         ms = took.elapsed().as_millis() as u64,
         "desired tree loaded"
     );
-    let inventory = store.inventory(&def.name)?;
-    tracing::debug!(ms = took.elapsed().as_millis() as u64, "inventory loaded");
     // Directories are listed where plumb may remove them: owned ones the
     // snapshot dropped, or turned into something else (or pending).
     let mut paths: Vec<(TargetPath, bool)> = Vec::with_capacity(desired.entries.len());
@@ -192,9 +209,8 @@ pub fn prepare(
 /// Lets the target clear its leftovers (temporary files) at every path an
 /// interrupted apply left pending. Only apply does this: plan and drift
 /// change nothing.
-fn recover(store: &Store, def: &TargetDef, target: &mut dyn Target) -> Result<(), ReconcileError> {
-    let pending: Vec<TargetPath> = store
-        .inventory(&def.name)?
+fn recover(inventory: &Inventory, target: &mut dyn Target) -> Result<(), ReconcileError> {
+    let pending: Vec<TargetPath> = inventory
         .entries
         .iter()
         .filter(|(_, h)| h.pending)
@@ -319,9 +335,13 @@ pub fn apply(
         new_def.pin = Some(*snapshot.as_bytes());
     }
     let def_change = (new_def != *def).then_some(&new_def);
-    let prepared = match recover(store, def, target)
-        .and_then(|()| prepare(store, def, target, snapshot, options))
-    {
+    let prepared = match store
+        .inventory(&def.name)
+        .map_err(ReconcileError::from)
+        .and_then(|inventory| {
+            recover(&inventory, target)?;
+            prepare_with(store, def, target, snapshot, options, inventory)
+        }) {
         Ok(p) => p,
         Err(e) => {
             let mut run = run_record(kind, Some(snapshot), started_ms, took);
@@ -388,10 +408,20 @@ pub fn apply(
     let mut touched = std::collections::BTreeSet::new();
 
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "intent recorded");
-    let total = report.plan.steps.iter().filter(|s| s.action.changes()).count() as u64;
-    let result = apply::execute(target, store, &report.plan, &mut inv, &mut touched, &|done| {
-        progress(done, total)
-    });
+    let total = report
+        .plan
+        .steps
+        .iter()
+        .filter(|s| s.action.changes())
+        .count() as u64;
+    let result = apply::execute(
+        target,
+        store,
+        &report.plan,
+        &mut inv,
+        &mut touched,
+        &|done| progress(done, total),
+    );
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
     let (confirmed, mut failed) = match result {
         Ok(o) => (o.confirmed, o.failed),
