@@ -141,10 +141,14 @@ pub fn execute(
     touched: &mut BTreeSet<Vec<u8>>,
     progress: &dyn Fn(u64),
 ) -> Result<Outcome, ReconcileError> {
-    let mut outcome = Outcome::default();
-    let mut at = Progress {
-        done: 0,
-        report: progress,
+    let mut books = Books {
+        inv,
+        touched,
+        outcome: Outcome::default(),
+        progress: Progress {
+            done: 0,
+            report: progress,
+        },
     };
     let changing: Vec<&Step> = plan.steps.iter().filter(|s| s.action.changes()).collect();
 
@@ -166,16 +170,7 @@ pub fn execute(
             path: s.path.clone(),
         })
         .collect();
-    run(
-        target,
-        store,
-        &removals,
-        inv,
-        touched,
-        &mut outcome,
-        plan,
-        &mut at,
-    )?;
+    run(target, store, &removals, plan, &mut books)?;
 
     // 2. Directories going away (or making way for a file), deepest first.
     let dirs_out: Vec<&Step> = changing
@@ -201,16 +196,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(
-            target,
-            store,
-            &batch,
-            inv,
-            touched,
-            &mut outcome,
-            plan,
-            &mut at,
-        )?;
+        run(target, store, &batch, plan, &mut books)?;
     }
 
     // 3. Directories to make, shallowest first.
@@ -227,16 +213,7 @@ pub fn execute(
                 path: s.path.clone(),
             })
             .collect();
-        run(
-            target,
-            store,
-            &batch,
-            inv,
-            touched,
-            &mut outcome,
-            plan,
-            &mut at,
-        )?;
+        run(target, store, &batch, plan, &mut books)?;
     }
 
     // 4. Files and symlinks, all at once.
@@ -256,17 +233,17 @@ pub fn execute(
             _ => {}
         }
     }
-    run(
-        target,
-        store,
-        &writes,
-        inv,
-        touched,
-        &mut outcome,
-        plan,
-        &mut at,
-    )?;
-    Ok(outcome)
+    run(target, store, &writes, plan, &mut books)?;
+    Ok(books.outcome)
+}
+
+/// What an execution keeps track of: the inventory it updates, the paths
+/// it changed, its outcome and its progress.
+struct Books<'a> {
+    inv: &'a mut Inventory,
+    touched: &'a mut BTreeSet<Vec<u8>>,
+    outcome: Outcome,
+    progress: Progress<'a>,
 }
 
 /// Changes reported done so far, and whom to tell.
@@ -286,12 +263,15 @@ fn run(
     target: &mut dyn Target,
     store: &Store,
     changes: &[Change],
-    inv: &mut Inventory,
-    touched: &mut BTreeSet<Vec<u8>>,
-    outcome: &mut Outcome,
     plan: &Plan,
-    at: &mut Progress<'_>,
+    books: &mut Books<'_>,
 ) -> Result<(), ReconcileError> {
+    let Books {
+        inv,
+        touched,
+        outcome,
+        progress: at,
+    } = books;
     if changes.is_empty() {
         return Ok(());
     }
