@@ -33,6 +33,10 @@ use drift::Drifted;
 use observe::Digests;
 use plan::{Action, Options, Plan};
 
+/// How many written files make waiting for their tokens to settle worth
+/// it (hashing fewer on the next check costs less than the wait).
+const SETTLE_AFTER: usize = 256;
+
 /// Why a reconcile could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -146,31 +150,42 @@ pub fn prepare(
     snapshot: SnapshotId,
     options: Options,
 ) -> Result<Prepared, ReconcileError> {
-    prepare_with(
-        store,
-        def,
-        target,
-        snapshot,
-        options,
-        store.inventory(&def.name)?,
-    )
+    let (inventory, desired) = load(store, def, snapshot)?;
+    prepare_with(store, target, options, inventory, desired)
 }
 
-/// [`prepare`] with the inventory already loaded.
-fn prepare_with(
+/// Reads the inventory and the desired tree, in parallel: they are
+/// independent, and each costs milliseconds on a large target.
+fn load(
     store: &Store,
     def: &TargetDef,
-    target: &mut dyn Target,
     snapshot: SnapshotId,
-    options: Options,
-    inventory: Inventory,
-) -> Result<Prepared, ReconcileError> {
+) -> Result<(Inventory, DesiredTree), ReconcileError> {
     let took = Instant::now();
-    let desired = desired::desired(store, snapshot, def.path.as_deref())?;
+    let (inventory, desired) = std::thread::scope(|scope| {
+        let inventory = scope.spawn(|| store.inventory(&def.name));
+        let desired = desired::desired(store, snapshot, def.path.as_deref());
+        let inventory = inventory
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (inventory, desired)
+    });
     tracing::debug!(
         ms = took.elapsed().as_millis() as u64,
-        "desired tree loaded"
+        "inventory and desired tree loaded"
     );
+    Ok((inventory?, desired?))
+}
+
+/// [`prepare`] with the inventory and desired tree already loaded.
+fn prepare_with(
+    store: &Store,
+    target: &mut dyn Target,
+    options: Options,
+    inventory: Inventory,
+    desired: DesiredTree,
+) -> Result<Prepared, ReconcileError> {
+    let took = Instant::now();
     // Directories are listed where plumb may remove them: owned ones the
     // snapshot dropped, or turned into something else (or pending).
     let mut paths: Vec<(TargetPath, bool)> = Vec::with_capacity(desired.entries.len());
@@ -335,13 +350,10 @@ pub fn apply(
         new_def.pin = Some(*snapshot.as_bytes());
     }
     let def_change = (new_def != *def).then_some(&new_def);
-    let prepared = match store
-        .inventory(&def.name)
-        .map_err(ReconcileError::from)
-        .and_then(|inventory| {
-            recover(&inventory, target)?;
-            prepare_with(store, def, target, snapshot, options, inventory)
-        }) {
+    let prepared = match load(store, def, snapshot).and_then(|(inventory, desired)| {
+        recover(&inventory, target)?;
+        prepare_with(store, target, options, inventory, desired)
+    }) {
         Ok(p) => p,
         Err(e) => {
             let mut run = run_record(kind, Some(snapshot), started_ms, took);
@@ -434,6 +446,11 @@ pub fn apply(
         .filter(|s| s.action.changes() && matches!(s.desired, Some(desired::Desired::File { .. })))
         .map(|s| s.path.clone())
         .collect();
+    // Many files just written: let their tokens settle, so the next check
+    // trusts them instead of hashing them all.
+    if failed.is_empty() && written.len() >= SETTLE_AFTER {
+        std::thread::sleep(target.settle_time());
+    }
     if failed.is_empty()
         && let Err(e) = apply::refresh_tokens(target, &mut inv, &mut touched, &written)
     {

@@ -307,6 +307,15 @@ pub trait Target {
         requests: &[ObserveRequest],
     ) -> Result<Vec<Result<Observed, TargetError>>, TargetError>;
 
+    /// How long after a change a file's change token can be trusted (a
+    /// target withholds tokens of files changed more recently, see
+    /// [`Observed::File`]). After writing many files the reconciler waits
+    /// this long before reading their tokens, so the next check can trust
+    /// them instead of hashing. The default is zero.
+    fn settle_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Whether `name` is reserved by the target for its own use (a
     /// directory target's temporary files): the reconciler never manages a
     /// path with such a name, and a target never lists one. The default

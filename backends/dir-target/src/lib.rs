@@ -166,6 +166,10 @@ impl Target for DirTarget {
         Ok(observe::observe_all(root.as_ref(), requests))
     }
 
+    fn settle_time(&self) -> std::time::Duration {
+        observe::racy_window() + std::time::Duration::from_millis(10)
+    }
+
     fn reserved(&self, name: &[u8]) -> bool {
         temp::is_temp_name(name)
     }

@@ -20,6 +20,11 @@ use crate::walk::{Denied, READ_DIR, Root, Walker, path_order};
 /// timestamp tick could leave its stat unchanged.
 const RACY_WINDOW_NS: i128 = 50_000_000;
 
+/// [`RACY_WINDOW_NS`] as a duration.
+pub(crate) fn racy_window() -> std::time::Duration {
+    std::time::Duration::from_nanos(RACY_WINDOW_NS as u64)
+}
+
 /// The layout version of change tokens.
 const TOKEN_VERSION: u8 = 1;
 
