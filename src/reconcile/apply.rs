@@ -220,12 +220,22 @@ pub fn execute(
     let mut writes = Vec::new();
     for s in &changing {
         match &s.desired {
-            Some(Desired::File { blob, executable }) => writes.push(Change::WriteFile {
-                path: s.path.clone(),
-                blob: *blob,
-                size: store.blob_size(blob)?.unwrap_or(0),
-                executable: *executable,
-            }),
+            Some(Desired::File { blob, executable }) => {
+                // The intent recorded the size; the store knows it too.
+                let size = match books.inv.entries.get(s.path.as_bytes()) {
+                    Some(Held {
+                        state: Applied::File { blob: b, size, .. },
+                        ..
+                    }) if b == blob.as_bytes() => *size,
+                    _ => store.blob_size(blob)?.unwrap_or(0),
+                };
+                writes.push(Change::WriteFile {
+                    path: s.path.clone(),
+                    blob: *blob,
+                    size,
+                    executable: *executable,
+                })
+            }
             Some(Desired::Symlink { target }) => writes.push(Change::Symlink {
                 path: s.path.clone(),
                 target: target.clone(),
