@@ -208,14 +208,7 @@ fn kill_during_apply(dir_to_file: bool) {
     env.ok(&["init"]);
     first_tree(&env);
     let src = env.path("src");
-    env.ok(&[
-        "source",
-        "add",
-        "src",
-        src.to_str().unwrap(),
-        "--vcs",
-        "dir",
-    ]);
+    env.add_dir_source("src", "src");
     env.ok(&["ingest", "src"]);
     let target = env.path("target");
     env.ok(&[
@@ -316,14 +309,7 @@ fn a_directory_half_turned_into_a_file_converges() {
     env.write("src/app.conf", b"port = 80\n");
     env.write("src/conf.d/a.conf", b"a = 1\n");
     let src = env.path("src");
-    env.ok(&[
-        "source",
-        "add",
-        "src",
-        src.to_str().unwrap(),
-        "--vcs",
-        "dir",
-    ]);
+    env.add_dir_source("src", "src");
     env.ok(&["ingest", "src"]);
     let target = env.path("target");
     for prune in [false, true] {

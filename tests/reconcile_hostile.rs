@@ -28,15 +28,7 @@ impl Rig {
         rig.src("app.conf", b"port = 80\n");
         rig.src("conf.d/a.conf", b"a = 1\n");
         rig.src("conf.d/b.conf", b"b = 1\n");
-        let src = rig.env.path("src");
-        rig.env.ok(&[
-            "source",
-            "add",
-            "src",
-            src.to_str().unwrap(),
-            "--vcs",
-            "dir",
-        ]);
+        rig.env.add_dir_source("src", "src");
         rig.ingest();
         rig.add_target("t", &rig.target(""), prune);
         std::fs::create_dir(rig.outside()).unwrap();
@@ -69,22 +61,12 @@ impl Rig {
         self.env.path("outside")
     }
 
-    /// Exit code, stdout, stderr; never a panic.
     fn code(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.env.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr,
-        )
+        self.env.code(args)
     }
 
     fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
-        let (code, out, err) = self.code(args);
-        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out} {err}"));
-        (code, v)
+        self.env.json(args)
     }
 
     fn apply_ok(&self) {

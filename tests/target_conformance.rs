@@ -189,15 +189,7 @@ impl Rig {
         rig.src("bin/run", b"#!/bin/sh\necho run\n");
         rig.chmod_src("bin/run", 0o755);
         std::os::unix::fs::symlink("app.conf", rig.env.path("src/current")).unwrap();
-        let src = rig.env.path("src");
-        rig.env.ok(&[
-            "source",
-            "add",
-            "src",
-            src.to_str().unwrap(),
-            "--vcs",
-            "dir",
-        ]);
+        rig.env.add_dir_source("src", "src");
         rig.ingest();
         let backend = rig.place.backend();
         let mut add = vec!["target", "add", "t", backend.as_str(), "--source", "src"];
@@ -226,20 +218,11 @@ impl Rig {
     }
 
     fn code(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.env.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr,
-        )
+        self.env.code(args)
     }
 
     fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
-        let (code, out, err) = self.code(args);
-        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out} {err}"));
-        (code, v)
+        self.env.json(args)
     }
 
     fn apply(&self) -> serde_json::Value {

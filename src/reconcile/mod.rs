@@ -318,6 +318,28 @@ fn run_record(
     }
 }
 
+/// Records `run` as failed with `error` in the audit log; returns the
+/// error (the cause matters more than a failure to log it, which is
+/// logged as a warning).
+fn record_failure(
+    store: &Store,
+    def: &TargetDef,
+    mut run: RunRecord,
+    error: ReconcileError,
+) -> ReconcileError {
+    run.outcome = Outcome::Failed;
+    run.error = Some(error.to_string());
+    if let Err(e) = store.record(Record {
+        target: &def.name,
+        inventory: None,
+        run: Some(run),
+        def: None,
+    }) {
+        tracing::warn!(target = %def.name, "could not record the failed run: {e}");
+    }
+    error
+}
+
 fn plan_counts(plan: &Plan) -> Counts {
     Counts {
         create: plan.count("create"),
@@ -356,16 +378,8 @@ pub fn apply(
     }) {
         Ok(p) => p,
         Err(e) => {
-            let mut run = run_record(kind, Some(snapshot), started_ms, took);
-            run.outcome = Outcome::Failed;
-            run.error = Some(e.to_string());
-            store.record(Record {
-                target: &def.name,
-                inventory: None,
-                run: Some(run),
-                def: None,
-            })?;
-            return Err(e);
+            let run = run_record(kind, Some(snapshot), started_ms, took);
+            return Err(record_failure(store, def, run, e));
         }
     };
     let Prepared {
@@ -513,17 +527,7 @@ pub fn drift(
     let mut run = run_record(RunKind::Drift, inventory.applied(), started_ms, took);
     let (observed, drifted) = match found {
         Ok(x) => x,
-        Err(e) => {
-            run.outcome = Outcome::Failed;
-            run.error = Some(e.to_string());
-            store.record(Record {
-                target: &def.name,
-                inventory: None,
-                run: Some(run),
-                def: None,
-            })?;
-            return Err(e);
-        }
+        Err(e) => return Err(record_failure(store, def, run, e)),
     };
     let refreshed = drift::refresh(&inventory, &observed, &drifted);
     inventory.apply(&refreshed);

@@ -105,6 +105,33 @@ impl Env {
         killed
     }
 
+    /// Runs; returns the exit code, stdout and stderr, and requires that
+    /// it did not panic.
+    pub fn code(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    }
+
+    /// Runs a command printing JSON; returns the exit code and the value.
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let (code, out, err) = self.code(args);
+        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out} {err}"));
+        (code, v)
+    }
+
+    /// Defines the directory `rel` of this env as source `name`.
+    pub fn add_dir_source(&self, name: &str, rel: &str) {
+        let dir = self.path(rel);
+        let dir = dir.to_str().expect("UTF-8 temp path");
+        self.ok(&["source", "add", name, dir, "--vcs", "dir"]);
+    }
+
     pub fn write(&self, rel: &str, content: &[u8]) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("has parent")).expect("mkdir");
