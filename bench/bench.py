@@ -744,29 +744,42 @@ def report(s: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description="Benchmark plumb against git on a generated tree.")
-    ap.add_argument("--files", type=int, default=20000, help="number of files (default 20000)")
-    ap.add_argument("--mb", type=float, default=200, help="total size in MB = 10^6 bytes (default 200)")
-    ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default 5)")
+def add_common_args(ap: argparse.ArgumentParser, runs: int) -> None:
+    """The options every bench script takes: runs, binary, work directory,
+    seed, RSS method, JSON output and --check."""
+    ap.add_argument("--runs", type=int, default=runs, help=f"repetitions of each measurement (default {runs})")
     ap.add_argument("--plumb", type=Path, default=None, help="plumb binary (default target/release/plumb)")
     ap.add_argument("--work", type=Path, default=None, help="work directory (default bench/work)")
     ap.add_argument("--seed", type=int, default=1, help="data generator seed (default 1)")
-    ap.add_argument("--cat-calls", type=int, default=20, help="cat invocations per sample (default 20)")
     ap.add_argument("--rss", choices=("auto", "time", "wait4"), default="auto",
                     help="how peak RSS is read: GNU time if present (auto), or os.wait4 from a small launcher")
     ap.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
     ap.add_argument("--check", action="store_true", help="exit 2 if any goal is missed")
+
+
+def resolve_paths(args: argparse.Namespace) -> bool:
+    """Makes --plumb and --work absolute; False (with the build command
+    printed) when the plumb binary is missing."""
+    args.plumb = (args.plumb or REPO / "target/release/plumb").absolute()
+    args.work = (args.work or REPO / "bench/work").absolute()
+    if os.access(args.plumb, os.X_OK):
+        return True
+    release = "--release " if "debug" not in args.plumb.parts else ""
+    print(f"plumb binary not found: {args.plumb}\nbuild it first:\n"
+          f"    cargo build {release}-j2 --manifest-path {REPO / 'Cargo.toml'}", file=sys.stderr)
+    return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Benchmark plumb against git on a generated tree.")
+    ap.add_argument("--files", type=int, default=20000, help="number of files (default 20000)")
+    ap.add_argument("--mb", type=float, default=200, help="total size in MB = 10^6 bytes (default 200)")
+    ap.add_argument("--cat-calls", type=int, default=20, help="cat invocations per sample (default 20)")
+    add_common_args(ap, runs=5)
     args = ap.parse_args()
     if args.files < 1 or args.runs < 1 or args.cat_calls < 1 or args.mb <= 0:
         ap.error("--files, --runs, --cat-calls and --mb must be positive")
-
-    args.plumb = (args.plumb or REPO / "target/release/plumb").absolute()
-    args.work = (args.work or REPO / "bench/work").absolute()
-    if not os.access(args.plumb, os.X_OK):
-        release = "--release " if "debug" not in args.plumb.parts else ""
-        print(f"plumb binary not found: {args.plumb}\nbuild it first:\n"
-              f"    cargo build {release}--manifest-path {REPO / 'Cargo.toml'}", file=sys.stderr)
+    if not resolve_paths(args):
         return 1
     if not shutil.which("git"):
         print("git not found on PATH", file=sys.stderr)

@@ -466,22 +466,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="Benchmark plumb's Git source against git.")
     ap.add_argument("--commits", type=int, default=5000, help="commits in the history (default 5000)")
     ap.add_argument("--files", type=int, default=2000, help="files in the first commit (default 2000)")
-    ap.add_argument("--runs", type=int, default=3, help="repetitions of each measurement (default 3)")
-    ap.add_argument("--plumb", type=Path, default=None, help="plumb binary (default target/release/plumb)")
-    ap.add_argument("--work", type=Path, default=None, help="work directory (default bench/work)")
-    ap.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     ap.add_argument("--cat-calls", type=int, default=10, help="cat invocations per sample (default 10)")
-    ap.add_argument("--rss", choices=("auto", "time", "wait4"), default="auto", help="how peak RSS is read")
-    ap.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
-    ap.add_argument("--check", action="store_true", help="exit 2 if any goal is missed")
+    base.add_common_args(ap, runs=3)
     args = ap.parse_args()
     if args.commits < 4 * (DIFF_SPAN + 10) or args.files < 10 or args.runs < 1 or args.cat_calls < 1:
         ap.error(f"need --commits ≥ {4 * (DIFF_SPAN + 10)}, --files ≥ 10, positive --runs and --cat-calls")
-    args.plumb = (args.plumb or REPO / "target/release/plumb").absolute()
-    args.work = (args.work or REPO / "bench/work").absolute()
-    if not os.access(args.plumb, os.X_OK):
-        print(f"plumb binary not found: {args.plumb}\nbuild it first:\n"
-              f"    cargo build --release -j2 --manifest-path {REPO / 'Cargo.toml'}", file=sys.stderr)
+    if not base.resolve_paths(args):
         return 1
     if not shutil.which("git"):
         print("git not found on PATH", file=sys.stderr)

@@ -436,14 +436,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="Benchmark plumb's reconciler against rsync on a generated tree.")
     ap.add_argument("--files", type=int, default=20000, help="number of files (default 20000)")
     ap.add_argument("--mb", type=float, default=200, help="total size in MB = 10^6 bytes (default 200)")
-    ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default 5)")
-    ap.add_argument("--plumb", type=Path, default=None, help="plumb binary (default target/release/plumb)")
-    ap.add_argument("--work", type=Path, default=None, help="work directory (default bench/work)")
-    ap.add_argument("--seed", type=int, default=1, help="data generator seed (default 1)")
-    ap.add_argument("--rss", choices=("auto", "time", "wait4"), default="auto",
-                    help="how peak RSS is read: GNU time if present (auto), or os.wait4 from a small launcher")
-    ap.add_argument("--json", action="store_true", help="print a JSON summary instead of the table")
-    ap.add_argument("--check", action="store_true", help="exit 2 if any goal is missed")
+    base.add_common_args(ap, runs=5)
     ap.add_argument("--dest", type=Path, default=None,
                     help="where the store and destination trees go (default: --work); a freshly made file "
                          "system avoids ext4's slow inode allocation after large deletions, which hits "
@@ -452,12 +445,7 @@ def main() -> int:
     if args.files < 1 or args.runs < 1 or args.mb <= 0:
         ap.error("--files, --runs and --mb must be positive")
 
-    args.plumb = (args.plumb or REPO / "target/release/plumb").absolute()
-    args.work = (args.work or REPO / "bench/work").absolute()
-    if not os.access(args.plumb, os.X_OK):
-        release = "--release " if "debug" not in args.plumb.parts else ""
-        print(f"plumb binary not found: {args.plumb}\nbuild it first:\n"
-              f"    cargo build {release}--manifest-path {REPO / 'Cargo.toml'}", file=sys.stderr)
+    if not base.resolve_paths(args):
         return 1
     args.rsync = shutil.which("rsync")
     if not args.rsync:
