@@ -515,3 +515,77 @@ fn rollback_pins_until_unpin() {
         assert!(first["host"].as_str().is_some_and(|h| !h.is_empty()));
     }
 }
+
+/// A plugin that dies in the middle of an apply: the run fails with one
+/// error line and is recorded as failed, only what the plugin confirmed is
+/// recorded as applied (the rest stays pending, reported as unconfirmed),
+/// and the next apply with a healthy plugin converges.
+#[test]
+fn a_plugin_crashing_mid_apply_confirms_nothing_it_did_not_answer() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    for i in 0..6 {
+        env.write(&format!("src/f{i}.conf"), format!("n = {i}\n").as_bytes());
+    }
+    env.add_dir_source("src", "src");
+    env.ok(&["ingest", "src"]);
+    // The plugin's command line comes from a file, so the same target
+    // definition can misbehave once and then behave.
+    let mode = env.path("mode");
+    std::fs::write(&mode, "--misbehave crash-apply:2").unwrap();
+    let wrapper = env.path("plugin.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "exec python3 {} {} $(cat {})\n",
+            plugin_dir().join("sqlite_target.py").display(),
+            env.path("plugin.sqlite").display(),
+            mode.display()
+        ),
+    )
+    .unwrap();
+    let backend = format!("exec:sh {}", wrapper.display());
+    env.ok(&["target", "add", "t", &backend, "--source", "src"]);
+
+    let (code, _, err) = env.code(&["apply", "t"]);
+    assert_eq!(code, 1, "{err}");
+    // The plugin's own stderr passes through, prefixed with its name;
+    // plumb adds one error line.
+    let ours: Vec<&str> = err.lines().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(
+        ours[0].contains("plugin exited") && ours[0].contains("4 of 6 changes not made"),
+        "{err}"
+    );
+    let (_, runs) = env.json(&["runs", "t", "--json"]);
+    assert_eq!(runs[0]["outcome"], "failed", "{runs}");
+    // Two writes were answered; the others were not and stay pending.
+    let (code, drift) = env.json(&["drift", "t", "--json"]);
+    assert_eq!(code, 2, "{drift}");
+    let unconfirmed = drift["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["drift"] == "unconfirmed")
+        .count();
+    assert_eq!(unconfirmed, 4, "{drift}");
+    assert!(
+        drift["applied"].is_null(),
+        "not applied completely: {drift}"
+    );
+
+    std::fs::write(&mode, "").unwrap();
+    let (code, v) = env.json(&["apply", "t", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    let (code, drift) = env.json(&["drift", "t", "--json", "--full"]);
+    assert_eq!(code, 0, "{drift}");
+    let place = PluginPlace {
+        db: env.path("plugin.sqlite"),
+    };
+    for i in 0..6 {
+        assert_eq!(
+            place.read(&format!("f{i}.conf")).unwrap(),
+            format!("n = {i}\n").as_bytes()
+        );
+    }
+}

@@ -369,6 +369,7 @@ pub fn apply(
             },
             "confirmed": report.confirmed,
             "failed": report.failed,
+            "broken": report.broken,
             "steps": report.plan.steps.iter().filter(|s| s.action.changes()).map(step_json).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -410,6 +411,13 @@ pub fn apply(
         for f in &report.failed {
             ignore_broken_pipe(writeln!(out, "! failed   {f}"))?;
         }
+    }
+    if let Some(why) = &report.broken {
+        anyhow::bail!(
+            "{name}: {why}; {} of {} changes not made; the next apply retries them",
+            report.total - report.confirmed.min(report.total),
+            report.total
+        );
     }
     if let Some(first) = report.failed.first() {
         anyhow::bail!(

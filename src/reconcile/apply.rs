@@ -127,6 +127,9 @@ pub struct Outcome {
     pub confirmed: u64,
     /// Changes that failed, with why.
     pub failed: Vec<String>,
+    /// The target as a whole failed (a plugin died, hung or broke the
+    /// protocol): why. No change was attempted after it.
+    pub broken: Option<String>,
 }
 
 /// Runs the plan's changes through `target`, updating `inv` (the intent)
@@ -171,6 +174,9 @@ pub fn execute(
         })
         .collect();
     run(target, store, &removals, plan, &mut books)?;
+    if books.outcome.broken.is_some() {
+        return Ok(books.outcome);
+    }
 
     // 2. Directories going away (or making way for a file), deepest first.
     let dirs_out: Vec<&Step> = changing
@@ -197,6 +203,9 @@ pub fn execute(
             })
             .collect();
         run(target, store, &batch, plan, &mut books)?;
+        if books.outcome.broken.is_some() {
+            return Ok(books.outcome);
+        }
     }
 
     // 3. Directories to make, shallowest first.
@@ -214,6 +223,9 @@ pub fn execute(
             })
             .collect();
         run(target, store, &batch, plan, &mut books)?;
+        if books.outcome.broken.is_some() {
+            return Ok(books.outcome);
+        }
     }
 
     // 4. Files and symlinks, all at once.
@@ -244,6 +256,9 @@ pub fn execute(
         }
     }
     run(target, store, &writes, plan, &mut books)?;
+    if books.outcome.broken.is_some() {
+        return Ok(books.outcome);
+    }
     Ok(books.outcome)
 }
 
@@ -307,7 +322,9 @@ fn run(
                 .push(format!("{}: not confirmed", change.path())),
         }
     }
-    status?;
+    if let Err(e) = status {
+        outcome.broken = Some(e.to_string());
+    }
     Ok(())
 }
 

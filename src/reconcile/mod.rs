@@ -248,6 +248,10 @@ pub struct ApplyReport {
     pub confirmed: u64,
     /// Changes that failed.
     pub failed: Vec<String>,
+    /// Changes the plan called for.
+    pub total: u64,
+    /// Why the target as a whole failed, if it did.
+    pub broken: Option<String>,
     /// Warnings (skipped submodules).
     pub warnings: Vec<String>,
 }
@@ -395,6 +399,8 @@ pub fn apply(
         run: 0,
         confirmed: 0,
         failed: Vec::new(),
+        total: 0,
+        broken: None,
         warnings: desired.skipped.clone(),
     };
     let list: Vec<(String, String)> = report
@@ -449,9 +455,9 @@ pub fn apply(
         &|done| progress(done, total),
     );
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
-    let (confirmed, mut failed) = match result {
-        Ok(o) => (o.confirmed, o.failed),
-        Err(e) => (0, vec![e.to_string()]),
+    let (confirmed, mut failed, broken) = match result {
+        Ok(o) => (o.confirmed, o.failed, o.broken),
+        Err(e) => (0, Vec::new(), Some(e.to_string())),
     };
     let written: Vec<TargetPath> = report
         .plan
@@ -462,22 +468,29 @@ pub fn apply(
         .collect();
     // Many files just written: let their tokens settle, so the next check
     // trusts them instead of hashing them all.
-    if failed.is_empty() && written.len() >= SETTLE_AFTER {
+    if failed.is_empty() && broken.is_none() && written.len() >= SETTLE_AFTER {
         std::thread::sleep(target.settle_time());
     }
     if failed.is_empty()
+        && broken.is_none()
         && let Err(e) = apply::refresh_tokens(target, &mut inv, &mut touched, &written)
     {
         failed.push(e.to_string());
     }
     let mut done = InventoryDelta::of_keys(&inv, &touched);
-    if failed.is_empty() && inv.snapshot != Some(*snapshot.as_bytes()) {
+    if failed.is_empty() && broken.is_none() && inv.snapshot != Some(*snapshot.as_bytes()) {
         done.snapshot = Some(Some(*snapshot.as_bytes()));
     }
     let mut run = run_record(kind, Some(snapshot), started_ms, took);
     run.counts = plan_counts(&report.plan);
     run.counts.failed = failed.len() as u64;
-    if let Some(first) = failed.first() {
+    if let Some(why) = &broken {
+        run.outcome = Outcome::Failed;
+        run.error = Some(format!(
+            "{why}; {} of {total} changes not made",
+            total - confirmed.min(total)
+        ));
+    } else if let Some(first) = failed.first() {
         run.outcome = Outcome::Failed;
         run.error = Some(format!(
             "{} change{} failed (first: {first})",
@@ -495,6 +508,8 @@ pub fn apply(
     report.run = seq.unwrap_or(0);
     report.confirmed = confirmed;
     report.failed = failed;
+    report.total = total;
+    report.broken = broken;
     Ok(report)
 }
 
