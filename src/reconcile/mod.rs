@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use plumb_core::SnapshotId;
-use plumb_core::target::{Observed, Target, TargetError, TargetPath};
+use plumb_core::target::{Target, TargetError, TargetPath};
 
 use crate::rev::{self, RevError};
 use crate::store::{
@@ -133,23 +133,26 @@ pub fn choose(
 }
 
 /// A plan with everything it was made from.
-pub struct Prepared {
+pub struct Prepared<'a> {
     /// The desired tree.
     pub desired: DesiredTree,
     /// The inventory before.
     pub inventory: Inventory,
     /// The plan.
     pub plan: Plan,
+    /// Content digests computed while planning (SHA-256 for plugins),
+    /// for the apply to reuse.
+    pub digests: Digests<'a>,
 }
 
 /// Observes the target and plans the way to `snapshot`.
-pub fn prepare(
-    store: &Store,
+pub fn prepare<'a>(
+    store: &'a Store,
     def: &TargetDef,
     target: &mut dyn Target,
     snapshot: SnapshotId,
     options: Options,
-) -> Result<Prepared, ReconcileError> {
+) -> Result<Prepared<'a>, ReconcileError> {
     let (inventory, desired) = load(store, def, snapshot)?;
     prepare_with(store, target, options, inventory, desired)
 }
@@ -178,13 +181,13 @@ fn load(
 }
 
 /// [`prepare`] with the inventory and desired tree already loaded.
-fn prepare_with(
-    store: &Store,
+fn prepare_with<'a>(
+    store: &'a Store,
     target: &mut dyn Target,
     options: Options,
     inventory: Inventory,
     desired: DesiredTree,
-) -> Result<Prepared, ReconcileError> {
+) -> Result<Prepared<'a>, ReconcileError> {
     let took = Instant::now();
     // Directories are listed where plumb may remove them: owned ones the
     // snapshot dropped, or turned into something else (or pending).
@@ -218,6 +221,7 @@ fn prepare_with(
         desired,
         inventory,
         plan,
+        digests,
     })
 }
 
@@ -390,9 +394,8 @@ pub fn apply(
         desired,
         inventory,
         plan,
-        ..
+        mut digests,
     } = prepared;
-    let mut digests = Digests::new(target.digest_kind(), store, &inventory);
     let mut report = ApplyReport {
         snapshot,
         plan,
@@ -584,9 +587,4 @@ pub fn unpin(store: &Store, def: &TargetDef) -> Result<Option<SnapshotId>, Recon
 /// The bytes at a drifted file, for a diff (empty when unreadable).
 pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Option<Vec<u8>> {
     target.read(path).ok()
-}
-
-/// Whether an observation is a file (for diffs).
-pub fn is_file(o: &Observed) -> bool {
-    matches!(o, Observed::File { .. })
 }
