@@ -143,15 +143,8 @@ enum Command {
         /// Apply this revision instead of the one the target follows.
         #[arg(long)]
         rev: Option<String>,
-        /// Take over paths plumb does not own, and delete owned ones changed by hand.
-        #[arg(long)]
-        adopt: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Wait for another plumb process using the target or the store, instead of failing.
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        flags: target_cmd::ApplyFlags,
     },
     /// Compare a target with what plumb last applied (exit 0: in sync, 2: drifted).
     Drift {
@@ -173,15 +166,8 @@ enum Command {
         name: String,
         /// The revision to roll back to (NAME@SEL or a snapshot id prefix).
         rev: String,
-        /// Take over paths plumb does not own, and delete owned ones changed by hand.
-        #[arg(long)]
-        adopt: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Wait for another plumb process using the target or the store, instead of failing.
-        #[arg(long)]
-        wait: bool,
+        #[command(flatten)]
+        flags: target_cmd::ApplyFlags,
     },
     /// Let a rolled-back target follow its source again (the next apply moves it).
     Unpin {
@@ -272,19 +258,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             *adopt,
             *json,
         ),
-        Command::Apply {
-            name,
-            rev,
-            adopt,
-            json,
-            wait,
-        } => target_cmd::apply(
+        Command::Apply { name, rev, flags } => target_cmd::apply(
             &store_dir(&cli),
             name,
             rev.as_deref(),
-            *adopt,
-            *json,
-            *wait,
+            flags,
             RunKind::Apply,
         ),
         Command::Drift {
@@ -293,21 +271,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
             wait,
         } => target_cmd::drift(&store_dir(&cli), name, *full, *json, *wait),
-        Command::Rollback {
-            name,
-            rev,
-            adopt,
-            json,
-            wait,
-        } => target_cmd::apply(
-            &store_dir(&cli),
-            name,
-            Some(rev),
-            *adopt,
-            *json,
-            *wait,
-            RunKind::Rollback,
-        ),
+        Command::Rollback { name, rev, flags } => {
+            target_cmd::apply(&store_dir(&cli), name, Some(rev), flags, RunKind::Rollback)
+        }
         Command::Unpin { name, wait } => target_cmd::unpin(&store_dir(&cli), name, *wait),
         Command::Runs {
             name,

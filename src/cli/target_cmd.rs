@@ -297,16 +297,29 @@ pub fn plan(
     Ok(code)
 }
 
+/// The flags `apply` and `rollback` share.
+#[derive(Debug, clap::Args)]
+pub struct ApplyFlags {
+    /// Take over paths plumb does not own, and delete owned ones changed by hand.
+    #[arg(long)]
+    adopt: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Wait for another plumb process using the target or the store, instead of failing.
+    #[arg(long)]
+    wait: bool,
+}
+
 /// `plumb apply` and `plumb rollback`.
 pub fn apply(
     store_dir: &Path,
     name: &str,
     rev: Option<&str>,
-    adopt: bool,
-    json: bool,
-    wait: bool,
+    flags: &ApplyFlags,
     kind: RunKind,
 ) -> anyhow::Result<u8> {
+    let &ApplyFlags { adopt, json, wait } = flags;
     let _lock = TargetLock::acquire(store_dir, name, wait)?;
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
