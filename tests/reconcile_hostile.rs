@@ -92,23 +92,7 @@ impl Rig {
     }
 
     fn drift(&self, full: bool) -> (i32, Vec<(String, String)>) {
-        let mut args = vec!["drift", "t", "--json"];
-        if full {
-            args.push("--full");
-        }
-        let (code, v) = self.json(&args);
-        let list = v["drift"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{v}"))
-            .iter()
-            .map(|d| {
-                (
-                    d["path"].as_str().unwrap().to_string(),
-                    d["drift"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        (code, list)
+        self.env.drift("t", full)
     }
 
     /// Drift, quick and full, finds nothing.

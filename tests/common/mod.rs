@@ -125,6 +125,28 @@ impl Env {
         (code, v)
     }
 
+    /// `plumb drift TARGET --json [--full]`: the exit code and each drifted
+    /// path with its kind of drift.
+    pub fn drift(&self, target: &str, full: bool) -> (i32, Vec<(String, String)>) {
+        let mut args = vec!["drift", target, "--json"];
+        if full {
+            args.push("--full");
+        }
+        let (code, v) = self.json(&args);
+        let list = v["drift"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|d| {
+                (
+                    d["path"].as_str().unwrap().to_string(),
+                    d["drift"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (code, list)
+    }
+
     /// Defines the directory `rel` of this env as source `name`.
     pub fn add_dir_source(&self, name: &str, rel: &str) {
         let dir = self.path(rel);
