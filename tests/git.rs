@@ -46,22 +46,7 @@ impl Repo {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("git");
-        c.args(args).current_dir(&self.dir);
-        let t = self.time.get();
-        c.env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "A U Thor")
-            .env("GIT_AUTHOR_EMAIL", "author@example.org")
-            .env("GIT_COMMITTER_NAME", "C O Mitter")
-            .env("GIT_COMMITTER_EMAIL", "committer@example.org")
-            .env("GIT_AUTHOR_DATE", format!("@{t} +0100"))
-            .env("GIT_COMMITTER_DATE", format!("@{} -0530", t + 30))
-            .env("LC_ALL", "C")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE");
-        c
+        common::git_command(&self.dir, &self.home, self.time.get(), args)
     }
 
     /// Runs git; requires success; returns stdout.

@@ -263,3 +263,25 @@ pub fn tree_diff(want: &BTreeMap<Vec<u8>, Node>, got: &BTreeMap<Vec<u8>, Node>) 
     }
     out
 }
+
+/// A `git` command in `dir`, isolated from the machine's configuration
+/// (`home` as HOME, no system or global config), with fixed identities
+/// and author time `time` (committer 30 s later), so fixtures are
+/// reproducible.
+pub fn git_command(dir: &Path, home: &Path, time: i64, args: &[&str]) -> Command {
+    let mut c = Command::new("git");
+    c.args(args).current_dir(dir);
+    c.env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A U Thor")
+        .env("GIT_AUTHOR_EMAIL", "author@example.org")
+        .env("GIT_COMMITTER_NAME", "C O Mitter")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.org")
+        .env("GIT_AUTHOR_DATE", format!("@{time} +0100"))
+        .env("GIT_COMMITTER_DATE", format!("@{} -0530", time + 30))
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    c
+}
