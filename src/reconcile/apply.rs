@@ -354,15 +354,16 @@ fn confirm(change: &Change, inv: &mut Inventory, plan: &Plan) {
 }
 
 /// Refreshes the change tokens of files just written, so the next drift
-/// check can trust stat data instead of hashing.
+/// check can trust stat data instead of hashing. Returns the files whose
+/// token the target withheld (changed too recently to be trusted yet).
 pub fn refresh_tokens(
     target: &mut dyn Target,
     inv: &mut Inventory,
     touched: &mut BTreeSet<Vec<u8>>,
     written: &[TargetPath],
-) -> Result<(), ReconcileError> {
+) -> Result<Vec<TargetPath>, ReconcileError> {
     if written.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let requests: Vec<_> = written
         .iter()
@@ -372,24 +373,31 @@ pub fn refresh_tokens(
             list: false,
         })
         .collect();
+    let mut withheld = Vec::new();
     for (path, seen) in written.iter().zip(target.observe(&requests)?) {
         if let (
-            Ok(Observed::File {
-                token: Some(t),
-                size,
-                ..
-            }),
+            Ok(Observed::File { token, size, .. }),
             Some(Held {
-                state: Applied::File { token, size: s, .. },
+                state:
+                    Applied::File {
+                        token: held,
+                        size: s,
+                        ..
+                    },
                 pending: false,
                 ..
             }),
         ) = (seen, inv.entries.get_mut(path.as_bytes()))
             && size == *s
         {
-            *token = Some(t);
-            touched.insert(path.as_bytes().to_vec());
+            match token {
+                Some(t) => {
+                    *held = Some(t);
+                    touched.insert(path.as_bytes().to_vec());
+                }
+                None => withheld.push(path.clone()),
+            }
         }
     }
-    Ok(())
+    Ok(withheld)
 }

@@ -469,14 +469,9 @@ pub fn apply(
         .filter(|s| s.action.changes() && matches!(s.desired, Some(desired::Desired::File { .. })))
         .map(|s| s.path.clone())
         .collect();
-    // Many files just written: let their tokens settle, so the next check
-    // trusts them instead of hashing them all.
-    if failed.is_empty() && broken.is_none() && written.len() >= SETTLE_AFTER {
-        std::thread::sleep(target.settle_time());
-    }
     if failed.is_empty()
         && broken.is_none()
-        && let Err(e) = apply::refresh_tokens(target, &mut inv, &mut touched, &written)
+        && let Err(e) = settle_tokens(target, &mut inv, &mut touched, &written)
     {
         failed.push(e.to_string());
     }
@@ -514,6 +509,26 @@ pub fn apply(
     report.total = total;
     report.broken = broken;
     Ok(report)
+}
+
+/// Reads the change tokens of the files just written. Many withheld (too
+/// recently changed): waits for them to settle and reads theirs again, so
+/// the next check trusts them instead of hashing them all.
+fn settle_tokens(
+    target: &mut dyn Target,
+    inv: &mut Inventory,
+    touched: &mut std::collections::BTreeSet<Vec<u8>>,
+    written: &[TargetPath],
+) -> Result<(), ReconcileError> {
+    let first = Instant::now();
+    let withheld = apply::refresh_tokens(target, inv, touched, written)?;
+    if withheld.len() >= SETTLE_AFTER {
+        // Every change was made before the first pass began, so all have
+        // settled `settle_time` after it.
+        std::thread::sleep(target.settle_time().saturating_sub(first.elapsed()));
+        apply::refresh_tokens(target, inv, touched, &withheld)?;
+    }
+    Ok(())
 }
 
 /// What a drift check found.

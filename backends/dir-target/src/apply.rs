@@ -1,5 +1,6 @@
 //! Making changes: temporary files written in parallel, one file-system
-//! sync, renames, then one sync per directory touched.
+//! sync, renames, then one sync per directory touched (or, past a few
+//! directories, one more file-system sync).
 
 use std::fs::File;
 use std::io::Write;
@@ -38,6 +39,10 @@ const DIR_MODE: u32 = 0o755;
 /// How many threads make changes. Creating, writing, renaming and
 /// syncing mostly wait in the kernel, so there are more than cores.
 const THREADS: usize = 8;
+
+/// Above this many directories changed on the root's file system, they are
+/// made durable by one `syncfs` rather than one fsync each.
+const DEFERRED_DIR_SYNCS: usize = 16;
 
 type Outcome = (usize, Result<(), TargetError>);
 
@@ -119,16 +124,31 @@ pub(crate) fn apply_all(
     let groups: Vec<&[usize]> = ready
         .chunk_by(|&a, &b| parent_bytes(changes[a].path()) == parent_bytes(changes[b].path()))
         .collect();
-    let mut outcomes: Vec<Outcome> = on_pool(|| {
+    // Many directories on the root's file system: one more `syncfs` is
+    // cheaper than a journal commit forced by each directory's fsync.
+    let defer = (groups.len() > DEFERRED_DIR_SYNCS && !fsync_temps).then_some(root.dev);
+    let finished: Vec<(Outcome, bool)> = on_pool(|| {
         groups
             .par_iter()
             .map_init(
                 || Walker::new(root),
-                |walker, group| finish(walker, changes, group, fsync_temps),
+                |walker, group| finish(walker, changes, group, fsync_temps, defer),
             )
             .flatten()
             .collect()
     });
+    let deferred = finished.iter().any(|((_, r), d)| *d && r.is_ok());
+    let synced = match deferred {
+        true => reopen(root.fd.as_fd()).and_then(|fd| rustix::fs::syncfs(&fd)),
+        false => Ok(()),
+    };
+    let mut outcomes: Vec<Outcome> = finished
+        .into_iter()
+        .map(|((i, r), d)| match (&synced, r) {
+            (Err(e), Ok(())) if d => (i, Err(dir_sync_failed(changes[i].path(), *e))),
+            (_, r) => (i, r),
+        })
+        .collect();
     outcomes.sort_unstable_by_key(|(i, _)| *i);
     for (i, outcome) in outcomes {
         done(i, outcome);
@@ -242,20 +262,28 @@ fn write_temp(fd: OwnedFd, bytes: &[u8], mode: u32, sync: bool) -> rustix::io::R
     Ok(())
 }
 
-/// Carries out the staged changes of one directory, then syncs it.
+/// Carries out the staged changes of one directory, then syncs it, unless
+/// it is on the device `defer` (the caller syncs that whole file system).
+/// Each outcome says whether its sync was left to the caller.
 fn finish(
     walker: &mut Walker<'_>,
     changes: &[Change],
     group: &[usize],
     fsync_temps: bool,
-) -> Vec<Outcome> {
+    defer: Option<u64>,
+) -> Vec<(Outcome, bool)> {
     let first = changes[group[0]].path();
-    let dir = match walker.parent(first) {
-        Ok((dir, _)) => dir,
+    let (dir, dev) = match walker.parent(first) {
+        Ok(found) => found,
         Err(denied) => {
             return group
                 .iter()
-                .map(|&i| (i, Err(denied.clone().into_error(changes[i].path()))))
+                .map(|&i| {
+                    (
+                        (i, Err(denied.clone().into_error(changes[i].path()))),
+                        false,
+                    )
+                })
                 .collect();
         }
     };
@@ -263,20 +291,23 @@ fn finish(
         .iter()
         .map(|&i| (i, make(dir, &changes[i], fsync_temps)))
         .collect();
-    if outcomes.iter().any(|(_, r)| r.is_ok()) {
-        let synced = reopen(dir).and_then(|fd| rustix::fs::fsync(&fd));
-        if let Err(e) = synced {
-            for (i, r) in &mut outcomes {
-                if r.is_ok() {
-                    *r = Err(path_error(
-                        changes[*i].path(),
-                        format!("syncing its directory failed: {}", reason(e)),
-                    ));
-                }
+    let deferred = defer == Some(dev);
+    if !deferred
+        && outcomes.iter().any(|(_, r)| r.is_ok())
+        && let Err(e) = reopen(dir).and_then(|fd| rustix::fs::fsync(&fd))
+    {
+        for (i, r) in &mut outcomes {
+            if r.is_ok() {
+                *r = Err(dir_sync_failed(changes[*i].path(), e));
             }
         }
     }
-    outcomes
+    outcomes.into_iter().map(|o| (o, deferred)).collect()
+}
+
+/// The error of a change made but not made durable.
+fn dir_sync_failed(path: &TargetPath, e: Errno) -> TargetError {
+    path_error(path, format!("syncing its directory failed: {}", reason(e)))
 }
 
 /// Makes one change in `dir`, the directory holding its path.

@@ -84,7 +84,10 @@
 //! 3. A directory at a time: each temporary file is renamed over its final
 //!    name, directories are made (`mkdirat`, 0755 before the umask) and
 //!    removed, files and links unlinked; then the directory is synced, and
-//!    only then are its changes confirmed through `done`.
+//!    only then are its changes confirmed through `done`. When more than a
+//!    few directories on the root's file system changed, they are synced
+//!    together by a second `syncfs` once all are done (one journal commit
+//!    rather than one forced by each directory's fsync).
 //!
 //! A file or link cannot replace a directory, [`Change::Remove`] does not
 //! remove a directory, and [`Change::RemoveDir`] only an empty one: each is

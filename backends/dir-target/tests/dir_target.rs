@@ -132,6 +132,46 @@ fn creates_updates_and_replaces() {
 }
 
 #[test]
+fn changes_across_many_directories_are_each_confirmed_or_failed() {
+    // Past a few directories, their syncs are made as one: every change
+    // must still get its own outcome.
+    let (tmp, mut target, store) = setup();
+    let root = tmp.path().join("root");
+    let dirs: Vec<Change> = (0..40)
+        .map(|d| Change::MakeDir {
+            path: p(format!("d{d:02}").as_bytes()),
+        })
+        .collect();
+    apply_ok(&mut target, &store, &dirs);
+    fs::create_dir(root.join("d07/in-the-way")).expect("a directory in the way");
+    let writes: Vec<Change> = (0..40)
+        .flat_map(|d| {
+            let name = if d == 7 { "in-the-way" } else { "f" };
+            [
+                store.write(format!("d{d:02}/{name}").as_bytes(), b"x", false),
+                store.write(format!("d{d:02}/g").as_bytes(), b"y", true),
+            ]
+        })
+        .collect();
+    let outcomes = apply(&mut target, &store, &writes).expect("the target works");
+    for (i, r) in outcomes.iter().enumerate() {
+        match i {
+            14 => assert!(
+                r.as_ref().is_err_and(|e| e.contains("is a directory")),
+                "{r:?}"
+            ),
+            _ => assert_eq!(r, &Ok(()), "change {i}"),
+        }
+    }
+    assert_eq!(fs::read(root.join("d39/f")).expect("written"), b"x");
+    assert_eq!(mode_of(&root.join("d00/g")), 0o755);
+    assert_eq!(
+        names_in(&root.join("d07")),
+        vec![b"g".to_vec(), b"in-the-way".to_vec()]
+    );
+}
+
+#[test]
 fn observes_files_links_dirs_and_others() {
     let (tmp, mut target, store) = setup();
     let root = tmp.path().join("root");
