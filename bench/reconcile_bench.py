@@ -424,7 +424,7 @@ def report(s: dict) -> str:
     lines.append("")
     lines.append("notes:")
     lines.append("  ratios are plumb/rsync; times are wall clock of spawn to exit, page cache warm for both;")
-    lines.append("  plumb apply makes every file durable (temp file, one syncfs, rename, directory fsync)")
+    lines.append("  plumb apply makes every file durable (temp file, one syncfs, rename, directories synced)")
     lines.append("  and records its inventory; rsync does not sync; sync(2) runs untimed before every timed command;")
     lines.append("  every destination was checked against the source (listing, sample hashes, diff -rq) after each apply.")
     for n in s["notes"]:
