@@ -32,6 +32,9 @@ const DURABLE_EVERY: Duration = Duration::from_secs(1);
 struct State {
     /// Objects and snapshot index entries, in the order written.
     batch: Batch,
+    /// `batch.size()`, kept as ops are added (summing it at every write
+    /// would cost time quadratic in the batch).
+    batch_bytes: usize,
     /// Ids of the objects in `batch`.
     ids: HashSet<ObjectId>,
     /// Cache values not yet in the backend (the newest per key).
@@ -48,6 +51,14 @@ struct State {
     unsynced: bool,
     last_flush: Instant,
     last_durable: Instant,
+}
+
+impl State {
+    /// Appends the writes of `more` to the buffered batch.
+    fn stage(&mut self, mut more: Batch) {
+        self.batch_bytes += more.size();
+        self.batch.ops.append(&mut more.ops);
+    }
 }
 
 /// A progress callback: what, done, total (0 when unknown).
@@ -88,6 +99,7 @@ impl<'a> StoreSink<'a> {
             source: name.to_owned(),
             state: Mutex::new(State {
                 batch: Batch::new(),
+                batch_bytes: 0,
                 ids: HashSet::new(),
                 cache: HashMap::new(),
                 revisions: HashMap::new(),
@@ -114,8 +126,8 @@ impl<'a> StoreSink<'a> {
             .map_err(sink_error)?;
         let mut state = lock(&self.state);
         if state.ids.insert(id) {
-            state.batch.ops.append(&mut one.ops);
-            if state.batch.size() >= FLUSH_BYTES || state.batch.ops.len() >= FLUSH_ENTRIES {
+            state.stage(one);
+            if state.batch_bytes >= FLUSH_BYTES || state.batch.ops.len() >= FLUSH_ENTRIES {
                 self.flush(&mut state, false).map_err(sink_error)?;
             }
         }
@@ -128,6 +140,7 @@ impl<'a> StoreSink<'a> {
     fn flush(&self, state: &mut State, durable: bool) -> Result<(), StoreError> {
         let durable = durable || state.last_durable.elapsed() >= DURABLE_EVERY;
         let mut batch = std::mem::take(&mut state.batch);
+        state.batch_bytes = 0;
         for (k, v) in state.cache.drain() {
             batch.put(Table::Cache, keyed(&self.source, &k), v);
         }
@@ -294,13 +307,13 @@ impl IngestSink for StoreSink<'_> {
         let mut snap_key = id.as_bytes().to_vec();
         snap_key.extend_from_slice(name.as_bytes());
         batch.put(Table::Snapshots, snap_key, entry.seq.to_be_bytes().to_vec());
-        state.batch.ops.append(&mut batch.ops);
+        state.stage(batch);
         state.ids.insert(id.object_id());
         state.revisions.insert(snapshot.revision.clone(), entry);
         state.head = Some(entry);
         state.head_snapshot = Some(snapshot.clone());
         if state.last_flush.elapsed() >= FLUSH_EVERY
-            || state.batch.size() >= FLUSH_BYTES
+            || state.batch_bytes >= FLUSH_BYTES
             || state.batch.ops.len() >= FLUSH_ENTRIES
         {
             self.flush(&mut state, false).map_err(sink_error)?;

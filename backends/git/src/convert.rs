@@ -9,23 +9,35 @@ use plumb_core::{BlobId, EntryValue, Name, ObjectId as PlumbId, Tree, TreeEntry,
 
 use crate::error::GitError;
 use crate::revision;
+use crate::writer::Writer;
 
 /// The sink cache key prefix of a converted Git tree.
 pub(crate) const TREE_KEY: u8 = b't';
 /// The sink cache key prefix of a converted Git blob.
 pub(crate) const BLOB_KEY: u8 = b'b';
 
-/// How many conversions are remembered in memory before the memo is
-/// dropped and rebuilt (the sink cache still has them all).
+/// How many conversions the newer half of the memo holds before it
+/// becomes the older half and the older one is dropped (the sink cache
+/// still has them all).
 const MEMO_LIMIT: usize = 1 << 16;
+
+/// Bits in the filter of ids converted in this ingest (4 MiB: about three
+/// million objects before false positives pass 5%).
+const SEEN_BITS: usize = 1 << 25;
 
 /// Converts objects of one repository, remembering what it converted.
 pub(crate) struct Converter<'a> {
     repo: &'a gix::Repository,
     sink: &'a dyn IngestSink,
     /// Recent conversions, Git id → plumb id (both kinds; Git ids are unique
-    /// across kinds).
+    /// across kinds): the newer half, then the older.
     memo: HashMap<ObjectId, [u8; 32]>,
+    older: HashMap<ObjectId, [u8; 32]>,
+    /// For a source with no history yet: every id converted in this
+    /// ingest. An id it has not seen cannot be in the sink cache (short of
+    /// leftovers of an interrupted first ingest, which are then merely
+    /// converted again), so the cache is not asked.
+    seen: Option<Seen>,
     /// Conversions not yet handed to the sink cache; written just before
     /// the snapshot that needs them is committed.
     pending: Vec<(Vec<u8>, [u8; 32])>,
@@ -46,11 +58,14 @@ struct Frame {
 }
 
 impl<'a> Converter<'a> {
-    pub(crate) fn new(repo: &'a gix::Repository, sink: &'a dyn IngestSink) -> Self {
+    /// A converter; `fresh` when the source has no history yet.
+    pub(crate) fn new(repo: &'a gix::Repository, sink: &'a dyn IngestSink, fresh: bool) -> Self {
         Self {
             repo,
             sink,
             memo: HashMap::new(),
+            older: HashMap::new(),
+            seen: fresh.then(Seen::new),
             pending: Vec::new(),
             files_read: 0,
             bytes_read: 0,
@@ -59,16 +74,16 @@ impl<'a> Converter<'a> {
 
     /// Hands the conversions made since the last call to the sink cache.
     /// Call right before committing the snapshot whose objects they are.
-    pub(crate) fn flush(&mut self) -> Result<(), SinkError> {
-        for (k, v) in self.pending.drain(..) {
-            self.sink.cache_put(&k, &v)?;
-        }
-        Ok(())
+    pub(crate) fn flush(&mut self, writer: &Writer<'_>) -> Result<(), SinkError> {
+        writer.cache_put(std::mem::take(&mut self.pending))
     }
 
     fn lookup(&mut self, kind: u8, id: &ObjectId) -> Result<Option<[u8; 32]>, SinkError> {
-        if let Some(v) = self.memo.get(id) {
+        if let Some(v) = self.memo.get(id).or_else(|| self.older.get(id)) {
             return Ok(Some(*v));
+        }
+        if self.seen.as_ref().is_some_and(|s| !s.may_contain(id)) {
+            return Ok(None);
         }
         let Some(v) = self.sink.cache_get(&key(kind, id))? else {
             return Ok(None);
@@ -83,7 +98,10 @@ impl<'a> Converter<'a> {
 
     fn remember_only(&mut self, id: ObjectId, v: [u8; 32]) {
         if self.memo.len() >= MEMO_LIMIT {
-            self.memo.clear();
+            self.older = std::mem::take(&mut self.memo);
+        }
+        if let Some(seen) = &mut self.seen {
+            seen.insert(&id);
         }
         self.memo.insert(id, v);
     }
@@ -119,12 +137,12 @@ impl<'a> Converter<'a> {
     }
 
     /// The plumb blob holding the Git blob `id`.
-    pub(crate) fn blob(&mut self, id: ObjectId) -> Result<BlobId, GitError> {
+    pub(crate) fn blob(&mut self, writer: &Writer<'_>, id: ObjectId) -> Result<BlobId, GitError> {
         if let Some(v) = self.lookup(BLOB_KEY, &id)? {
             return Ok(BlobId::new(PlumbId::from_bytes(v)));
         }
         let obj = self.read(id, GitKind::Blob)?;
-        let blob = self.sink.put_blob(&obj.data)?;
+        let blob = writer.put_blob(&obj.data)?;
         self.files_read += 1;
         self.bytes_read += obj.data.len() as u64;
         drop(obj);
@@ -135,7 +153,7 @@ impl<'a> Converter<'a> {
     /// The plumb tree of the Git tree `root`, converting what is not yet
     /// converted. Depth is handled without recursion, so a deep tree cannot
     /// exhaust the stack; memory holds one tree per level.
-    pub(crate) fn tree(&mut self, root: ObjectId) -> Result<TreeId, GitError> {
+    pub(crate) fn tree(&mut self, writer: &Writer<'_>, root: ObjectId) -> Result<TreeId, GitError> {
         if let Some(v) = self.lookup(TREE_KEY, &root)? {
             return Ok(TreeId::new(PlumbId::from_bytes(v)));
         }
@@ -155,11 +173,11 @@ impl<'a> Converter<'a> {
                 } else if mode.is_commit() {
                     EntryValue::Submodule(revision(&id))
                 } else if mode.is_link() {
-                    EntryValue::Symlink(self.blob(id)?)
+                    EntryValue::Symlink(self.blob(writer, id)?)
                 } else if mode.is_executable() {
-                    EntryValue::Executable(self.blob(id)?)
+                    EntryValue::Executable(self.blob(writer, id)?)
                 } else if mode.is_blob() {
-                    EntryValue::File(self.blob(id)?)
+                    EntryValue::File(self.blob(writer, id)?)
                 } else {
                     return Err(GitError::BadEntry {
                         tree: current.id.to_hex().to_string(),
@@ -180,7 +198,7 @@ impl<'a> Converter<'a> {
                     },
                     reason: e.to_string(),
                 })?;
-            let id = self.sink.put_tree(&tree)?;
+            let id = writer.put_tree(tree)?;
             self.remember(TREE_KEY, git_id, *id.as_bytes());
             let Some(parent) = parents.pop() else {
                 return Ok(id);
@@ -251,6 +269,43 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// A Bloom filter of Git ids (two probes; ids are uniformly distributed
+/// already, so their bytes serve as the hashes).
+struct Seen {
+    bits: Vec<u64>,
+}
+
+impl Seen {
+    fn new() -> Self {
+        Self {
+            bits: vec![0; SEEN_BITS / 64],
+        }
+    }
+
+    fn probes(id: &ObjectId) -> [usize; 2] {
+        let b = id.as_bytes();
+        let word = |at: usize| {
+            let bytes: [u8; 8] = b[at..at + 8]
+                .try_into()
+                .expect("Git ids are at least 20 bytes");
+            u64::from_le_bytes(bytes) as usize % SEEN_BITS
+        };
+        [word(0), word(8)]
+    }
+
+    fn insert(&mut self, id: &ObjectId) {
+        for p in Self::probes(id) {
+            self.bits[p / 64] |= 1 << (p % 64);
+        }
+    }
+
+    fn may_contain(&self, id: &ObjectId) -> bool {
+        Self::probes(id)
+            .iter()
+            .all(|&p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+    }
+}
+
 fn key(kind: u8, id: &ObjectId) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.as_bytes().len());
     k.push(kind);
@@ -264,5 +319,29 @@ pub(crate) fn kind_name(kind: GitKind) -> &'static str {
         GitKind::Tree => "tree",
         GitKind::Commit => "commit",
         GitKind::Tag => "tag",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_holds_what_was_inserted_and_little_else() {
+        let id = |n: u32| {
+            let mut b = [0u8; 20];
+            b[..4].copy_from_slice(&n.to_le_bytes());
+            b[8..12].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_le_bytes());
+            ObjectId::from_bytes_or_panic(&b)
+        };
+        let mut seen = Seen::new();
+        for n in 0..10_000 {
+            seen.insert(&id(n));
+        }
+        assert!((0..10_000).all(|n| seen.may_contain(&id(n))));
+        let false_positives = (10_000..20_000)
+            .filter(|&n| seen.may_contain(&id(n)))
+            .count();
+        assert!(false_positives < 10, "{false_positives} false positives");
     }
 }

@@ -152,7 +152,18 @@
 //! durable with it and always name stored objects. Memory holds the list of
 //! new commit ids (with their parents' ids), one tree per level of the tree
 //! being converted, one blob, and a bounded memo of recent conversions —
-//! never the content of the whole history.
+//! never the content of the whole history. On a source's first ingest, a
+//! fixed 4 MiB Bloom filter of the ids converted so far spares asking the
+//! sink cache about objects that cannot be in it yet.
+//!
+//! Reading Git and storing run side by side: this thread reads, converts
+//! and computes every plumb id (they depend on content alone); a second
+//! thread hands the objects, cache entries and snapshots to the sink in the
+//! order they were made, so a snapshot is still committed after everything
+//! it refers to. At most 256 writes wait in between, and blobs over
+//! 256 KiB are stored by the reading thread itself rather than copied. A
+//! sink error stops the reader at its next write and is the error
+//! reported.
 //!
 //! # Shallow clones
 //!
@@ -191,6 +202,7 @@ mod error;
 mod refs;
 mod remote;
 mod walk;
+mod writer;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -204,6 +216,7 @@ pub use refs::Tip;
 pub use remote::{RemoteGitSource, is_remote};
 
 use convert::Converter;
+use writer::Writer;
 
 /// The scheme prefix of revisions in SHA-1 repositories: `git:sha1:<hex>`.
 pub const SHA1_PREFIX: &str = "git:sha1:";
@@ -368,7 +381,7 @@ impl GitSource {
         &self,
         repo: &gix::Repository,
         conv: &mut Converter<'_>,
-        sink: &dyn IngestSink,
+        writer: &mut Writer<'_>,
         shallow: &HashSet<ObjectId>,
         id: ObjectId,
     ) -> Result<plumb_core::SnapshotId, GitError> {
@@ -382,8 +395,8 @@ impl GitSource {
             conv.subtree(tree, &self.subdir)?
         };
         let tree = match root {
-            Some(t) => conv.tree(t)?,
-            None => sink.put_tree(&Tree::default())?,
+            Some(t) => conv.tree(writer, t)?,
+            None => writer.put_tree(Tree::default())?,
         };
 
         let mut extra: Vec<(String, Vec<u8>)> = Vec::with_capacity(raw.extra.len() + 1);
@@ -430,7 +443,7 @@ impl GitSource {
                 ));
                 continue;
             }
-            let snap = sink.snapshot_for(&revision(&parent))?.ok_or_else(|| {
+            let snap = writer.snapshot_for(&revision(&parent))?.ok_or_else(|| {
                 walk::malformed(
                     id,
                     format!("its parent {} has not been recorded", parent.to_hex()),
@@ -451,8 +464,8 @@ impl GitSource {
             extra,
         };
         drop(obj);
-        conv.flush()?;
-        Ok(sink.commit(&snapshot)?)
+        conv.flush(writer)?;
+        Ok(writer.commit(snapshot)?)
     }
 }
 
@@ -505,17 +518,20 @@ impl Source for GitSource {
 
         let total = order.len() as u64;
         sink.progress("commits", 0, total);
-        let mut conv = Converter::new(&repo, sink);
-        for (done, id) in order.into_iter().enumerate() {
-            let snap = self
-                .record(&repo, &mut conv, sink, &shallow, id)
-                .map_err(|e| match e {
-                    GitError::Sink(s) => SourceError::Sink(s),
-                    e => self.invalid(format!("commit {}: {e}", id.to_hex())),
-                })?;
-            report.new_snapshots.push(snap);
-            sink.progress("commits", done as u64 + 1, total);
-        }
+        let mut conv = Converter::new(&repo, sink, sink.latest()?.is_none());
+        writer::with_writer(sink, |writer| {
+            for (done, id) in order.into_iter().enumerate() {
+                let snap = self
+                    .record(&repo, &mut conv, writer, &shallow, id)
+                    .map_err(|e| match e {
+                        GitError::Sink(s) => SourceError::Sink(s),
+                        e => self.invalid(format!("commit {}: {e}", id.to_hex())),
+                    })?;
+                report.new_snapshots.push(snap);
+                sink.progress("commits", done as u64 + 1, total);
+            }
+            Ok::<(), SourceError>(())
+        })?;
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;
         self.record_refs(sink, &tips.tips)?;

@@ -32,6 +32,8 @@ struct State {
     log: Vec<(SnapshotId, Snapshot)>,
     refs: Vec<(String, SnapshotId)>,
     counts: Counts,
+    /// The commit (counting from 1) that fails, if any.
+    fail_commit: Option<u64>,
 }
 
 #[derive(Default)]
@@ -87,6 +89,9 @@ impl IngestSink for MemorySink {
     }
     fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError> {
         let id = snapshot.id().map_err(|e| SinkError(Box::new(e)))?;
+        if self.with(|s| s.fail_commit == Some(s.counts.commit + 1)) {
+            return Err(SinkError("no space left on device".into()));
+        }
         self.with(|s| {
             s.counts.commit += 1;
             for p in &snapshot.parents {
@@ -192,6 +197,9 @@ fn nothing_new_is_cheap() {
     assert_eq!(report.files_read, 70);
     sink.with(|s| {
         assert_eq!(s.counts.put_blob, 70);
+        // A first ingest does not ask the cache about objects it has not
+        // converted yet: only the recorded refs are read.
+        assert_eq!(s.counts.cache_get, 1);
         assert_eq!(s.counts.set_refs, 1);
         assert_eq!(s.refs.len(), 1);
         assert_eq!(s.refs[0].0, "refs/heads/main");
@@ -252,6 +260,31 @@ fn one_new_commit_converts_only_what_changed() {
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.files_read, 0);
     sink.with(|s| assert_eq!(s.counts.put_blob, 0));
+}
+
+#[test]
+fn a_failing_sink_stops_the_ingest_with_its_own_error() {
+    // Writes overlap reading: the sink's error must still be the one
+    // reported, with every commit before it kept and nothing after it.
+    let tmp = repo();
+    let source = GitSource::new(tmp.path(), &[], None).unwrap();
+    let sink = MemorySink::default();
+    sink.with(|s| s.fail_commit = Some(5));
+    let err = source.ingest(&sink).unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Sink(e) if e.to_string() == "no space left on device"),
+        "{err}"
+    );
+    sink.with(|s| {
+        assert_eq!(s.log.len(), 4);
+        assert_eq!(s.counts.set_refs, 0, "no refs after a failure");
+    });
+
+    // The next ingest continues where it stopped.
+    sink.with(|s| s.fail_commit = None);
+    let report = source.ingest(&sink).unwrap();
+    assert_eq!(report.new_snapshots.len(), 7);
+    sink.with(|s| assert_eq!(s.log.len(), 11));
 }
 
 #[test]
