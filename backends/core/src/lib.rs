@@ -23,6 +23,8 @@ mod name;
 mod object;
 pub mod source;
 pub mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use codec::{DecodeError, decode, decode_blob, decode_snapshot, decode_tree};
 pub use id::{BlobId, IdParseError, ObjectId, SnapshotId, TreeId};

@@ -9,22 +9,21 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::Ordering;
 
-use common::{MemSink, chmod, paths, wait_out_racy_window, write};
+use common::{MemorySink, chmod, paths, wait_out_racy_window, write};
 use plumb_core::source::{IngestReport, Source, SourceError};
 use plumb_core::{EntryValue, Person, Snapshot, TreeId};
 use plumb_dir::{DirSource, STAT_CACHE_KEY};
 
-fn ingest(root: &Path, sink: &MemSink) -> IngestReport {
+fn ingest(root: &Path, sink: &MemorySink) -> IngestReport {
     DirSource::new(root, None).unwrap().ingest(sink).unwrap()
 }
 
-fn latest_tree(sink: &MemSink) -> TreeId {
+fn latest_tree(sink: &MemorySink) -> TreeId {
     sink.log().last().unwrap().1.tree
 }
 
-fn kinds(sink: &MemSink) -> Vec<(String, &'static str)> {
+fn kinds(sink: &MemorySink) -> Vec<(String, &'static str)> {
     sink.flatten(latest_tree(sink))
         .into_iter()
         .map(|(k, (kind, _))| (String::from_utf8_lossy(&k).into_owned(), kind))
@@ -41,13 +40,13 @@ fn basic_tree_shape_and_bytes() {
     write(root, ".hidden", b"h");
     std::fs::create_dir_all(root.join("empty/nested-empty")).unwrap();
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(root, &sink);
     assert_eq!(report.new_snapshots.len(), 1);
     assert_eq!(report.files_read, 4);
     assert_eq!(report.bytes_read, 12 + 2 + 1);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert!(sink.progress_calls.load(Ordering::Relaxed) >= 1);
+    assert!(sink.counts().progress >= 1);
 
     let log = sink.log();
     assert_eq!(log.len(), 1);
@@ -104,7 +103,7 @@ fn executable_if_any_x_bit() {
         write(root, name, name.as_bytes());
         chmod(root, name, mode);
     }
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     ingest(root, &sink);
     assert_eq!(
         kinds(&sink),
@@ -135,7 +134,7 @@ fn symlinks_are_stored_never_followed() {
     std::os::unix::fs::symlink("real.conf", root.join("relative")).unwrap();
     std::os::unix::fs::symlink("../nowhere/at/all", root.join("dangling")).unwrap();
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(root, &sink);
     let flat = sink.flatten(latest_tree(&sink));
     assert_eq!(
@@ -167,7 +166,7 @@ fn non_utf8_names_are_byte_exact() {
     std::fs::create_dir(root.join(OsStr::from_bytes(b"d\x80ir"))).unwrap();
     std::fs::write(root.join(OsStr::from_bytes(b"d\x80ir/x")), b"x").unwrap();
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     ingest(root, &sink);
     let tree = sink.tree(latest_tree(&sink));
     let entry = tree.get(name).expect("entry under its raw name");
@@ -203,7 +202,7 @@ fn gitignore_and_plumbignore_are_honoured_and_nested() {
     write(root, "sub/deeper/forced.log", b"kept");
     write(root, "sub/deeper/.plumbignore", b"secret\n!forced.log\n");
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(root, &sink);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(
@@ -232,7 +231,7 @@ fn ignore_files_outside_the_root_and_dot_ignore_do_not_apply() {
     let root = outer.path().join("root");
     write(&root, "a.conf", b"a");
     write(&root, ".ignore", b"*.conf\n");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     ingest(&root, &sink);
     assert_eq!(
         paths(&sink.flatten(latest_tree(&sink))),
@@ -247,7 +246,7 @@ fn malformed_ignore_rule_is_a_warning() {
     write(root, ".gitignore", b"a{b\n*.log\n");
     write(root, "x.log", b"ignored");
     write(root, "y.conf", b"kept");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(root, &sink);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].contains("a{b"), "{:?}", report.warnings);
@@ -273,7 +272,7 @@ fn vcs_and_plumb_directories_are_skipped() {
     write(root, ".github/workflow.yaml", b"kept");
     write(root, ".gitattributes", b"kept");
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     ingest(root, &sink);
     assert_eq!(
         paths(&sink.flatten(latest_tree(&sink))),
@@ -299,7 +298,7 @@ fn fifo_is_skipped_with_a_warning() {
     let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(status.success());
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(root, &sink);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].contains("FIFO"), "{:?}", report.warnings);
@@ -323,7 +322,7 @@ fn unreadable_file_fails_naming_the_path() {
         eprintln!("skipped: the file is still readable by this user");
         return;
     }
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let err = DirSource::new(root, None)
         .unwrap()
         .ingest(&sink)
@@ -352,7 +351,7 @@ fn unreadable_directory_or_ignore_file_fails_naming_the_path() {
             chmod(root, locked, 0o755);
             continue;
         }
-        let sink = MemSink::new();
+        let sink = MemorySink::new();
         let err = DirSource::new(root, None)
             .unwrap()
             .ingest(&sink)
@@ -377,7 +376,7 @@ fn file_vanishing_mid_walk_fails_and_commits_nothing() {
     write(&root, "goes/away.conf", b"b");
     let doomed = root.join("goes/away.conf");
     // Runs after the walk listed the file and before any file is read.
-    let sink = MemSink::with_hook(move || std::fs::remove_file(&doomed).unwrap());
+    let sink = MemorySink::with_hook(move || std::fs::remove_file(&doomed).unwrap());
     let err = DirSource::new(&root, None)
         .unwrap()
         .ingest(&sink)
@@ -399,7 +398,7 @@ fn file_turning_into_a_fifo_mid_walk_fails() {
     let root = dir.path().to_path_buf();
     write(&root, "x.conf", b"a");
     let target = root.join("x.conf");
-    let sink = MemSink::with_hook(move || {
+    let sink = MemorySink::with_hook(move || {
         std::fs::remove_file(&target).unwrap();
         assert!(
             Command::new("mkfifo")
@@ -426,7 +425,7 @@ fn unchanged_directory_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "a.conf", b"a");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     assert_eq!(ingest(root, &sink).new_snapshots.len(), 1);
     let again = ingest(root, &sink);
     assert!(again.new_snapshots.is_empty());
@@ -443,7 +442,7 @@ fn a_change_commits_a_child_snapshot() {
     let root = dir.path();
     write(root, "a.conf", b"one");
     write(root, "b.conf", b"b");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let first = ingest(root, &sink).new_snapshots[0];
     write(root, "a.conf", b"two");
     let second = ingest(root, &sink);
@@ -481,19 +480,19 @@ fn stat_cache_hit_avoids_rereading() {
     std::os::unix::fs::symlink("d0/f0.conf", root.join("link")).unwrap();
     wait_out_racy_window();
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let first = ingest(root, &sink);
     assert_eq!(first.files_read, 301);
-    assert!(sink.progress_calls.load(Ordering::Relaxed) >= 2);
+    assert!(sink.counts().progress >= 2);
     let tree = latest_tree(&sink);
-    assert!(sink.durable_cache(STAT_CACHE_KEY).is_some());
+    assert!(sink.cache_value(STAT_CACHE_KEY).is_some());
 
-    let puts = sink.blob_puts.load(Ordering::Relaxed);
+    let puts = sink.counts().put_blob;
     let second = ingest(root, &sink);
     assert_eq!(second.files_read, 0);
     assert_eq!(second.bytes_read, 0);
     assert!(second.new_snapshots.is_empty());
-    assert_eq!(sink.blob_puts.load(Ordering::Relaxed), puts);
+    assert_eq!(sink.counts().put_blob, puts);
 
     // Same size, new bytes: the stat differs, so the file is read again.
     write(root, "d3/f3.conf", b"VALUE 3\n");
@@ -524,13 +523,13 @@ fn corrupt_stat_cache_is_ignored_and_rebuilt() {
         b"",
         b"\xff\xff\xff\xff\xff\xff",
     ] {
-        let sink = MemSink::new();
+        let sink = MemorySink::new();
         use plumb_core::source::IngestSink;
         sink.cache_put(STAT_CACHE_KEY, garbage).unwrap();
         let first = ingest(root, &sink);
         assert_eq!(first.files_read, 2);
         assert!(first.warnings.is_empty());
-        assert_ne!(sink.durable_cache(STAT_CACHE_KEY).as_deref(), Some(garbage));
+        assert_ne!(sink.cache_value(STAT_CACHE_KEY).as_deref(), Some(garbage));
         assert_eq!(ingest(root, &sink).files_read, 0);
     }
 }
@@ -547,7 +546,7 @@ fn subdir_scopes_the_snapshot() {
     write(root, "a/b/d/e.conf", b"e");
     write(root, "a/bb/f.conf", b"not in scope");
 
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let source = DirSource::new(root, Some(Path::new("./a/b/"))).unwrap();
     assert_eq!(source.subdir(), Some(Path::new("a/b")));
     let report = source.ingest(&sink).unwrap();
@@ -601,7 +600,7 @@ fn subdir_excluded_by_ignore_file_is_an_error() {
     write(root, ".gitignore", b"build/\n");
     write(root, "build/out.conf", b"x");
     let source = DirSource::new(root, Some(Path::new("build"))).unwrap();
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let err = source.ingest(&sink).unwrap_err();
     assert!(matches!(err, SourceError::Invalid { .. }), "{err}");
     assert!(sink.log().is_empty());
@@ -629,7 +628,7 @@ fn root_must_be_an_existing_directory() {
 fn foreign_latest_revision_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a", b"a");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let person = Person::default();
     sink.seed(Snapshot {
         revision: "git:sha1:0000000000000000000000000000000000000000".to_owned(),
@@ -648,7 +647,7 @@ fn foreign_latest_revision_is_rejected() {
 #[test]
 fn empty_root_is_an_empty_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     let report = ingest(dir.path(), &sink);
     assert_eq!(report.new_snapshots.len(), 1);
     assert!(sink.tree(latest_tree(&sink)).is_empty());
@@ -659,7 +658,7 @@ fn empty_root_is_an_empty_tree() {
 fn entry_values_match_blob_ids() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "x", b"content");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     ingest(dir.path(), &sink);
     let tree = sink.tree(latest_tree(&sink));
     assert_eq!(

@@ -3,115 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
-use plumb_core::source::{IngestSink, SinkError, Source, SourceError};
-use plumb_core::{Blob, BlobId, Snapshot, SnapshotId, Tree, TreeId};
+use plumb_core::Tree;
+use plumb_core::source::{Source, SourceError};
+use plumb_core::testing::MemorySink;
 use plumb_git::GitSource;
-
-#[derive(Default)]
-struct Counts {
-    put_blob: u64,
-    put_tree: u64,
-    cache_get: u64,
-    cache_put: u64,
-    snapshot_for: u64,
-    commit: u64,
-    set_refs: u64,
-}
-
-#[derive(Default)]
-struct State {
-    blobs: HashMap<BlobId, Vec<u8>>,
-    trees: HashMap<TreeId, Tree>,
-    cache: HashMap<Vec<u8>, Vec<u8>>,
-    revisions: HashMap<String, SnapshotId>,
-    log: Vec<(SnapshotId, Snapshot)>,
-    refs: Vec<(String, SnapshotId)>,
-    counts: Counts,
-    /// The commit (counting from 1) that fails, if any.
-    fail_commit: Option<u64>,
-}
-
-#[derive(Default)]
-struct MemorySink(Mutex<State>);
-
-impl MemorySink {
-    fn reset_counts(&self) {
-        self.0.lock().unwrap().counts = Counts::default();
-    }
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.0.lock().unwrap())
-    }
-}
-
-impl IngestSink for MemorySink {
-    fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
-        let id = Blob::id_of(data);
-        self.with(|s| {
-            s.counts.put_blob += 1;
-            s.blobs.insert(id, data.to_vec());
-        });
-        Ok(id)
-    }
-    fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError> {
-        let id = tree.id();
-        self.with(|s| {
-            s.counts.put_tree += 1;
-            s.trees.insert(id, tree.clone());
-        });
-        Ok(id)
-    }
-    fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
-        Ok(self.with(|s| {
-            s.counts.cache_get += 1;
-            s.cache.get(key).cloned()
-        }))
-    }
-    fn cache_put(&self, key: &[u8], value: &[u8]) -> Result<(), SinkError> {
-        self.with(|s| {
-            s.counts.cache_put += 1;
-            s.cache.insert(key.to_vec(), value.to_vec());
-        });
-        Ok(())
-    }
-    fn snapshot_for(&self, revision: &str) -> Result<Option<SnapshotId>, SinkError> {
-        Ok(self.with(|s| {
-            s.counts.snapshot_for += 1;
-            s.revisions.get(revision).copied()
-        }))
-    }
-    fn latest(&self) -> Result<Option<(SnapshotId, Snapshot)>, SinkError> {
-        Ok(self.with(|s| s.log.last().cloned()))
-    }
-    fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError> {
-        let id = snapshot.id().map_err(|e| SinkError(Box::new(e)))?;
-        if self.with(|s| s.fail_commit == Some(s.counts.commit + 1)) {
-            return Err(SinkError("no space left on device".into()));
-        }
-        self.with(|s| {
-            s.counts.commit += 1;
-            for p in &snapshot.parents {
-                assert!(s.log.iter().any(|(q, _)| q == p), "parent committed first");
-            }
-            assert!(s.trees.contains_key(&snapshot.tree));
-            s.revisions.insert(snapshot.revision.clone(), id);
-            s.log.push((id, snapshot.clone()));
-        });
-        Ok(id)
-    }
-    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
-        self.with(|s| {
-            s.counts.set_refs += 1;
-            s.refs = refs.to_vec();
-        });
-        Ok(())
-    }
-    fn progress(&self, _what: &str, _done: u64, _total: u64) {}
-}
 
 fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> String {
     use std::io::Write;
@@ -195,23 +93,23 @@ fn nothing_new_is_cheap() {
     assert_eq!(report.new_snapshots.len(), 11);
     // 60 files plus 10 changed versions, each read once.
     assert_eq!(report.files_read, 70);
-    sink.with(|s| {
-        assert_eq!(s.counts.put_blob, 70);
-        // A first ingest does not ask the cache about objects it has not
-        // converted yet: only the recorded refs are read.
-        assert_eq!(s.counts.cache_get, 1);
-        assert_eq!(s.counts.set_refs, 1);
-        assert_eq!(s.refs.len(), 1);
-        assert_eq!(s.refs[0].0, "refs/heads/main");
-        assert_eq!(s.refs[0].1, s.log.last().unwrap().0);
-    });
+    let c = sink.counts();
+    assert_eq!(c.put_blob, 70);
+    // A first ingest does not ask the cache about objects it has not
+    // converted yet: only the recorded refs are read.
+    assert_eq!(c.cache_get, 1);
+    assert_eq!(c.set_refs, 1);
+    let refs = sink.refs();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].0, "refs/heads/main");
+    assert_eq!(refs[0].1, sink.log().last().unwrap().0);
 
     sink.reset_counts();
     let report = source.ingest(&sink).unwrap();
     assert!(report.new_snapshots.is_empty());
     assert_eq!(report.files_read, 0);
-    sink.with(|s| {
-        let c = &s.counts;
+    {
+        let c = sink.counts();
         // The one tip looked up by the walk and for its ref, the recorded
         // refs read back, and nothing else.
         assert_eq!(c.snapshot_for, 2);
@@ -220,7 +118,7 @@ fn nothing_new_is_cheap() {
             (c.put_blob, c.put_tree, c.cache_put, c.commit, c.set_refs),
             (0, 0, 0, 0, 0)
         );
-    });
+    }
 }
 
 #[test]
@@ -236,8 +134,8 @@ fn one_new_commit_converts_only_what_changed() {
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.new_snapshots.len(), 1);
     assert_eq!(report.files_read, 1);
-    sink.with(|s| {
-        let c = &s.counts;
+    {
+        let c = sink.counts();
         assert_eq!(c.commit, 1);
         assert_eq!(c.put_blob, 1);
         // The root, d1 and d1/sub are new trees.
@@ -251,7 +149,7 @@ fn one_new_commit_converts_only_what_changed() {
         // One look-up per entry of the changed trees (3 in the root, 1 in
         // d1, 20 in d1/sub), the root tree itself, and the refs.
         assert_eq!(c.cache_get, 3 + 1 + 20 + 1 + 1);
-    });
+    }
 
     // Content seen in an earlier ingest is not read again.
     write(tmp.path(), "d1/sub/f7.conf", "v = 1.7\n");
@@ -259,7 +157,7 @@ fn one_new_commit_converts_only_what_changed() {
     sink.reset_counts();
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.files_read, 0);
-    sink.with(|s| assert_eq!(s.counts.put_blob, 0));
+    assert_eq!(sink.counts().put_blob, 0);
 }
 
 #[test]
@@ -269,22 +167,20 @@ fn a_failing_sink_stops_the_ingest_with_its_own_error() {
     let tmp = repo();
     let source = GitSource::new(tmp.path(), &[], None).unwrap();
     let sink = MemorySink::default();
-    sink.with(|s| s.fail_commit = Some(5));
+    sink.fail_at_commit(Some(5));
     let err = source.ingest(&sink).unwrap_err();
     assert!(
         matches!(&err, SourceError::Sink(e) if e.to_string() == "no space left on device"),
         "{err}"
     );
-    sink.with(|s| {
-        assert_eq!(s.log.len(), 4);
-        assert_eq!(s.counts.set_refs, 0, "no refs after a failure");
-    });
+    assert_eq!(sink.log().len(), 4);
+    assert_eq!(sink.counts().set_refs, 0, "no refs after a failure");
 
     // The next ingest continues where it stopped.
-    sink.with(|s| s.fail_commit = None);
+    sink.fail_at_commit(None);
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.new_snapshots.len(), 7);
-    sink.with(|s| assert_eq!(s.log.len(), 11));
+    assert_eq!(sink.log().len(), 11);
 }
 
 #[test]
@@ -293,18 +189,20 @@ fn every_commit_is_a_snapshot_when_scoped() {
     let source = GitSource::new(tmp.path(), &[], Some("d2/sub")).unwrap();
     let sink = MemorySink::default();
     source.ingest(&sink).unwrap();
-    sink.with(|s| {
-        assert_eq!(s.log.len(), 11);
-        let root = &s.trees[&s.log[0].1.tree];
-        assert_eq!(root.entries().len(), 20);
-        // Commits not touching d2/sub share its tree.
-        let distinct: std::collections::HashSet<_> = s.log.iter().map(|(_, x)| x.tree).collect();
-        assert_eq!(distinct.len(), 1 + 3);
-    });
+    let log = sink.log();
+    assert_eq!(log.len(), 11);
+    assert_eq!(sink.tree(log[0].1.tree).entries().len(), 20);
+    // Commits not touching d2/sub share its tree.
+    let distinct: std::collections::HashSet<_> = log.iter().map(|(_, x)| x.tree).collect();
+    assert_eq!(distinct.len(), 1 + 3);
     let missing = GitSource::new(tmp.path(), &[], Some("nope/x")).unwrap();
     let sink = MemorySink::default();
     missing.ingest(&sink).unwrap();
-    sink.with(|s| assert!(s.log.iter().all(|(_, x)| x.tree == Tree::default().id())));
+    assert!(
+        sink.log()
+            .iter()
+            .all(|(_, x)| x.tree == Tree::default().id())
+    );
 
     let err = GitSource::new(tmp.path(), &[], Some("../x")).unwrap_err();
     assert!(err.to_string().contains(".."), "{err}");

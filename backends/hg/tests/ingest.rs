@@ -17,8 +17,8 @@ fn source(root: &Path, refs: &[&str], path: Option<&str>) -> HgSource {
     HgSource::new(root.to_str().unwrap(), &refs, path).unwrap()
 }
 
-fn ingest_all(root: &Path) -> MemSink {
-    let sink = MemSink::new();
+fn ingest_all(root: &Path) -> MemorySink {
+    let sink = MemorySink::new();
     source(root, &[], None).ingest(&sink).unwrap();
     sink
 }
@@ -149,23 +149,23 @@ fn merges_copies_branches_bookmarks_tags() {
         ("default", "6"),
         ("tip", "6"),
     ] {
-        let sink = MemSink::new();
+        let sink = MemorySink::new();
         source(&root, &[r], None).ingest(&sink).unwrap();
         let last = sink.log().last().unwrap().1.clone();
         assert_eq!(last.revision, format!("hg:{}", node(&root, head)), "{r}");
     }
     let n1 = node(&root, "1");
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     source(&root, &[&n1], None).ingest(&sink).unwrap();
     assert_eq!(sink.log().len(), 2);
     let err = HgSource::new(root.to_str().unwrap(), &["nope".to_owned()], None)
         .unwrap()
-        .ingest(&MemSink::new())
+        .ingest(&MemorySink::new())
         .unwrap_err();
     assert!(err.to_string().contains("unknown ref \"nope\""), "{err}");
 
     // Incremental: the stable branch first, then default adds the rest.
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     source(&root, &["stable"], None).ingest(&sink).unwrap();
     assert_eq!(sink.log().len(), 3);
     let report = source(&root, &[], None).ingest(&sink).unwrap();
@@ -178,7 +178,7 @@ fn scoped_to_a_subdirectory() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
     history_repo(&root);
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     source(&root, &[], Some("app")).ingest(&sink).unwrap();
     assert_eq!(check_against_hg(&root, &sink, "app"), 7);
     let log = sink.log();
@@ -189,7 +189,7 @@ fn scoped_to_a_subdirectory() {
     // The rename out of app/ is not a copy inside it.
     assert_eq!(log[1].1.extra_values("hg.copy").count(), 1);
     // A directory absent everywhere: every changeset, empty trees.
-    let sink = MemSink::new();
+    let sink = MemorySink::new();
     source(&root, &[], Some("nowhere/x")).ingest(&sink).unwrap();
     assert_eq!(sink.log().len(), 7);
     assert!(sink.files(sink.log()[6].1.tree).is_empty());
@@ -356,7 +356,7 @@ fn obsolete_changesets_are_not_ingested() {
     assert!(!revs.contains(&format!("hg:{amended}")));
     // Asking for a hidden changeset by id fails.
     let err = source(&root, &[&amended], None)
-        .ingest(&MemSink::new())
+        .ingest(&MemorySink::new())
         .unwrap_err();
     assert!(err.to_string().contains("unknown ref"), "{err}");
 }
@@ -409,7 +409,7 @@ fn corrupt_revision_is_named() {
     bytes[at] = b'j';
     std::fs::write(&path, bytes).unwrap();
     let err = source(&root, &[], None)
-        .ingest(&MemSink::new())
+        .ingest(&MemorySink::new())
         .unwrap_err();
     let msg = err.to_string();
     assert!(
