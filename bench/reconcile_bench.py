@@ -28,7 +28,7 @@ goal and PASS/MISS.
 
 Not the same work: plumb's apply makes every file durable (each written to a
 temporary file, one syncfs(2) on the destination's file system, then renamed
-into place and its directory fsync'd) and records what it applied in its
+into place and the directories synced) and records what it applied in its
 store; rsync -a syncs nothing (its writes sit in the page cache until the
 kernel writes them back). sync(2) runs, untimed, before every timed command,
 so neither side pays for the other's dirty pages.

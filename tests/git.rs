@@ -10,97 +10,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::Env;
-
-/// A Git repository under construction, with a deterministic identity and
-/// clock and no outside configuration.
-struct Repo {
-    dir: PathBuf,
-    home: PathBuf,
-    time: std::cell::Cell<i64>,
-}
-
-impl Repo {
-    /// `git init` at `env.path(rel)` with extra `init` arguments.
-    fn init(env: &Env, rel: &str, args: &[&str]) -> Self {
-        let repo = Self::at(env, rel);
-        std::fs::create_dir_all(&repo.dir).unwrap();
-        let mut a = vec!["-c", "init.defaultBranch=main", "init", "-q"];
-        a.extend_from_slice(args);
-        repo.git(&a);
-        repo
-    }
-
-    /// A handle on an existing repository.
-    fn at(env: &Env, rel: &str) -> Self {
-        let home = env.path("git-home");
-        std::fs::create_dir_all(&home).unwrap();
-        Self {
-            dir: env.path(rel),
-            home,
-            time: std::cell::Cell::new(1_700_000_000),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        common::git_command(&self.dir, &self.home, self.time.get(), args)
-    }
-
-    /// Runs git; requires success; returns stdout.
-    fn git(&self, args: &[&str]) -> Vec<u8> {
-        self.git_input(args, None)
-    }
-
-    fn git_input(&self, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
-        use std::io::Write;
-        let mut c = self.command(args);
-        c.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().expect("run git");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.unwrap_or_default()).unwrap();
-        drop(stdin);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn text(&self, args: &[&str]) -> String {
-        String::from_utf8(self.git(args))
-            .unwrap()
-            .trim_end()
-            .to_owned()
-    }
-
-    fn write(&self, rel: impl AsRef<OsStr>, content: &[u8]) {
-        let p = self.dir.join(rel.as_ref());
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    /// Stages everything and commits; returns the new commit's id.
-    fn commit(&self, message: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
-        self.time.set(self.time.get() + 60);
-        self.text(&["rev-parse", "HEAD"])
-    }
-
-    /// The commits reachable from `refs`, in `git rev-list` order.
-    fn rev_list(&self, refs: &[&str]) -> Vec<String> {
-        let mut args = vec!["rev-list"];
-        args.extend_from_slice(refs);
-        self.text(&args).lines().map(str::to_owned).collect()
-    }
-}
+use common::{Env, GitRepo as Repo};
 
 /// One tree entry as `git ls-tree -r -z` reports it.
 struct GitEntry {

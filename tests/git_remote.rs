@@ -12,69 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
-
-/// A Git repository driven by `git` with a fixed identity and clock and no
-/// outside configuration.
-struct Repo {
-    dir: PathBuf,
-    home: PathBuf,
-    time: std::cell::Cell<i64>,
-}
-
-impl Repo {
-    fn at(env: &Env, rel: &str) -> Self {
-        let home = env.path("git-home");
-        std::fs::create_dir_all(&home).unwrap();
-        let dir = env.path(rel);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            dir,
-            home,
-            time: std::cell::Cell::new(1_700_000_000),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        common::git_command(&self.dir, &self.home, self.time.get(), args)
-    }
-
-    fn git(&self, args: &[&str]) -> Vec<u8> {
-        let out = self.command(args).output().expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn text(&self, args: &[&str]) -> String {
-        String::from_utf8(self.git(args))
-            .unwrap()
-            .trim_end()
-            .to_owned()
-    }
-
-    fn write(&self, rel: &str, content: &[u8]) {
-        let p = self.dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn commit(&self, message: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
-        self.time.set(self.time.get() + 60);
-        self.text(&["rev-parse", "HEAD"])
-    }
-
-    fn rev_list(&self, refs: &[&str]) -> Vec<String> {
-        let mut args = vec!["rev-list"];
-        args.extend_from_slice(refs);
-        self.text(&args).lines().map(str::to_owned).collect()
-    }
-}
+use common::{Env, GitRepo as Repo};
 
 /// A bare origin at `env/origin.git` and a work clone at `env/work` that
 /// pushes to it: `main` with three commits (a file, an executable, a

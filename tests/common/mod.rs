@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -284,4 +285,94 @@ pub fn git_command(dir: &Path, home: &Path, time: i64, args: &[&str]) -> Command
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE");
     c
+}
+
+/// A Git repository under construction, with a deterministic identity and
+/// clock and no outside configuration.
+pub struct GitRepo {
+    pub dir: PathBuf,
+    home: PathBuf,
+    time: std::cell::Cell<i64>,
+}
+
+impl GitRepo {
+    /// `git init` at `env.path(rel)` with extra `init` arguments.
+    pub fn init(env: &Env, rel: &str, args: &[&str]) -> Self {
+        let repo = Self::at(env, rel);
+        std::fs::create_dir_all(&repo.dir).unwrap();
+        let mut a = vec!["-c", "init.defaultBranch=main", "init", "-q"];
+        a.extend_from_slice(args);
+        repo.git(&a);
+        repo
+    }
+
+    /// A handle on a repository at `env.path(rel)` (the directory is
+    /// created if missing, for `git clone` to fill).
+    pub fn at(env: &Env, rel: &str) -> Self {
+        let home = env.path("git-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let dir = env.path(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            home,
+            time: std::cell::Cell::new(1_700_000_000),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        git_command(&self.dir, &self.home, self.time.get(), args)
+    }
+
+    /// Runs git; requires success; returns stdout.
+    pub fn git(&self, args: &[&str]) -> Vec<u8> {
+        self.git_input(args, None)
+    }
+
+    pub fn git_input(&self, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+        use std::io::Write;
+        let mut c = self.command(args);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("run git");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.unwrap_or_default()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    pub fn text(&self, args: &[&str]) -> String {
+        String::from_utf8(self.git(args))
+            .unwrap()
+            .trim_end()
+            .to_owned()
+    }
+
+    pub fn write(&self, rel: impl AsRef<OsStr>, content: &[u8]) {
+        let p = self.dir.join(rel.as_ref());
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// Stages everything and commits; returns the new commit's id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.time.set(self.time.get() + 60);
+        self.text(&["rev-parse", "HEAD"])
+    }
+
+    /// The commits reachable from `refs`, in `git rev-list` order.
+    pub fn rev_list(&self, refs: &[&str]) -> Vec<String> {
+        let mut args = vec!["rev-list"];
+        args.extend_from_slice(refs);
+        self.text(&args).lines().map(str::to_owned).collect()
+    }
 }
