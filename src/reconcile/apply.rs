@@ -256,9 +256,6 @@ pub fn execute(
         }
     }
     run(target, store, &writes, plan, &mut books)?;
-    if books.outcome.broken.is_some() {
-        return Ok(books.outcome);
-    }
     Ok(books.outcome)
 }
 

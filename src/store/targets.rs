@@ -459,25 +459,22 @@ impl Store {
         let dirs: std::collections::BTreeSet<&[u8]> =
             delta.paths.keys().map(|p| parent_of(p)).collect();
         for dir in dirs {
-            let list: Vec<(Vec<u8>, Held)> = if dir.is_empty() {
-                after
-                    .entries
-                    .iter()
-                    .filter(|(p, _)| !p.contains(&b'/'))
-                    .map(|(p, h)| (p.clone(), h.clone()))
-                    .collect()
+            // The names directly in `dir`: paths below its prefix with no
+            // further `/`.
+            let prefix = if dir.is_empty() {
+                Vec::new()
             } else {
-                let mut start = dir.to_vec();
-                start.push(b'/');
-                let mut end = dir.to_vec();
-                end.push(b'/' + 1);
-                after
-                    .entries
-                    .range(start.clone()..end)
-                    .filter(|(p, _)| !p[start.len()..].contains(&b'/'))
-                    .map(|(p, h)| (p[start.len()..].to_vec(), h.clone()))
-                    .collect()
+                [dir, b"/"].concat()
             };
+            let list: Vec<(Vec<u8>, Held)> = after
+                .entries
+                .range(prefix.clone()..)
+                .take_while(|(p, _)| p.starts_with(&prefix))
+                .filter_map(|(p, h)| {
+                    let name = &p[prefix.len()..];
+                    (!name.contains(&b'/')).then(|| (name.to_vec(), h.clone()))
+                })
+                .collect();
             if list.is_empty() {
                 batch.delete(Table::Inventory, dir_key(name, dir));
             } else {

@@ -309,8 +309,9 @@ pub trait Target {
 
     /// How long after a change a file's change token can be trusted (a
     /// target withholds tokens of files changed more recently, see
-    /// [`Observed::File`]). After writing many files the reconciler waits
-    /// this long before reading their tokens, so the next check can trust
+    /// [`Observed::File`]). When many tokens of files it just wrote were
+    /// withheld, the reconciler waits until this long after it began
+    /// reading them and reads those again, so the next check can trust
     /// them instead of hashing. The default is zero.
     fn settle_time(&self) -> std::time::Duration {
         std::time::Duration::ZERO

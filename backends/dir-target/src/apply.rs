@@ -120,7 +120,8 @@ pub(crate) fn apply_all(
     }
 
     // 3. Rename, make and remove, a directory at a time, then sync each
-    //    directory before confirming its changes.
+    //    directory (past a few, the whole file system once) before
+    //    confirming its changes.
     let groups: Vec<&[usize]> = ready
         .chunk_by(|&a, &b| parent_bytes(changes[a].path()) == parent_bytes(changes[b].path()))
         .collect();
@@ -138,9 +139,10 @@ pub(crate) fn apply_all(
             .collect()
     });
     let deferred = finished.iter().any(|((_, r), d)| *d && r.is_ok());
-    let synced = match deferred {
-        true => reopen(root.fd.as_fd()).and_then(|fd| rustix::fs::syncfs(&fd)),
-        false => Ok(()),
+    let synced = if deferred {
+        reopen(root.fd.as_fd()).and_then(|fd| rustix::fs::syncfs(&fd))
+    } else {
+        Ok(())
     };
     let mut outcomes: Vec<Outcome> = finished
         .into_iter()
