@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use plumb_core::source::{IngestSink, SinkError};
-use plumb_core::{Blob, BlobId, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
+use plumb_core::{Blob, BlobId, Encoded, Kind, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
 
 use super::backend::{Batch, Table};
 use super::index::{LogEntry, encode_entry, head_ref, keyed, named_ref_prefix, time_key};
@@ -115,7 +115,11 @@ impl<'a> StoreSink<'a> {
         })
     }
 
-    fn put_encoded(&self, id: ObjectId, encode: impl FnOnce() -> Vec<u8>) -> Result<(), SinkError> {
+    fn put_canonical(
+        &self,
+        id: ObjectId,
+        encode: impl FnOnce() -> Vec<u8>,
+    ) -> Result<(), SinkError> {
         if lock(&self.state).ids.contains(&id) || self.store.contains(&id).map_err(sink_error)? {
             return Ok(());
         }
@@ -225,7 +229,7 @@ impl<'a> StoreSink<'a> {
 impl IngestSink for StoreSink<'_> {
     fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
         let id = Blob::id_of(data);
-        self.put_encoded(id.object_id(), || {
+        self.put_canonical(id.object_id(), || {
             let (head, n) = Blob::header(data.len());
             let mut bytes = Vec::with_capacity(n + data.len());
             bytes.extend_from_slice(&head[..n]);
@@ -238,8 +242,19 @@ impl IngestSink for StoreSink<'_> {
     fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError> {
         let bytes = tree.encode();
         let id = ObjectId::of_encoding(&bytes);
-        self.put_encoded(id, || bytes)?;
+        self.put_canonical(id, || bytes)?;
         Ok(TreeId::new(id))
+    }
+
+    fn put_encoded(&self, object: Encoded) -> Result<ObjectId, SinkError> {
+        if object.kind() == Kind::Snapshot {
+            return Err(sink_error(StoreError::Invalid(
+                "a snapshot is recorded by commit, not stored as an object".into(),
+            )));
+        }
+        let id = object.id();
+        self.put_canonical(id, || object.into_bytes())?;
+        Ok(id)
     }
 
     fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {

@@ -30,5 +30,6 @@ pub use codec::{DecodeError, decode, decode_blob, decode_snapshot, decode_tree};
 pub use id::{BlobId, IdParseError, ObjectId, SnapshotId, TreeId};
 pub use name::{Name, NameError};
 pub use object::{
-    Blob, EntryValue, Kind, Object, Person, Snapshot, SnapshotError, Tree, TreeEntry, TreeError,
+    Blob, Encoded, EntryValue, Kind, Object, Person, Snapshot, SnapshotError, Tree, TreeEntry,
+    TreeError,
 };

@@ -84,6 +84,61 @@ impl Object {
     }
 }
 
+/// An object's canonical encoding with its id, computed once.
+///
+/// Only this crate makes one, and only from a valid object, so whoever
+/// holds one may store its bytes under its id without decoding or hashing
+/// them again (a source that hashes on one thread and stores on another
+/// pays once).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Encoded {
+    kind: Kind,
+    id: ObjectId,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Encoded({} {}, {} bytes)",
+            self.kind,
+            self.id,
+            self.bytes.len()
+        )
+    }
+}
+
+impl Encoded {
+    fn new(kind: Kind, bytes: Vec<u8>) -> Self {
+        Self {
+            kind,
+            id: ObjectId::of_encoding(&bytes),
+            bytes,
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The object's id: the hash of [`bytes`](Self::bytes).
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// The canonical encoding.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The canonical encoding, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 /// A file's content, or a symlink's target: bytes, nothing else.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Blob(Vec<u8>);
@@ -122,6 +177,15 @@ impl Blob {
     /// The id.
     pub fn id(&self) -> BlobId {
         Self::id_of(&self.0)
+    }
+
+    /// The encoding and id of a blob holding `data`, in one pass.
+    pub fn encoded(data: &[u8]) -> Encoded {
+        let (head, n) = Self::header(data.len());
+        let mut bytes = Vec::with_capacity(n + data.len());
+        bytes.extend_from_slice(&head[..n]);
+        bytes.extend_from_slice(data);
+        Encoded::new(Kind::Blob, bytes)
     }
 
     /// The id of a blob holding `data`, computed without copying it.
@@ -306,6 +370,11 @@ impl Tree {
     /// The id.
     pub fn id(&self) -> TreeId {
         TreeId::new(ObjectId::of_encoding(&self.encode()))
+    }
+
+    /// The encoding and the id, computed once.
+    pub fn encoded(&self) -> Encoded {
+        Encoded::new(Kind::Tree, self.encode())
     }
 }
 

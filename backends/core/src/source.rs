@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use crate::id::{BlobId, SnapshotId, TreeId};
-use crate::object::{Snapshot, SnapshotError, Tree};
+use crate::id::{BlobId, ObjectId, SnapshotId, TreeId};
+use crate::object::{Encoded, Kind, Snapshot, SnapshotError, Tree};
 
 /// A failure of the store underneath a sink. Opaque to sources: they pass it
 /// up unchanged.
@@ -46,6 +46,31 @@ pub trait IngestSink: Sync {
     fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError>;
     /// Stores a tree; returns its id.
     fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError>;
+    /// Stores a blob or tree already encoded and hashed (see [`Encoded`]),
+    /// like [`put_blob`](Self::put_blob) or [`put_tree`](Self::put_tree)
+    /// but without encoding or hashing it again. Snapshots go through
+    /// [`commit`](Self::commit) only: one given here is an error.
+    ///
+    /// The default decodes the object and calls those methods; a store
+    /// should take the bytes as they are.
+    fn put_encoded(&self, object: Encoded) -> Result<ObjectId, SinkError> {
+        let bytes = object.bytes();
+        match object.kind() {
+            Kind::Blob => Ok(self
+                .put_blob(
+                    crate::decode_blob(bytes)
+                        .map_err(|e| SinkError(Box::new(e)))?
+                        .data(),
+                )?
+                .object_id()),
+            Kind::Tree => Ok(self
+                .put_tree(&crate::decode_tree(bytes).map_err(|e| SinkError(Box::new(e)))?)?
+                .object_id()),
+            Kind::Snapshot => Err(SinkError(
+                "a snapshot is recorded by commit, not stored as an object".into(),
+            )),
+        }
+    }
     /// Reads a value from this source's cache.
     fn cache_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError>;
     /// Buffers a cache write, durable with the next commit.

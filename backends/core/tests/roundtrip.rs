@@ -158,6 +158,8 @@ proptest! {
         prop_assert_eq!(Blob::id_of(b.data()), b.id());
         let (head, n) = Blob::header(b.data().len());
         prop_assert_eq!(&head[..n], &bytes[..n]);
+        let encoded = Blob::encoded(b.data());
+        prop_assert_eq!((encoded.kind(), encoded.id(), encoded.bytes()), (Kind::Blob, ObjectId::from(b.id()), &bytes[..]));
     }
 
     #[test]
@@ -166,6 +168,8 @@ proptest! {
         prop_assert_eq!(decode_tree(&bytes), Ok(t.clone()));
         prop_assert_eq!(decode(&bytes), Ok(Object::Tree(t.clone())));
         prop_assert_eq!(ObjectId::from(t.id()), ObjectId::of_encoding(&bytes));
+        let encoded = t.encoded();
+        prop_assert_eq!((encoded.kind(), encoded.id(), encoded.bytes()), (Kind::Tree, ObjectId::from(t.id()), &bytes[..]));
         for pair in t.entries().windows(2) {
             prop_assert!(pair[0].name.as_bytes() < pair[1].name.as_bytes());
         }

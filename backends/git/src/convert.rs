@@ -1,6 +1,6 @@
 //! Git trees and blobs to plumb trees and blobs, each Git object once.
 
-use std::collections::HashMap;
+use gix::hashtable::HashMap;
 
 use gix::ObjectId;
 use gix::objs::Kind as GitKind;
@@ -63,8 +63,8 @@ impl<'a> Converter<'a> {
         Self {
             repo,
             sink,
-            memo: HashMap::new(),
-            older: HashMap::new(),
+            memo: HashMap::default(),
+            older: HashMap::default(),
             seen: fresh.then(Seen::new),
             pending: Vec::new(),
             files_read: 0,
@@ -74,7 +74,7 @@ impl<'a> Converter<'a> {
 
     /// Hands the conversions made since the last call to the sink cache.
     /// Call right before committing the snapshot whose objects they are.
-    pub(crate) fn flush(&mut self, writer: &Writer<'_>) -> Result<(), SinkError> {
+    pub(crate) fn flush(&mut self, writer: &mut Writer<'_>) -> Result<(), SinkError> {
         writer.cache_put(std::mem::take(&mut self.pending))
     }
 
@@ -137,7 +137,11 @@ impl<'a> Converter<'a> {
     }
 
     /// The plumb blob holding the Git blob `id`.
-    pub(crate) fn blob(&mut self, writer: &Writer<'_>, id: ObjectId) -> Result<BlobId, GitError> {
+    pub(crate) fn blob(
+        &mut self,
+        writer: &mut Writer<'_>,
+        id: ObjectId,
+    ) -> Result<BlobId, GitError> {
         if let Some(v) = self.lookup(BLOB_KEY, &id)? {
             return Ok(BlobId::new(PlumbId::from_bytes(v)));
         }
@@ -153,7 +157,11 @@ impl<'a> Converter<'a> {
     /// The plumb tree of the Git tree `root`, converting what is not yet
     /// converted. Depth is handled without recursion, so a deep tree cannot
     /// exhaust the stack; memory holds one tree per level.
-    pub(crate) fn tree(&mut self, writer: &Writer<'_>, root: ObjectId) -> Result<TreeId, GitError> {
+    pub(crate) fn tree(
+        &mut self,
+        writer: &mut Writer<'_>,
+        root: ObjectId,
+    ) -> Result<TreeId, GitError> {
         if let Some(v) = self.lookup(TREE_KEY, &root)? {
             return Ok(TreeId::new(PlumbId::from_bytes(v)));
         }
@@ -198,7 +206,7 @@ impl<'a> Converter<'a> {
                     },
                     reason: e.to_string(),
                 })?;
-            let id = writer.put_tree(tree)?;
+            let id = writer.put_tree(&tree)?;
             self.remember(TREE_KEY, git_id, *id.as_bytes());
             let Some(parent) = parents.pop() else {
                 return Ok(id);

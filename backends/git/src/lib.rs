@@ -396,7 +396,7 @@ impl GitSource {
         };
         let tree = match root {
             Some(t) => conv.tree(writer, t)?,
-            None => writer.put_tree(Tree::default())?,
+            None => writer.put_tree(&Tree::default())?,
         };
 
         let mut extra: Vec<(String, Vec<u8>)> = Vec::with_capacity(raw.extra.len() + 1);

@@ -12,11 +12,18 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use plumb_core::source::{IngestSink, SinkError};
-use plumb_core::{Blob, BlobId, Snapshot, SnapshotId, Tree, TreeId};
+use plumb_core::{Blob, BlobId, Encoded, Snapshot, SnapshotId, Tree, TreeId};
 
-/// Writes queued at most (blobs above [`QUEUED_BLOB_MAX`] bytes are not
-/// queued, so the queue holds at most this many times that much).
-const QUEUE: usize = 256;
+/// Jobs are handed over in batches (one hand-over per object would cost a
+/// channel operation and often a thread wake-up each): a batch is sent
+/// once it holds this many jobs…
+const BATCH_JOBS: usize = 128;
+/// …or this many bytes of objects.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued at most: with blobs above [`QUEUED_BLOB_MAX`] bytes not
+/// queued, the queue holds at most about this many times
+/// `BATCH_BYTES + QUEUED_BLOB_MAX` bytes.
+const QUEUE: usize = 16;
 
 /// Blobs larger than this are stored by the reader itself rather than
 /// copied into the queue (objects may be stored in any order).
@@ -27,8 +34,8 @@ const QUEUED_BLOB_MAX: usize = 256 << 10;
 const REMEMBERED_COMMITS: usize = 1 << 16;
 
 enum Job {
-    Blob(Vec<u8>),
-    Tree(Tree),
+    /// A blob or tree, encoded and hashed by the reader.
+    Object(Encoded),
     Cache(Vec<(Vec<u8>, [u8; 32])>),
     Commit(Box<Snapshot>, SnapshotId),
     /// Answers once everything queued before it is done.
@@ -38,7 +45,10 @@ enum Job {
 /// The reader's end: queues writes and answers what was queued.
 pub(crate) struct Writer<'s> {
     sink: &'s dyn IngestSink,
-    jobs: SyncSender<Job>,
+    jobs: SyncSender<Vec<Job>>,
+    /// Jobs not yet handed over, and the bytes of their objects.
+    batch: Vec<Job>,
+    batch_bytes: usize,
     /// Snapshots queued (or committed) in this ingest, by native revision.
     committed: HashMap<String, SnapshotId>,
 }
@@ -59,9 +69,19 @@ pub(crate) fn with_writer<T, E: From<SinkError>>(
         let mut writer = Writer {
             sink,
             jobs,
+            batch: Vec::with_capacity(BATCH_JOBS),
+            batch_bytes: 0,
             committed: HashMap::new(),
         };
-        let read = read(&mut writer);
+        let mut read = read(&mut writer);
+        // Hand over what is batched even after an error: every snapshot
+        // queued before it was complete, and is kept.
+        let sent = writer.send();
+        if read.is_ok()
+            && let Err(e) = sent
+        {
+            read = Err(e.into());
+        }
         drop(writer);
         let written = match worker.join() {
             Ok(written) => written,
@@ -76,14 +96,11 @@ pub(crate) fn with_writer<T, E: From<SinkError>>(
 
 /// The writer thread: carries out jobs in order until the queue closes or
 /// a write fails.
-fn write_all(sink: &dyn IngestSink, queue: Receiver<Job>) -> Result<(), SinkError> {
-    for job in queue {
+fn write_all(sink: &dyn IngestSink, queue: Receiver<Vec<Job>>) -> Result<(), SinkError> {
+    for job in queue.into_iter().flatten() {
         match job {
-            Job::Blob(data) => {
-                sink.put_blob(&data)?;
-            }
-            Job::Tree(tree) => {
-                sink.put_tree(&tree)?;
+            Job::Object(object) => {
+                sink.put_encoded(object)?;
             }
             Job::Cache(values) => {
                 for (k, v) in values {
@@ -114,33 +131,52 @@ fn stopped() -> SinkError {
 }
 
 impl Writer<'_> {
-    fn queue(&self, job: Job) -> Result<(), SinkError> {
-        self.jobs.send(job).map_err(|_| stopped())
+    fn queue(&mut self, job: Job, bytes: usize) -> Result<(), SinkError> {
+        self.batch.push(job);
+        self.batch_bytes += bytes;
+        if self.batch.len() >= BATCH_JOBS || self.batch_bytes >= BATCH_BYTES {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the jobs batched so far to the writer thread.
+    fn send(&mut self) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_JOBS));
+        self.batch_bytes = 0;
+        self.jobs.send(batch).map_err(|_| stopped())
     }
 
     /// Stores a blob; returns its id at once.
-    pub(crate) fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
+    pub(crate) fn put_blob(&mut self, data: &[u8]) -> Result<BlobId, SinkError> {
         if data.len() > QUEUED_BLOB_MAX {
             return self.sink.put_blob(data);
         }
-        let id = Blob::id_of(data);
-        self.queue(Job::Blob(data.to_vec()))?;
+        let object = Blob::encoded(data);
+        let id = BlobId::new(object.id());
+        let len = object.bytes().len();
+        self.queue(Job::Object(object), len)?;
         Ok(id)
     }
 
     /// Stores a tree; returns its id at once.
-    pub(crate) fn put_tree(&self, tree: Tree) -> Result<TreeId, SinkError> {
-        let id = tree.id();
-        self.queue(Job::Tree(tree))?;
+    pub(crate) fn put_tree(&mut self, tree: &Tree) -> Result<TreeId, SinkError> {
+        let object = tree.encoded();
+        let id = TreeId::new(object.id());
+        let len = object.bytes().len();
+        self.queue(Job::Object(object), len)?;
         Ok(id)
     }
 
     /// Buffers cache values, written before the next commit.
-    pub(crate) fn cache_put(&self, values: Vec<(Vec<u8>, [u8; 32])>) -> Result<(), SinkError> {
+    pub(crate) fn cache_put(&mut self, values: Vec<(Vec<u8>, [u8; 32])>) -> Result<(), SinkError> {
         if values.is_empty() {
             return Ok(());
         }
-        self.queue(Job::Cache(values))
+        self.queue(Job::Cache(values), 0)
     }
 
     /// Records `snapshot` after everything queued before it; returns its id
@@ -152,7 +188,7 @@ impl Writer<'_> {
             self.committed.clear();
         }
         self.committed.insert(snapshot.revision.clone(), id);
-        self.queue(Job::Commit(Box::new(snapshot), id))?;
+        self.queue(Job::Commit(Box::new(snapshot), id), 0)?;
         Ok(id)
     }
 
@@ -166,9 +202,10 @@ impl Writer<'_> {
     }
 
     /// Waits until everything queued so far is written.
-    pub(crate) fn wait(&self) -> Result<(), SinkError> {
+    pub(crate) fn wait(&mut self) -> Result<(), SinkError> {
         let (done, answer) = sync_channel(1);
-        self.queue(Job::Barrier(done))?;
+        self.batch.push(Job::Barrier(done));
+        self.send()?;
         answer.recv().map_err(|_| stopped())
     }
 }
