@@ -22,7 +22,8 @@ pub struct FsckReport {
 }
 
 /// Checks every object (hash and canonical form) and the index (logs,
-/// heads, revisions, times, snapshot map) and that every snapshot in a log
+/// heads, named refs and their annotations, revisions, times, snapshot
+/// map) and that every snapshot in a log
 /// has its whole tree present. Problems are collected, not fatal; only a
 /// failing backend stops the check.
 pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreError> {
@@ -107,6 +108,27 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             report.problems.push(format!(
                 "source {name:?}: head does not match the newest log entry"
             ));
+        }
+        match store.source_refs(&name) {
+            Ok(refs) => {
+                for r in refs {
+                    if kinds.get(&r.snapshot.object_id()) != Some(&Kind::Snapshot) {
+                        report.problems.push(format!(
+                            "source {name:?}: ref {} points to snapshot {}, which is not stored",
+                            r.name, r.snapshot
+                        ));
+                    }
+                    if let Some(a) = r.annotation
+                        && kinds.get(&a.object_id()) != Some(&Kind::Blob)
+                    {
+                        report.problems.push(format!(
+                            "source {name:?}: ref {} has annotation {a}, which is not stored",
+                            r.name
+                        ));
+                    }
+                }
+            }
+            Err(e) => report.problems.push(format!("source {name:?}: {e}")),
         }
         let prefix = crate::store::index_prefix(&name);
         for table in [Table::Revisions, Table::Times] {

@@ -21,8 +21,9 @@ pub struct GcReport {
     pub bytes_freed_on_disk: u64,
 }
 
-/// Removes every object not reachable from a source's log or a target
-/// (snapshots, their parents, trees and blobs). Deletes in batches: a kill midway leaves a
+/// Removes every object not reachable from a source's log, a source's
+/// named refs (their annotations) or a target (snapshots, their parents,
+/// trees and blobs). Deletes in batches: a kill midway leaves a
 /// consistent store with some garbage left for the next run.
 pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     let mut live: HashSet<ObjectId> = HashSet::new();
@@ -32,6 +33,12 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
             snapshots.push(e.id);
             Ok(true)
         })?;
+        // Named refs reach their annotations (annotated tag objects).
+        for r in store.source_refs(&def.name)? {
+            if let Some(a) = r.annotation {
+                live.insert(a.object_id());
+            }
+        }
     }
     // Targets reach what they are pinned to, what they last applied, and
     // every blob their inventory records (a drift diff needs it).

@@ -312,6 +312,21 @@ fn rich(env: &Env) -> Rich {
     let signed_payload =
         format!("tree {tree}\nparent {head}\n{people}{body}\n{message}").into_bytes();
 
+    // A signed annotated tag of it, made by hand too.
+    let tag_payload = format!(
+        "object {signed}\ntype commit\ntag v2.0\n\
+         tagger Tagger <tagger@example.org> 1700002000 +0100\n\nsigned release\n\nnotes\n"
+    );
+    let tag = format!("{tag_payload}{SIGNATURE}\n");
+    let tag_id = String::from_utf8(repo.git_input(
+        &["hash-object", "-t", "tag", "-w", "--stdin"],
+        Some(tag.as_bytes()),
+    ))
+    .unwrap()
+    .trim()
+    .to_owned();
+    repo.git(&["update-ref", "refs/tags/v2.0", &tag_id]);
+
     std::fs::remove_file(repo.dir.join("link")).unwrap();
     std::os::unix::fs::symlink("../nowhere", repo.dir.join("link")).unwrap();
     std::fs::remove_dir_all(repo.dir.join("conf.d")).unwrap();
@@ -399,7 +414,7 @@ fn refs_tags_and_globs() {
         &["--ref", "main", "--ref", "refs/tags/v*", "--ref", "lw"],
     );
     env.ok(&["ingest", "tags"]);
-    let commits = rich.repo.rev_list(&["main", "v0.9", "v1.0", "lw"]);
+    let commits = rich.repo.rev_list(&["main", "v0.9", "v1.0", "v2.0", "lw"]);
     check_source(&env, "tags", &rich.repo, "git:sha1:", &commits, None);
     assert!(commits.contains(&rich.tagged_only));
     // Tagged commits resolve by hash and by tag name, short or full.
@@ -413,6 +428,70 @@ fn refs_tags_and_globs() {
     );
     let lw = rich.repo.text(&["rev-parse", "lw"]);
     assert_eq!(show("tags@lw"), format!("git:sha1:{lw}").as_str());
+
+    // Annotated tags keep their tag object: tagger, message, and for a
+    // signed one the signature and the bytes it covers, as Git has them.
+    let refs_at = |rev: &str| json(&env, &["show", rev, "--json"])["refs"].clone();
+    let v10 = refs_at("tags@v1.0");
+    let v10 = v10
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "refs/tags/v1.0")
+        .unwrap()
+        .clone();
+    let field = |tag: &str, format: &str| {
+        rich.repo.text(&[
+            "for-each-ref",
+            &format!("--format={format}"),
+            &format!("refs/tags/{tag}"),
+        ])
+    };
+    assert_eq!(v10["source"], "tags");
+    assert_eq!(
+        v10["tag"]["object"],
+        field("v1.0", "%(*objectname)").as_str()
+    );
+    assert_eq!(v10["tag"]["name"], "v1.0");
+    assert_eq!(v10["tag"]["message"], "release 1.0\n");
+    assert_eq!(
+        v10["tag"]["tagger"]["name"],
+        field("v1.0", "%(taggername)").as_str()
+    );
+    assert_eq!(v10["tag"]["signature"], serde_json::Value::Null);
+    let v20 = refs_at("tags@v2.0");
+    let v20 = &v20.as_array().unwrap()[0];
+    assert_eq!(v20["name"], "refs/tags/v2.0");
+    assert_eq!(v20["tag"]["message"], "signed release\n\nnotes\n");
+    assert_eq!(v20["tag"]["tagger"]["time"], "2023-11-14T23:46:40+01:00");
+    assert_eq!(
+        v20["tag"]["signature"],
+        field("v2.0", "%(contents:signature)").as_str().to_owned() + "\n"
+    );
+    let raw = rich.repo.git(&["cat-file", "tag", "v2.0"]);
+    let payload = v20["tag"]["signed_payload"].as_str().unwrap();
+    assert_eq!(format!("{payload}{SIGNATURE}\n").as_bytes(), raw);
+    // The text form says so on one line; a lightweight tag has no
+    // annotation.
+    let text = String::from_utf8(env.ok(&["show", "tags@v2.0"])).unwrap();
+    assert!(
+        text.contains("ref       refs/tags/v2.0 (tag by Tagger <tagger@example.org> 2023-11-14T23:46:40+01:00, signed): signed release\n"),
+        "{text}"
+    );
+    let lw_ref = refs_at("tags@lw");
+    let lw_ref = lw_ref
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "refs/tags/lw")
+        .unwrap()
+        .clone();
+    assert_eq!(lw_ref["annotation"], serde_json::Value::Null);
+    // Annotations survive gc, and fsck checks them.
+    let before = refs_at("tags@v2.0");
+    env.ok(&["gc"]);
+    env.ok(&["fsck"]);
+    assert_eq!(refs_at("tags@v2.0"), before);
     let main = rich.repo.text(&["rev-parse", "main"]);
     assert_eq!(show("tags@main"), format!("git:sha1:{main}").as_str());
     // Short glob patterns, tried below refs/tags/ too.

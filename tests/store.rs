@@ -5,7 +5,7 @@
 
 use plumb::store::backend::{Batch, Table};
 use plumb::store::{Engine, SourceDef, Store, StoreError, StoreSink, Vcs};
-use plumb_core::source::IngestSink;
+use plumb_core::source::{IngestSink, NamedRef};
 use plumb_core::{Blob, EntryValue, Name, Object, Person, Snapshot, Tree, TreeEntry};
 
 fn stores() -> Vec<(tempfile::TempDir, Store)> {
@@ -251,9 +251,13 @@ fn named_refs_resolve_and_are_replaced() {
         let s1 = snapshot_of(&sink, &[("a", b"1")], "git:sha1:1111", 1);
         let id1 = sink.commit(&s1).unwrap();
         let s2 = snapshot_of(&sink, &[("a", b"2")], "git:sha1:2222", 2);
+        let note = sink.put_blob(b"object ...\ntag v1.0\n\nrelease\n").unwrap();
         sink.set_refs(&[
-            ("refs/heads/main".into(), id1),
-            ("refs/tags/v1.0".into(), id1),
+            NamedRef::new("refs/heads/main", id1),
+            NamedRef {
+                annotation: Some(note),
+                ..NamedRef::new("refs/tags/v1.0", id1)
+            },
         ])
         .unwrap();
         let id2 = sink.commit(&s2).unwrap();
@@ -266,9 +270,19 @@ fn named_refs_resolve_and_are_replaced() {
                 .id,
             id1
         );
+        // The annotation is kept with the ref, and gc keeps its blob.
+        let refs = store.source_refs("app").unwrap();
+        assert_eq!(refs[1].annotation, Some(note));
+        assert_eq!(refs[0].annotation, None);
+        plumb::gc::gc(&store).unwrap();
+        assert_eq!(
+            store.blob(&note).unwrap().data(),
+            b"object ...\ntag v1.0\n\nrelease\n"
+        );
         // A later ingest replaces the whole set.
         let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
-        sink.set_refs(&[("refs/heads/main".into(), id2)]).unwrap();
+        sink.set_refs(&[NamedRef::new("refs/heads/main", id2)])
+            .unwrap();
         sink.finish().unwrap();
         assert_eq!(plumb::rev::resolve(&store, "app@main").unwrap().id, id2);
         assert!(plumb::rev::resolve(&store, "app@v1.0").is_err());

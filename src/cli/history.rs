@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use plumb::store::Store;
+use anyhow::Context;
+use plumb::store::{Store, Vcs};
+use plumb_core::source::NamedRef;
 use plumb_core::{Snapshot, SnapshotId};
 
 use super::exit;
@@ -65,10 +67,90 @@ pub fn log(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::R
     Ok(exit::OK)
 }
 
+/// A named ref that points at a snapshot, with its annotation read.
+struct RefAt {
+    source: String,
+    named: NamedRef,
+    /// The annotation as a Git tag, when the source is Git.
+    tag: Option<plumb_git::Tag>,
+}
+
+/// The named refs of `sources` that point at `id`, annotations read.
+fn refs_at(
+    store: &Store,
+    id: &SnapshotId,
+    sources: &[(String, u64)],
+) -> anyhow::Result<Vec<RefAt>> {
+    let mut out = Vec::new();
+    for (name, _) in sources {
+        let git = store.source(name)?.vcs == Vcs::Git;
+        for named in store.source_refs(name)? {
+            if named.snapshot != *id {
+                continue;
+            }
+            let tag = match named.annotation {
+                Some(a) if git => {
+                    let raw = store.blob(&a)?;
+                    Some(plumb_git::parse_tag(raw.data()).with_context(|| {
+                        format!("the annotation of ref {} of source {name}", named.name)
+                    })?)
+                }
+                _ => None,
+            };
+            out.push(RefAt {
+                source: name.clone(),
+                named,
+                tag,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn ref_json(r: &RefAt) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "source": r.source,
+        "name": r.named.name,
+        "annotation": r.named.annotation.map(|a| a.to_string()),
+    });
+    if let Some(t) = &r.tag {
+        v["tag"] = serde_json::json!({
+            "object": t.object,
+            "type": t.kind,
+            "name": String::from_utf8_lossy(&t.name),
+            "tagger": t.tagger.as_ref().map(person_json),
+            "message": String::from_utf8_lossy(&t.message),
+            "signature": t.signature.as_ref().map(|s| String::from_utf8_lossy(s)),
+            "signed_payload": t.signed_payload.as_ref().map(|s| String::from_utf8_lossy(s)),
+        });
+    }
+    v
+}
+
+fn ref_text(r: &RefAt) -> String {
+    let Some(t) = &r.tag else {
+        return format!("ref       {}\n", r.named.name);
+    };
+    let by = t
+        .tagger
+        .as_ref()
+        .map(|p| format!(" by {} {}", person(p), rfc3339(p)))
+        .unwrap_or_default();
+    let signed = if t.signature.is_some() {
+        ", signed"
+    } else {
+        ""
+    };
+    let message = String::from_utf8_lossy(&t.message);
+    let subject = message.lines().next().unwrap_or_default();
+    format!("ref       {} (tag{by}{signed}): {subject}\n", r.named.name)
+}
+
 pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
     let resolved = plumb::rev::resolve(store, rev)?;
     let s = store.snapshot(&resolved.id)?;
     let sources = store.sources_of(&resolved.id)?;
+    let refs = refs_at(store, &resolved.id, &sources)?;
     if json {
         let mut v = snapshot_json(&resolved.id, &s);
         v["sources"] = sources
@@ -76,6 +158,7 @@ pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
             .map(|(n, seq)| serde_json::json!({"name": n, "seq": seq}))
             .collect::<Vec<_>>()
             .into();
+        v["refs"] = refs.iter().map(ref_json).collect::<Vec<_>>().into();
         v["extra"] = s
             .extra
             .iter()
@@ -91,6 +174,9 @@ pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
         text.push_str(&format!("source    {n} #{seq}\n"));
     }
     text.push_str(&format!("revision  {}\n", s.revision));
+    for r in &refs {
+        text.push_str(&ref_text(r));
+    }
     text.push_str(&format!("tree      {}\n", s.tree));
     for p in &s.parents {
         text.push_str(&format!("parent    {p}\n"));

@@ -3,7 +3,8 @@
 
 use std::ops::Bound;
 
-use plumb_core::{ObjectId, SnapshotId};
+use plumb_core::source::NamedRef;
+use plumb_core::{BlobId, ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use super::backend::{Batch, KeyRange, Table, prefix_end};
@@ -148,6 +149,35 @@ fn snapshot_id(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreEr
         .try_into()
         .map_err(|_| corrupt(table, key, "expected a 32-byte id"))?;
     Ok(SnapshotId::new(ObjectId::from_bytes(bytes)))
+}
+
+/// A named ref's value: the snapshot id, then the annotation blob's id
+/// when there is one (`spec/store.md`).
+pub(crate) fn encode_named_ref(r: &NamedRef) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(r.snapshot.as_bytes());
+    if let Some(a) = &r.annotation {
+        v.extend_from_slice(a.as_bytes());
+    }
+    v
+}
+
+fn decode_named_ref(name: String, key: &[u8], v: &[u8]) -> Result<NamedRef, StoreError> {
+    let id = |b: &[u8]| {
+        <[u8; 32]>::try_from(b)
+            .map(ObjectId::from_bytes)
+            .map_err(|_| corrupt(Table::Refs, key, "expected one or two 32-byte ids"))
+    };
+    let (snapshot, annotation) = match v.len() {
+        32 => (id(v)?, None),
+        64 => (id(&v[..32])?, Some(BlobId::new(id(&v[32..])?))),
+        _ => return Err(corrupt(Table::Refs, key, "expected one or two 32-byte ids")),
+    };
+    Ok(NamedRef {
+        name,
+        snapshot: SnapshotId::new(snapshot),
+        annotation,
+    })
 }
 
 fn corrupt(table: Table, key: &[u8], reason: &str) -> StoreError {
@@ -409,13 +439,14 @@ impl Store {
         Ok(out)
     }
 
-    /// A source's named refs (full names) and their snapshots, by name.
-    pub fn source_refs(&self, name: &str) -> Result<Vec<(String, SnapshotId)>, StoreError> {
+    /// A source's named refs (full names), their snapshots and
+    /// annotations, by name.
+    pub fn source_refs(&self, name: &str) -> Result<Vec<NamedRef>, StoreError> {
         let prefix = named_ref_prefix(name);
         let mut out = Vec::new();
         self.for_prefix(Table::Refs, &prefix, false, |k, v| {
             let refname = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            out.push((refname, snapshot_id(Table::Refs, k, v)?));
+            out.push(decode_named_ref(refname, k, v)?);
             Ok(true)
         })?;
         Ok(out)
@@ -427,7 +458,7 @@ impl Store {
         key.extend_from_slice(refname.as_bytes());
         self.backend
             .get(Table::Refs, &key)?
-            .map(|v| snapshot_id(Table::Refs, &key, &v))
+            .map(|v| decode_named_ref(refname.to_owned(), &key, &v).map(|r| r.snapshot))
             .transpose()
     }
 

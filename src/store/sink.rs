@@ -5,11 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use plumb_core::source::{IngestSink, SinkError};
+use plumb_core::source::{IngestSink, NamedRef, SinkError};
 use plumb_core::{Blob, BlobId, Encoded, Kind, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
 
 use super::backend::{Batch, Table};
-use super::index::{LogEntry, encode_entry, head_ref, keyed, named_ref_prefix, time_key};
+use super::index::{
+    LogEntry, encode_entry, encode_named_ref, head_ref, keyed, named_ref_prefix, time_key,
+};
 use super::{Store, StoreError};
 
 /// Buffered writes go to the backend in one transaction once they reach
@@ -70,7 +72,7 @@ pub struct StoreSink<'a> {
     store: &'a Store,
     source: String,
     state: Mutex<State>,
-    refs: Mutex<Option<Vec<(String, SnapshotId)>>>,
+    refs: Mutex<Option<Vec<NamedRef>>>,
     progress: Box<ProgressFn<'a>>,
 }
 
@@ -181,11 +183,7 @@ impl<'a> StoreSink<'a> {
     }
 
     /// Adds a new ref set (replacing the recorded one) to the buffer.
-    fn stage_refs(
-        &self,
-        state: &mut State,
-        refs: Vec<(String, SnapshotId)>,
-    ) -> Result<(), StoreError> {
+    fn stage_refs(&self, state: &mut State, refs: Vec<NamedRef>) -> Result<(), StoreError> {
         let prefix = named_ref_prefix(&self.source);
         let mut current = Vec::new();
         self.store.for_prefix(Table::Refs, &prefix, false, |k, _| {
@@ -195,10 +193,10 @@ impl<'a> StoreSink<'a> {
         for k in current {
             state.batch.delete(Table::Refs, k);
         }
-        for (name, id) in refs {
+        for r in refs {
             let mut k = prefix.clone();
-            k.extend_from_slice(name.as_bytes());
-            state.batch.put(Table::Refs, k, id.as_bytes().to_vec());
+            k.extend_from_slice(r.name.as_bytes());
+            state.batch.put(Table::Refs, k, encode_named_ref(&r));
         }
         Ok(())
     }
@@ -336,7 +334,7 @@ impl IngestSink for StoreSink<'_> {
         Ok(id)
     }
 
-    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
+    fn set_refs(&self, refs: &[NamedRef]) -> Result<(), SinkError> {
         *lock(&self.refs) = Some(refs.to_vec());
         Ok(())
     }

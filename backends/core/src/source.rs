@@ -82,17 +82,43 @@ pub trait IngestSink: Sync {
     /// Durably records `snapshot` as the next entry of this source's log.
     fn commit(&self, snapshot: &Snapshot) -> Result<SnapshotId, SinkError>;
     /// Records the source's named refs (branches, tags, bookmarks: full
-    /// names such as `refs/tags/v1.0`) and the snapshots they point at,
-    /// replacing the set recorded before. Buffered like cache writes:
-    /// durable with the next commit or at the end of a successful ingest.
-    /// Every snapshot named must be committed by then. A sink that keeps no
-    /// refs (a test sink) may ignore them.
-    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
+    /// names such as `refs/tags/v1.0`), the snapshots they point at and
+    /// their annotations, replacing the set recorded before. Buffered like
+    /// cache writes: durable with the next commit or at the end of a
+    /// successful ingest. Every snapshot named must be committed by then,
+    /// and every annotation blob stored. A sink that keeps no refs may
+    /// ignore them.
+    fn set_refs(&self, refs: &[NamedRef]) -> Result<(), SinkError> {
         let _ = refs;
         Ok(())
     }
     /// Reports progress: `done` of `total` units (`total` 0 when unknown).
     fn progress(&self, what: &str, done: u64, total: u64);
+}
+
+/// A named ref of a source (a branch, tag or bookmark) and what it leads
+/// to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRef {
+    /// The full name, such as `refs/tags/v1.0`.
+    pub name: String,
+    /// The snapshot it leads to.
+    pub snapshot: SnapshotId,
+    /// A blob holding the ref's own metadata in the source's native form,
+    /// when it has any: for Git, the raw annotated tag object (tagger,
+    /// message, signature).
+    pub annotation: Option<BlobId>,
+}
+
+impl NamedRef {
+    /// A ref without an annotation.
+    pub fn new(name: impl Into<String>, snapshot: SnapshotId) -> Self {
+        Self {
+            name: name.into(),
+            snapshot,
+            annotation: None,
+        }
+    }
 }
 
 /// What one ingest did.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::source::{IngestSink, SinkError};
+use crate::source::{IngestSink, NamedRef, SinkError};
 use crate::{
     Blob, BlobId, EntryValue, ObjectId, Snapshot, SnapshotId, Tree, TreeId, decode_blob,
     decode_snapshot, decode_tree,
@@ -48,7 +48,7 @@ struct State {
     cache: HashMap<Vec<u8>, Vec<u8>>,
     pending: HashMap<Vec<u8>, Vec<u8>>,
     log: Vec<(SnapshotId, Snapshot)>,
-    refs: Vec<(String, SnapshotId)>,
+    refs: Vec<NamedRef>,
     counts: Counts,
     fail_at_commit: Option<u64>,
 }
@@ -104,7 +104,7 @@ impl MemorySink {
     }
 
     /// The refs last set.
-    pub fn refs(&self) -> Vec<(String, SnapshotId)> {
+    pub fn refs(&self) -> Vec<NamedRef> {
         self.state().refs.clone()
     }
 
@@ -275,9 +275,18 @@ impl IngestSink for MemorySink {
         Ok(id)
     }
 
-    fn set_refs(&self, refs: &[(String, SnapshotId)]) -> Result<(), SinkError> {
+    fn set_refs(&self, refs: &[NamedRef]) -> Result<(), SinkError> {
         let mut s = self.state();
         s.counts.set_refs += 1;
+        for r in refs {
+            if let Some(a) = r.annotation {
+                assert!(
+                    s.objects.contains_key(&a.object_id()),
+                    "ref {} names annotation {a}, which was never stored",
+                    r.name
+                );
+            }
+        }
         s.refs = refs.to_vec();
         Ok(())
     }

@@ -113,27 +113,7 @@ impl<'a> Converter<'a> {
 
     /// Reads an object that must be of kind `expected`.
     fn read(&self, id: ObjectId, expected: GitKind) -> Result<gix::Object<'a>, GitError> {
-        let what = kind_name(expected);
-        let obj = self
-            .repo
-            .try_find_object(id)
-            .map_err(|e| GitError::Read {
-                what,
-                id: id.to_hex().to_string(),
-                reason: e.to_string(),
-            })?
-            .ok_or_else(|| GitError::Missing {
-                what,
-                id: id.to_hex().to_string(),
-            })?;
-        if obj.kind != expected {
-            return Err(GitError::WrongKind {
-                id: id.to_hex().to_string(),
-                expected: what,
-                actual: obj.kind.to_string(),
-            });
-        }
-        Ok(obj)
+        read(self.repo, id, expected)
     }
 
     /// The plumb blob holding the Git blob `id`.
@@ -275,6 +255,34 @@ impl<'a> Converter<'a> {
         }
         Ok(Some(at))
     }
+}
+
+/// Reads an object that must be of kind `expected`.
+pub(crate) fn read(
+    repo: &gix::Repository,
+    id: ObjectId,
+    expected: GitKind,
+) -> Result<gix::Object<'_>, GitError> {
+    let what = kind_name(expected);
+    let obj = repo
+        .try_find_object(id)
+        .map_err(|e| GitError::Read {
+            what,
+            id: id.to_hex().to_string(),
+            reason: e.to_string(),
+        })?
+        .ok_or_else(|| GitError::Missing {
+            what,
+            id: id.to_hex().to_string(),
+        })?;
+    if obj.kind != expected {
+        return Err(GitError::WrongKind {
+            id: id.to_hex().to_string(),
+            expected: what,
+            actual: obj.kind.to_string(),
+        });
+    }
+    Ok(obj)
 }
 
 /// A Bloom filter of Git ids (two probes; ids are uniformly distributed

@@ -83,10 +83,14 @@
 //! `refs/tags/v1.0`; `HEAD` when it is detached) with the snapshot of the
 //! commit each peels to, so `app@main` and `app@v1.0` resolve. The set
 //! replaces the one recorded before: a deleted tag disappears, a moved
-//! branch moves. Annotated tag objects themselves (tagger, message,
-//! signature) are not recorded. A copy of the set is kept in the sink
-//! cache (key `refs`), and the refs are handed to the sink only when they
-//! differ from it, so an ingest with nothing new writes nothing.
+//! branch moves. A ref that points at an annotated tag object keeps that
+//! object, byte for byte, as its annotation: a blob holding the raw tag
+//! (tagger, message, and for a signed tag the signature at its end), so a
+//! signature can be verified later without Git; [`parse_tag`] reads it
+//! back, and `plumb show` displays it. For a tag of a tag, the outermost
+//! one is kept. A copy of the set is kept in the sink cache (key `refs`),
+//! and the refs are handed to the sink only when they differ from it, so
+//! an ingest with nothing new writes nothing.
 //!
 //! # Snapshots
 //!
@@ -201,6 +205,7 @@ mod convert;
 mod error;
 mod refs;
 mod remote;
+mod tag;
 mod walk;
 mod writer;
 
@@ -208,12 +213,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
-use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
+use plumb_core::source::{IngestReport, IngestSink, NamedRef, Source, SourceError};
 use plumb_core::{Name, Person, Snapshot, Tree};
 
 pub use error::GitError;
 pub use refs::Tip;
 pub use remote::{RemoteGitSource, is_remote};
+pub use tag::{Tag, TagError, parse_tag};
 
 use convert::Converter;
 use writer::Writer;
@@ -534,14 +540,20 @@ impl Source for GitSource {
         })?;
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;
-        self.record_refs(sink, &tips.tips)?;
+        self.record_refs(&repo, sink, &tips.tips)?;
         Ok(report)
     }
 }
 
 impl GitSource {
-    /// Hands the refs and their snapshots to the sink, if they changed.
-    fn record_refs(&self, sink: &dyn IngestSink, tips: &[Tip]) -> Result<(), SourceError> {
+    /// Hands the refs, their snapshots and their annotations (annotated
+    /// tag objects, stored as blobs) to the sink, if they changed.
+    fn record_refs(
+        &self,
+        repo: &gix::Repository,
+        sink: &dyn IngestSink,
+        tips: &[Tip],
+    ) -> Result<(), SourceError> {
         let mut refs = Vec::with_capacity(tips.len());
         for tip in tips {
             let id = sink.snapshot_for(&revision(&tip.commit))?.ok_or_else(|| {
@@ -551,14 +563,29 @@ impl GitSource {
                     tip.commit.to_hex()
                 ))
             })?;
-            refs.push((tip.name.clone(), id));
+            let annotation = match tip.tag {
+                Some(tag) => {
+                    let obj = convert::read(repo, tag, gix::objs::Kind::Tag)
+                        .map_err(|e| self.invalid(format!("ref {}: {e}", tip.name)))?;
+                    Some(sink.put_blob(&obj.data)?)
+                }
+                None => None,
+            };
+            refs.push(NamedRef {
+                name: tip.name.clone(),
+                snapshot: id,
+                annotation,
+            });
         }
-        refs.sort();
-        let mut encoded = Vec::with_capacity(refs.len() * 64);
-        for (name, id) in &refs {
-            encoded.extend_from_slice(name.as_bytes());
+        refs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut encoded = Vec::with_capacity(refs.len() * 96);
+        for r in &refs {
+            encoded.extend_from_slice(r.name.as_bytes());
             encoded.push(0);
-            encoded.extend_from_slice(id.as_bytes());
+            encoded.extend_from_slice(r.snapshot.as_bytes());
+            if let Some(a) = &r.annotation {
+                encoded.extend_from_slice(a.as_bytes());
+            }
         }
         if sink.cache_get(REFS_CACHE_KEY)?.as_deref() != Some(encoded.as_slice()) {
             sink.set_refs(&refs)?;

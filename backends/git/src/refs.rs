@@ -13,6 +13,9 @@ pub struct Tip {
     pub name: String,
     /// The commit it peels to.
     pub commit: ObjectId,
+    /// The annotated tag object it points at, if it points at one (the
+    /// outermost, for a tag of a tag).
+    pub tag: Option<ObjectId>,
 }
 
 /// The starting points, and warnings about refs that were passed over.
@@ -60,8 +63,8 @@ pub(crate) fn resolve(repo: &gix::Repository, wanted: &[String]) -> Result<Tips,
             name: "HEAD".to_owned(),
             reason: e.to_string(),
         })?;
-        let commit = peel(repo, &mut reference, &name)?;
-        push(&mut out.tips, Tip { name, commit });
+        let (commit, tag) = peel(repo, &mut reference, &name)?;
+        push(&mut out.tips, Tip { name, commit, tag });
         return Ok(out);
     }
     for pattern in wanted {
@@ -77,8 +80,8 @@ pub(crate) fn resolve(repo: &gix::Repository, wanted: &[String]) -> Result<Tips,
             })?
             .ok_or_else(|| RefError::NotFound(pattern.clone()))?;
         let name = reference.name().as_bstr().to_string();
-        let commit = peel(repo, &mut reference, pattern)?;
-        push(&mut out.tips, Tip { name, commit });
+        let (commit, tag) = peel(repo, &mut reference, pattern)?;
+        push(&mut out.tips, Tip { name, commit, tag });
     }
     Ok(out)
 }
@@ -130,7 +133,7 @@ fn glob(repo: &gix::Repository, pattern: &str, out: &mut Tips) -> Result<(), Ref
     for mut reference in matched {
         let name = reference.name().as_bstr().to_string();
         match peel(repo, &mut reference, &name) {
-            Ok(commit) => push(&mut out.tips, Tip { name, commit }),
+            Ok((commit, tag)) => push(&mut out.tips, Tip { name, commit, tag }),
             Err(RefError::NotCommit { name, kind }) => out.warnings.push(format!(
                 "ref {name:?} (matched by {pattern:?}) points to a {kind}, not a commit; skipped"
             )),
@@ -140,12 +143,13 @@ fn glob(repo: &gix::Repository, pattern: &str, out: &mut Tips) -> Result<(), Ref
     Ok(())
 }
 
-/// Follows symbolic refs and annotated tags down to a commit.
+/// Follows symbolic refs and annotated tags down to a commit; returns it,
+/// and the first tag object met, if any.
 fn peel(
     repo: &gix::Repository,
     reference: &mut gix::Reference<'_>,
     shown: &str,
-) -> Result<ObjectId, RefError> {
+) -> Result<(ObjectId, Option<ObjectId>), RefError> {
     let read = |reason: String| RefError::Read {
         name: shown.to_owned(),
         reason,
@@ -154,6 +158,7 @@ fn peel(
         .follow_to_object()
         .map_err(|e| read(e.to_string()))?
         .detach();
+    let mut first_tag = None;
     // Tags of tags are allowed, but not endlessly.
     for _ in 0..64 {
         let obj = repo
@@ -161,8 +166,9 @@ fn peel(
             .map_err(|e| read(e.to_string()))?
             .ok_or_else(|| read(format!("object {} is missing from the repository", id)))?;
         match obj.kind {
-            GitKind::Commit => return Ok(id),
+            GitKind::Commit => return Ok((id, first_tag)),
             GitKind::Tag => {
+                first_tag.get_or_insert(id);
                 let tag = gix::objs::TagRefIter::from_bytes(&obj.data, repo.object_hash());
                 id = tag
                     .target_id()

@@ -101,8 +101,9 @@ fn nothing_new_is_cheap() {
     assert_eq!(c.set_refs, 1);
     let refs = sink.refs();
     assert_eq!(refs.len(), 1);
-    assert_eq!(refs[0].0, "refs/heads/main");
-    assert_eq!(refs[0].1, sink.log().last().unwrap().0);
+    assert_eq!(refs[0].name, "refs/heads/main");
+    assert_eq!(refs[0].snapshot, sink.log().last().unwrap().0);
+    assert_eq!(refs[0].annotation, None);
 
     sink.reset_counts();
     let report = source.ingest(&sink).unwrap();

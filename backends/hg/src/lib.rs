@@ -198,7 +198,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
+use plumb_core::source::{IngestReport, IngestSink, NamedRef, Source, SourceError};
 use plumb_core::{Person, Snapshot, SnapshotId};
 
 pub use error::HgError;
@@ -515,13 +515,13 @@ impl HgSource {
         sink: &dyn IngestSink,
         named: &[(String, usize)],
         ids: &HashMap<usize, SnapshotId>,
-    ) -> Result<Vec<(String, SnapshotId)>, HgError> {
-        let mut out: Vec<(String, SnapshotId)> = Vec::new();
+    ) -> Result<Vec<NamedRef>, HgError> {
+        let mut out: Vec<NamedRef> = Vec::new();
         for (name, rev) in named {
             if let Some(id) = ids.get(rev)
-                && !out.iter().any(|(n, _)| n == name)
+                && !out.iter().any(|r| r.name == *name)
             {
-                out.push((name.clone(), *id));
+                out.push(NamedRef::new(name.clone(), *id));
             }
         }
         let mut bookmarks: Vec<(Vec<u8>, [u8; 20])> = repo.bookmarks()?.into_iter().collect();
@@ -530,7 +530,7 @@ impl HgSource {
             let Ok(name) = String::from_utf8(name) else {
                 continue;
             };
-            if out.iter().any(|(n, _)| *n == name) {
+            if out.iter().any(|r| r.name == name) {
                 continue;
             }
             let id = match repo.changelog().rev(&node).and_then(|r| ids.get(&r)) {
@@ -538,7 +538,7 @@ impl HgSource {
                 None => sink.snapshot_for(&revision(&node))?,
             };
             if let Some(id) = id {
-                out.push((name, id));
+                out.push(NamedRef::new(name, id));
             }
         }
         Ok(out)
