@@ -4,11 +4,11 @@
 use plumb_core::Person;
 
 /// Commit headers that carry a signature over the rest of the commit.
-pub(crate) const SIGNATURE_HEADERS: [&[u8]; 2] = [b"gpgsig", b"gpgsig-sha256"];
+pub const SIGNATURE_HEADERS: [&[u8]; 2] = [b"gpgsig", b"gpgsig-sha256"];
 
 /// One commit, split into its parts. Ids are still hex text.
 #[derive(Debug)]
-pub(crate) struct RawCommit<'a> {
+pub struct RawCommit<'a> {
     /// The `tree` header (hex).
     pub tree: &'a [u8],
     /// The `parent` headers that follow `tree` (hex), in order.
@@ -29,7 +29,7 @@ pub(crate) struct RawCommit<'a> {
 /// Why bytes are not a commit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct ParseError(pub &'static str);
+pub struct ParseError(pub &'static str);
 
 /// Splits a commit object's content into its parts.
 ///
@@ -38,7 +38,7 @@ pub(crate) struct ParseError(pub &'static str);
 /// `author` and `committer` headers name the people. Any other header —
 /// including a second `author` or a stray `parent` further down — is kept
 /// as an extra header, so nothing is lost.
-pub(crate) fn parse(data: &[u8]) -> Result<RawCommit<'_>, ParseError> {
+pub fn parse(data: &[u8]) -> Result<RawCommit<'_>, ParseError> {
     let mut commit = RawCommit {
         tree: &[],
         parents: Vec::new(),
@@ -142,7 +142,7 @@ fn line_end(data: &[u8], pos: usize) -> usize {
 /// Returns the person and whether writing it back in Git's format gives
 /// the same bytes; when it does not (a malformed date, a `-0000` zone,
 /// unusual spacing) the caller keeps the raw line as well.
-pub(crate) fn person(line: &[u8]) -> (Person, bool) {
+pub fn person(line: &[u8]) -> (Person, bool) {
     let mut p = Person::default();
     let Some(lt) = line.iter().position(|&b| b == b'<') else {
         p.name = line.to_vec();

@@ -200,7 +200,7 @@
 //! current tip.
 #![deny(missing_docs)]
 
-mod commit;
+pub mod commit;
 mod convert;
 mod error;
 mod refs;
