@@ -390,9 +390,17 @@ impl GitSource {
         writer: &mut Writer<'_>,
         shallow: &HashSet<ObjectId>,
         id: ObjectId,
+        data: Option<&[u8]>,
     ) -> Result<plumb_core::SnapshotId, GitError> {
-        let obj = walk::read_commit(repo, id)?;
-        let raw = commit::parse(&obj.data).map_err(|e| walk::malformed(id, e.to_string()))?;
+        let read;
+        let data = match data {
+            Some(data) => data,
+            None => {
+                read = walk::read_commit(repo, id)?;
+                &read.data[..]
+            }
+        };
+        let raw = commit::parse(data).map_err(|e| walk::malformed(id, e.to_string()))?;
         let tree = walk::parse_id(id, raw.tree)?;
 
         let root = if self.subdir.is_empty() {
@@ -469,7 +477,6 @@ impl GitSource {
             message: raw.message.to_vec(),
             extra,
         };
-        drop(obj);
         conv.flush(writer)?;
         Ok(writer.commit(snapshot)?)
     }
@@ -511,10 +518,12 @@ impl Source for GitSource {
                 tip_ids.push(t.commit);
             }
         }
-        let order = walk::plan(&repo, sink, &tip_ids, &shallow).map_err(|e| match e.source {
-            GitError::Sink(s) => SourceError::Sink(s),
-            _ => self.invalid(e.to_string()),
-        })?;
+        let fresh = sink.latest()?.is_none();
+        let order =
+            walk::plan(&repo, sink, &tip_ids, &shallow, fresh).map_err(|e| match e.source {
+                GitError::Sink(s) => SourceError::Sink(s),
+                _ => self.invalid(e.to_string()),
+            })?;
         tracing::debug!(
             location = %self.location,
             tips = tip_ids.len(),
@@ -524,11 +533,11 @@ impl Source for GitSource {
 
         let total = order.len() as u64;
         sink.progress("commits", 0, total);
-        let mut conv = Converter::new(&repo, sink, sink.latest()?.is_none());
+        let mut conv = Converter::new(&repo, sink, fresh);
         writer::with_writer(sink, |writer| {
-            for (done, id) in order.into_iter().enumerate() {
+            for (done, (id, data)) in order.into_iter().enumerate() {
                 let snap = self
-                    .record(&repo, &mut conv, writer, &shallow, id)
+                    .record(&repo, &mut conv, writer, &shallow, id, data.as_deref())
                     .map_err(|e| match e {
                         GitError::Sink(s) => SourceError::Sink(s),
                         e => self.invalid(format!("commit {}: {e}", id.to_hex())),

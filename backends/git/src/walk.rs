@@ -18,9 +18,18 @@ pub(crate) struct WalkError {
     pub child: Option<ObjectId>,
 }
 
+/// Bytes of commit content the walk keeps for recording, so most commits
+/// are read from Git once; past this, commits are read again when
+/// recorded. Memory stays bounded whatever the history's length.
+const KEPT_COMMIT_BYTES: usize = 64 << 20;
+
+/// A commit to record, and its content if the walk kept it.
+pub(crate) type Planned = (ObjectId, Option<Vec<u8>>);
+
 /// The commits reachable from `tips` that the sink does not know yet,
 /// parents before children. Known commits end the walk: their ancestors
-/// are known too, as every ingest records parents first.
+/// are known too, as every ingest records parents first. A `fresh` sink
+/// (no snapshots yet) is not asked.
 ///
 /// The order is a depth-first post-order from the tips in the order given,
 /// visiting parents first parent first: deterministic for given refs.
@@ -30,37 +39,45 @@ pub(crate) fn plan(
     sink: &dyn IngestSink,
     tips: &[ObjectId],
     shallow: &HashSet<ObjectId>,
-) -> Result<Vec<ObjectId>, WalkError> {
+    fresh: bool,
+) -> Result<Vec<Planned>, WalkError> {
     let at = |child: Option<ObjectId>| move |source: GitError| WalkError { source, child };
     // New commit → its parents that are in the repository.
     let mut graph: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
     let mut known: HashSet<ObjectId> = HashSet::new();
+    let mut kept: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+    let mut kept_bytes = 0usize;
     let mut stack: Vec<(ObjectId, Option<ObjectId>)> =
         tips.iter().rev().map(|&t| (t, None)).collect();
     while let Some((id, child)) = stack.pop() {
         if graph.contains_key(&id) || known.contains(&id) {
             continue;
         }
-        if sink
-            .snapshot_for(&revision(&id))
-            .map_err(|e| at(child)(e.into()))?
-            .is_some()
+        if !fresh
+            && sink
+                .snapshot_for(&revision(&id))
+                .map_err(|e| at(child)(e.into()))?
+                .is_some()
         {
             known.insert(id);
             continue;
         }
-        let parents = parents(repo, id).map_err(at(child))?;
-        let mut kept = Vec::with_capacity(parents.len());
+        let (parents, data) = parents(repo, id).map_err(at(child))?;
+        if kept_bytes + data.len() <= KEPT_COMMIT_BYTES {
+            kept_bytes += data.len();
+            kept.insert(id, data);
+        }
+        let mut present = Vec::with_capacity(parents.len());
         for p in parents {
             if shallow.contains(&id) && !repo.has_object(p) {
                 continue;
             }
-            kept.push(p);
+            present.push(p);
         }
-        for &p in kept.iter().rev() {
+        for &p in present.iter().rev() {
             stack.push((p, Some(id)));
         }
-        graph.insert(id, kept);
+        graph.insert(id, present);
     }
 
     let mut order = Vec::with_capacity(graph.len());
@@ -78,7 +95,7 @@ pub(crate) fn plan(
                     stack.push((p, 0));
                 }
             } else {
-                order.push(*id);
+                order.push((*id, kept.remove(id)));
                 stack.pop();
             }
         }
@@ -86,11 +103,16 @@ pub(crate) fn plan(
     Ok(order)
 }
 
-/// The parent ids a commit lists.
-fn parents(repo: &gix::Repository, id: ObjectId) -> Result<Vec<ObjectId>, GitError> {
+/// The parent ids a commit lists, and its content.
+fn parents(repo: &gix::Repository, id: ObjectId) -> Result<(Vec<ObjectId>, Vec<u8>), GitError> {
     let obj = read_commit(repo, id)?;
     let parsed = commit::parse(&obj.data).map_err(|e| malformed(id, e.to_string()))?;
-    parsed.parents.iter().map(|hex| parse_id(id, hex)).collect()
+    let parents = parsed
+        .parents
+        .iter()
+        .map(|hex| parse_id(id, hex))
+        .collect::<Result<_, _>>()?;
+    Ok((parents, obj.detach().data))
 }
 
 /// Reads the commit `id`.
