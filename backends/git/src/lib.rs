@@ -160,14 +160,17 @@
 //! fixed 4 MiB Bloom filter of the ids converted so far spares asking the
 //! sink cache about objects that cannot be in it yet.
 //!
-//! Reading Git and storing run side by side: this thread reads, converts
-//! and computes every plumb id (they depend on content alone); a second
-//! thread hands the objects, cache entries and snapshots to the sink in the
-//! order they were made, so a snapshot is still committed after everything
-//! it refers to. At most 256 writes wait in between, and blobs over
-//! 256 KiB are stored by the reading thread itself rather than copied. A
-//! sink error stops the reader at its next write and is the error
-//! reported.
+//! Reading Git and storing run side by side: this thread walks commits,
+//! reads and converts trees and blobs, and computes every object id (ids
+//! depend on content alone); a second thread hands the objects and cache
+//! entries to the sink in the order they were made, and builds and commits
+//! each snapshot after them (a snapshot's parents are known to the sink
+//! by then), so a snapshot is still committed after everything it refers
+//! to. Work is handed over in batches of up to 128 jobs or 1 MiB, at most
+//! 16 batches waiting; blobs over 256 KiB are stored by the reading thread
+//! itself rather than copied. A sink error stops the reader at its next
+//! hand-over and is the error reported. The walk keeps the content of up
+//! to 64 MiB of commits, so most commits are read from Git once.
 //!
 //! # Shallow clones
 //!
@@ -205,6 +208,7 @@ mod convert;
 mod error;
 mod refs;
 mod remote;
+mod snapshot;
 mod tag;
 mod walk;
 mod writer;
@@ -214,7 +218,7 @@ use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
 use plumb_core::source::{IngestReport, IngestSink, NamedRef, Source, SourceError};
-use plumb_core::{Name, Person, Snapshot, Tree};
+use plumb_core::{Name, Tree};
 
 pub use error::GitError;
 pub use refs::Tip;
@@ -222,6 +226,7 @@ pub use remote::{RemoteGitSource, is_remote};
 pub use tag::{Tag, TagError, parse_tag};
 
 use convert::Converter;
+use snapshot::CommitJob;
 use writer::Writer;
 
 /// The scheme prefix of revisions in SHA-1 repositories: `git:sha1:<hex>`.
@@ -382,7 +387,9 @@ impl GitSource {
         }
     }
 
-    /// Records commit `id`, whose parents are recorded already.
+    /// Converts commit `id`'s tree and queues its snapshot, whose parents
+    /// are queued already. `data` is the commit's content if the walk kept
+    /// it.
     fn record(
         &self,
         repo: &gix::Repository,
@@ -390,19 +397,24 @@ impl GitSource {
         writer: &mut Writer<'_>,
         shallow: &HashSet<ObjectId>,
         id: ObjectId,
-        data: Option<&[u8]>,
-    ) -> Result<plumb_core::SnapshotId, GitError> {
-        let read;
+        data: Option<Vec<u8>>,
+    ) -> Result<(), GitError> {
         let data = match data {
             Some(data) => data,
-            None => {
-                read = walk::read_commit(repo, id)?;
-                &read.data[..]
-            }
+            None => walk::read_commit(repo, id)?.detach().data,
         };
-        let raw = commit::parse(data).map_err(|e| walk::malformed(id, e.to_string()))?;
+        let raw = commit::parse(&data).map_err(|e| walk::malformed(id, e.to_string()))?;
         let tree = walk::parse_id(id, raw.tree)?;
-
+        let mut absent_parents = Vec::new();
+        if shallow.contains(&id) {
+            for hex in &raw.parents {
+                let parent = walk::parse_id(id, hex)?;
+                if !repo.has_object(parent) {
+                    absent_parents.push(parent);
+                }
+            }
+        }
+        drop(raw);
         let root = if self.subdir.is_empty() {
             Some(tree)
         } else {
@@ -412,73 +424,13 @@ impl GitSource {
             Some(t) => conv.tree(writer, t)?,
             None => writer.put_tree(&Tree::default())?,
         };
-
-        let mut extra: Vec<(String, Vec<u8>)> = Vec::with_capacity(raw.extra.len() + 1);
-        for (name, value) in &raw.extra {
-            let name = std::str::from_utf8(name)
-                .ok()
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    walk::malformed(
-                        id,
-                        format!(
-                            "header name {:?} is not UTF-8 text",
-                            String::from_utf8_lossy(name)
-                        ),
-                    )
-                })?;
-            extra.push((name.to_owned(), value.clone()));
-        }
-        let mut people = [Person::default(), Person::default()];
-        for (i, (line, field)) in [
-            (raw.author, RAW_AUTHOR_FIELD),
-            (raw.committer, RAW_COMMITTER_FIELD),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if let Some(line) = line {
-                let (person, exact) = commit::person(line);
-                if !exact {
-                    extra.push((field.to_owned(), line.to_vec()));
-                }
-                people[i] = person;
-            }
-        }
-        let [author, committer] = people;
-
-        let mut parents = Vec::with_capacity(raw.parents.len());
-        for hex in &raw.parents {
-            let parent = walk::parse_id(id, hex)?;
-            if shallow.contains(&id) && !repo.has_object(parent) {
-                extra.push((
-                    SHALLOW_PARENT_FIELD.to_owned(),
-                    parent.to_hex().to_string().into_bytes(),
-                ));
-                continue;
-            }
-            let snap = writer.snapshot_for(&revision(&parent))?.ok_or_else(|| {
-                walk::malformed(
-                    id,
-                    format!("its parent {} has not been recorded", parent.to_hex()),
-                )
-            })?;
-            parents.push(snap);
-        }
-        if let Some(payload) = raw.signed_payload {
-            extra.push((SIGNED_PAYLOAD_FIELD.to_owned(), payload));
-        }
-        let snapshot = Snapshot {
-            tree,
-            parents,
-            revision: revision(&id),
-            author,
-            committer,
-            message: raw.message.to_vec(),
-            extra,
-        };
         conv.flush(writer)?;
-        Ok(writer.commit(snapshot)?)
+        Ok(writer.commit(CommitJob {
+            id,
+            data,
+            tree,
+            absent_parents,
+        })?)
     }
 }
 
@@ -534,19 +486,28 @@ impl Source for GitSource {
         let total = order.len() as u64;
         sink.progress("commits", 0, total);
         let mut conv = Converter::new(&repo, sink, fresh);
-        writer::with_writer(sink, |writer| {
-            for (done, (id, data)) in order.into_iter().enumerate() {
-                let snap = self
-                    .record(&repo, &mut conv, writer, &shallow, id, data.as_deref())
-                    .map_err(|e| match e {
-                        GitError::Sink(s) => SourceError::Sink(s),
-                        e => self.invalid(format!("commit {}: {e}", id.to_hex())),
+        let mut done = 0u64;
+        let (read, written) = writer::with_writer(sink, |writer| {
+            for (id, data) in order {
+                self.record(&repo, &mut conv, writer, &shallow, id, data)
+                    .map_err(|error| writer::Failure {
+                        error,
+                        commit: Some(id),
                     })?;
-                report.new_snapshots.push(snap);
-                sink.progress("commits", done as u64 + 1, total);
+                done += 1;
+                sink.progress("commits", done, total);
             }
-            Ok::<(), SourceError>(())
-        })?;
+            Ok(())
+        });
+        let commit_error = |e: GitError, id: Option<ObjectId>| match (e, id) {
+            (GitError::Sink(s), _) => SourceError::Sink(s),
+            (e, Some(id)) => self.invalid(format!("commit {}: {e}", id.to_hex())),
+            (e, None) => self.invalid(e.to_string()),
+        };
+        // The writer's error comes first: the reader's is then only that
+        // its queue was gone.
+        report.new_snapshots = written.map_err(|f| commit_error(f.error, f.commit))?;
+        read.map_err(|f| commit_error(f.error, f.commit))?;
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;
         self.record_refs(&repo, sink, &tips.tips)?;

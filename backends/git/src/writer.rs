@@ -3,16 +3,22 @@
 //!
 //! Reading and converting Git objects (inflating, walking trees, hashing)
 //! and storing them (compressing, indexing, committing) each take about
-//! half of an ingest. The reader computes every id itself — they depend on
-//! content alone — and queues the writes; one writer thread carries them
-//! out in the order queued, so a snapshot is committed after every object
-//! and cache value queued before it, as the sink's contract requires.
+//! half of an ingest. The reader computes every object id itself — they
+//! depend on content alone — and queues the writes; one writer thread
+//! carries them out in the order queued, so a snapshot is committed after
+//! every object and cache value queued before it, as the sink's contract
+//! requires. The writer also builds each snapshot (its metadata, and its
+//! parents' snapshots, which the sink knows as soon as they are
+//! committed): that is the reader's lighter half.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use gix::ObjectId;
 use plumb_core::source::{IngestSink, SinkError};
-use plumb_core::{Blob, BlobId, Encoded, Snapshot, SnapshotId, Tree, TreeId};
+use plumb_core::{Blob, BlobId, Encoded, SnapshotId, Tree, TreeId};
+
+use crate::error::GitError;
+use crate::snapshot::{self, CommitJob};
 
 /// Jobs are handed over in batches (one hand-over per object would cost a
 /// channel operation and often a thread wake-up each): a batch is sent
@@ -29,53 +35,66 @@ const QUEUE: usize = 16;
 /// copied into the queue (objects may be stored in any order).
 const QUEUED_BLOB_MAX: usize = 256 << 10;
 
-/// Commits remembered by the reader before it waits for the writer to
-/// catch up and forgets them (the sink knows them all by then).
-const REMEMBERED_COMMITS: usize = 1 << 16;
-
 enum Job {
     /// A blob or tree, encoded and hashed by the reader.
     Object(Encoded),
     Cache(Vec<(Vec<u8>, [u8; 32])>),
-    Commit(Box<Snapshot>, SnapshotId),
-    /// Answers once everything queued before it is done.
-    Barrier(SyncSender<()>),
+    Commit(Box<CommitJob>),
 }
 
-/// The reader's end: queues writes and answers what was queued.
+/// Why the reader or the writer stopped: the error, and the commit being
+/// recorded, if any.
+pub(crate) struct Failure {
+    pub error: GitError,
+    pub commit: Option<ObjectId>,
+}
+
+impl From<SinkError> for Failure {
+    fn from(e: SinkError) -> Self {
+        Self {
+            error: e.into(),
+            commit: None,
+        }
+    }
+}
+
+/// The reader's end: queues writes.
 pub(crate) struct Writer<'s> {
     sink: &'s dyn IngestSink,
     jobs: SyncSender<Vec<Job>>,
     /// Jobs not yet handed over, and the bytes of their objects.
     batch: Vec<Job>,
     batch_bytes: usize,
-    /// Snapshots queued (or committed) in this ingest, by native revision.
-    committed: HashMap<String, SnapshotId>,
 }
 
-/// Runs `read` with a [`Writer`] whose writes a second thread carries out;
-/// returns `read`'s result, or the writer's error if the writer failed
-/// first (the reader then stops at its next write).
-pub(crate) fn with_writer<T, E: From<SinkError>>(
+/// Runs `read` with a [`Writer`] whose writes a second thread carries out.
+/// Returns `read`'s result and the writer's: the snapshots it committed,
+/// in order, or why it stopped (the reader then stops at its next write).
+/// Everything queued before `read` returns is written, even after an
+/// error: each snapshot queued was complete.
+pub(crate) fn with_writer<T>(
     sink: &dyn IngestSink,
-    read: impl FnOnce(&mut Writer<'_>) -> Result<T, E>,
-) -> Result<T, E> {
+    read: impl FnOnce(&mut Writer<'_>) -> Result<T, Failure>,
+) -> (Result<T, Failure>, Result<Vec<SnapshotId>, Failure>) {
     let (jobs, queue) = sync_channel(QUEUE);
     std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
+        let worker = match std::thread::Builder::new()
             .name("plumb-git-writer".into())
             .spawn_scoped(scope, || write_all(sink, queue))
-            .map_err(|e| SinkError(Box::new(e)))?;
+        {
+            Ok(worker) => worker,
+            Err(e) => {
+                let e = SinkError(Box::new(e));
+                return (Err(stopped().into()), Err(e.into()));
+            }
+        };
         let mut writer = Writer {
             sink,
             jobs,
             batch: Vec::with_capacity(BATCH_JOBS),
             batch_bytes: 0,
-            committed: HashMap::new(),
         };
         let mut read = read(&mut writer);
-        // Hand over what is batched even after an error: every snapshot
-        // queued before it was complete, and is kept.
         let sent = writer.send();
         if read.is_ok()
             && let Err(e) = sent
@@ -87,16 +106,14 @@ pub(crate) fn with_writer<T, E: From<SinkError>>(
             Ok(written) => written,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        // The writer's error comes first: the reader's is then only that
-        // its queue was gone.
-        written?;
-        read
+        (read, written)
     })
 }
 
 /// The writer thread: carries out jobs in order until the queue closes or
 /// a write fails.
-fn write_all(sink: &dyn IngestSink, queue: Receiver<Vec<Job>>) -> Result<(), SinkError> {
+fn write_all(sink: &dyn IngestSink, queue: Receiver<Vec<Job>>) -> Result<Vec<SnapshotId>, Failure> {
+    let mut committed = Vec::new();
     for job in queue.into_iter().flatten() {
         match job {
             Job::Object(object) => {
@@ -107,25 +124,22 @@ fn write_all(sink: &dyn IngestSink, queue: Receiver<Vec<Job>>) -> Result<(), Sin
                     sink.cache_put(&k, &v)?;
                 }
             }
-            Job::Commit(snapshot, expected) => {
-                let id = sink.commit(&snapshot)?;
-                if id != expected {
-                    return Err(SinkError(
-                        format!("snapshot committed as {id}, but its content hashes to {expected}")
-                            .into(),
-                    ));
-                }
-            }
-            Job::Barrier(done) => {
-                let _ = done.send(());
+            Job::Commit(job) => {
+                let id = snapshot::build(&job, sink)
+                    .and_then(|s| Ok(sink.commit(&s)?))
+                    .map_err(|error| Failure {
+                        error,
+                        commit: Some(job.id),
+                    })?;
+                committed.push(id);
             }
         }
     }
-    Ok(())
+    Ok(committed)
 }
 
 /// The error a reader sees once the writer has stopped; the writer's own
-/// error replaces it in [`with_writer`]'s result.
+/// error is the one reported.
 fn stopped() -> SinkError {
     SinkError("the store writer stopped".into())
 }
@@ -179,33 +193,9 @@ impl Writer<'_> {
         self.queue(Job::Cache(values), 0)
     }
 
-    /// Records `snapshot` after everything queued before it; returns its id
-    /// at once.
-    pub(crate) fn commit(&mut self, snapshot: Snapshot) -> Result<SnapshotId, SinkError> {
-        let id = snapshot.id().map_err(|e| SinkError(Box::new(e)))?;
-        if self.committed.len() >= REMEMBERED_COMMITS {
-            self.wait()?;
-            self.committed.clear();
-        }
-        self.committed.insert(snapshot.revision.clone(), id);
-        self.queue(Job::Commit(Box::new(snapshot), id), 0)?;
-        Ok(id)
-    }
-
-    /// The snapshot of a native revision, queued in this ingest or
-    /// recorded before.
-    pub(crate) fn snapshot_for(&self, revision: &str) -> Result<Option<SnapshotId>, SinkError> {
-        match self.committed.get(revision) {
-            Some(id) => Ok(Some(*id)),
-            None => self.sink.snapshot_for(revision),
-        }
-    }
-
-    /// Waits until everything queued so far is written.
-    pub(crate) fn wait(&mut self) -> Result<(), SinkError> {
-        let (done, answer) = sync_channel(1);
-        self.batch.push(Job::Barrier(done));
-        self.send()?;
-        answer.recv().map_err(|_| stopped())
+    /// Records the snapshot of a commit after everything queued before it.
+    pub(crate) fn commit(&mut self, job: CommitJob) -> Result<(), SinkError> {
+        let bytes = job.data.len();
+        self.queue(Job::Commit(Box::new(job)), bytes)
     }
 }
