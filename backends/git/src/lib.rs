@@ -122,10 +122,10 @@
 //! # Trees
 //!
 //! Git tree entries map one to one: a regular file to
-//! [`EntryValue::File`], an executable (`100755`) to
-//! [`EntryValue::Executable`], a symbolic link to [`EntryValue::Symlink`]
-//! whose blob is the link target, a directory to [`EntryValue::Tree`], and a
-//! submodule (gitlink) to [`EntryValue::Submodule`] with the pinned commit's
+//! [`EntryValue::File`](plumb_core::EntryValue::File), an executable (`100755`) to
+//! [`EntryValue::Executable`](plumb_core::EntryValue::Executable), a symbolic link to [`EntryValue::Symlink`](plumb_core::EntryValue::Symlink)
+//! whose blob is the link target, a directory to [`EntryValue::Tree`](plumb_core::EntryValue::Tree), and a
+//! submodule (gitlink) to [`EntryValue::Submodule`](plumb_core::EntryValue::Submodule) with the pinned commit's
 //! revision (`git:sha1:<hex>`), never followed. Names are the raw bytes Git
 //! stores, UTF-8 or not. File content is stored as committed, whatever its
 //! size: an LFS pointer stays a pointer, and no filters or attributes apply.
