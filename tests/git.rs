@@ -300,13 +300,7 @@ fn rich(env: &Env) -> Rich {
     let body = "encoding UTF-8\n";
     let message = "signed commit\n";
     let commit = format!("tree {tree}\nparent {head}\n{people}{body}gpgsig {folded}\n\n{message}");
-    let signed = String::from_utf8(repo.git_input(
-        &["hash-object", "-t", "commit", "-w", "--stdin"],
-        Some(commit.as_bytes()),
-    ))
-    .unwrap()
-    .trim()
-    .to_owned();
+    let signed = repo.hash_object("commit", &commit);
     repo.git(&["update-ref", "refs/heads/main", &signed]);
     repo.git(&["reset", "-q", "--hard"]);
     let signed_payload =
@@ -318,13 +312,7 @@ fn rich(env: &Env) -> Rich {
          tagger Tagger <tagger@example.org> 1700002000 +0100\n\nsigned release\n\nnotes\n"
     );
     let tag = format!("{tag_payload}{SIGNATURE}\n");
-    let tag_id = String::from_utf8(repo.git_input(
-        &["hash-object", "-t", "tag", "-w", "--stdin"],
-        Some(tag.as_bytes()),
-    ))
-    .unwrap()
-    .trim()
-    .to_owned();
+    let tag_id = repo.hash_object("tag", &tag);
     repo.git(&["update-ref", "refs/tags/v2.0", &tag_id]);
 
     std::fs::remove_file(repo.dir.join("link")).unwrap();
@@ -431,15 +419,14 @@ fn refs_tags_and_globs() {
 
     // Annotated tags keep their tag object: tagger, message, and for a
     // signed one the signature and the bytes it covers, as Git has them.
-    let refs_at = |rev: &str| json(&env, &["show", rev, "--json"])["refs"].clone();
-    let v10 = refs_at("tags@v1.0");
-    let v10 = v10
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "refs/tags/v1.0")
-        .unwrap()
-        .clone();
+    let ref_at = |rev: &str, name: &str| {
+        let refs = json(&env, &["show", rev, "--json"])["refs"].clone();
+        let found = refs.as_array().unwrap().iter().find(|r| r["name"] == name);
+        found
+            .unwrap_or_else(|| panic!("{name} not in {refs}"))
+            .clone()
+    };
+    let v10 = ref_at("tags@v1.0", "refs/tags/v1.0");
     let field = |tag: &str, format: &str| {
         rich.repo.text(&[
             "for-each-ref",
@@ -459,9 +446,7 @@ fn refs_tags_and_globs() {
         field("v1.0", "%(taggername)").as_str()
     );
     assert_eq!(v10["tag"]["signature"], serde_json::Value::Null);
-    let v20 = refs_at("tags@v2.0");
-    let v20 = &v20.as_array().unwrap()[0];
-    assert_eq!(v20["name"], "refs/tags/v2.0");
+    let v20 = ref_at("tags@v2.0", "refs/tags/v2.0");
     assert_eq!(v20["tag"]["message"], "signed release\n\nnotes\n");
     assert_eq!(v20["tag"]["tagger"]["time"], "2023-11-14T23:46:40+01:00");
     assert_eq!(
@@ -478,20 +463,12 @@ fn refs_tags_and_globs() {
         text.contains("ref       refs/tags/v2.0 (tag by Tagger <tagger@example.org> 2023-11-14T23:46:40+01:00, signed): signed release\n"),
         "{text}"
     );
-    let lw_ref = refs_at("tags@lw");
-    let lw_ref = lw_ref
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "refs/tags/lw")
-        .unwrap()
-        .clone();
+    let lw_ref = ref_at("tags@lw", "refs/tags/lw");
     assert_eq!(lw_ref["annotation"], serde_json::Value::Null);
     // Annotations survive gc, and fsck checks them.
-    let before = refs_at("tags@v2.0");
     env.ok(&["gc"]);
     env.ok(&["fsck"]);
-    assert_eq!(refs_at("tags@v2.0"), before);
+    assert_eq!(ref_at("tags@v2.0", "refs/tags/v2.0"), v20);
     let main = rich.repo.text(&["rev-parse", "main"]);
     assert_eq!(show("tags@main"), format!("git:sha1:{main}").as_str());
     // Short glob patterns, tried below refs/tags/ too.

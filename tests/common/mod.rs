@@ -348,6 +348,16 @@ impl GitRepo {
         out.stdout
     }
 
+    /// Writes an object of `kind` (`commit`, `tag`, …) made by hand; returns
+    /// its id.
+    pub fn hash_object(&self, kind: &str, content: &str) -> String {
+        let id = self.git_input(
+            &["hash-object", "-t", kind, "-w", "--stdin"],
+            Some(content.as_bytes()),
+        );
+        String::from_utf8(id).unwrap().trim().to_owned()
+    }
+
     pub fn text(&self, args: &[&str]) -> String {
         String::from_utf8(self.git(args))
             .unwrap()
