@@ -88,9 +88,10 @@
 //! (tagger, message, and for a signed tag the signature at its end), so a
 //! signature can be verified later without Git; [`parse_tag`] reads it
 //! back, and `plumb show` displays it. For a tag of a tag, the outermost
-//! one is kept. A copy of the set is kept in the sink cache (key `refs`),
-//! and the refs are handed to the sink only when they differ from it, so
-//! an ingest with nothing new writes nothing.
+//! one is kept. A copy of the set (names, snapshots, Git tag ids) is kept
+//! in the sink cache (key `refs`), and the refs are handed to the sink only
+//! when they differ from it, so an ingest with nothing new reads no tag
+//! object and writes nothing.
 //!
 //! # Snapshots
 //!
@@ -517,7 +518,9 @@ impl Source for GitSource {
 
 impl GitSource {
     /// Hands the refs, their snapshots and their annotations (annotated
-    /// tag objects, stored as blobs) to the sink, if they changed.
+    /// tag objects, stored as blobs) to the sink, if they changed. The
+    /// sink cache keeps the set as names, snapshots and Git tag ids, so an
+    /// ingest with nothing new reads no tag object.
     fn record_refs(
         &self,
         repo: &gix::Repository,
@@ -533,6 +536,23 @@ impl GitSource {
                     tip.commit.to_hex()
                 ))
             })?;
+            refs.push((tip, id));
+        }
+        refs.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let mut encoded = Vec::with_capacity(refs.len() * 96);
+        for (tip, id) in &refs {
+            encoded.extend_from_slice(tip.name.as_bytes());
+            encoded.push(0);
+            encoded.extend_from_slice(id.as_bytes());
+            if let Some(tag) = &tip.tag {
+                encoded.extend_from_slice(tag.as_bytes());
+            }
+        }
+        if sink.cache_get(REFS_CACHE_KEY)?.as_deref() == Some(encoded.as_slice()) {
+            return Ok(());
+        }
+        let mut named = Vec::with_capacity(refs.len());
+        for (tip, snapshot) in refs {
             let annotation = match tip.tag {
                 Some(tag) => {
                     let obj = convert::read(repo, tag, gix::objs::Kind::Tag)
@@ -541,26 +561,14 @@ impl GitSource {
                 }
                 None => None,
             };
-            refs.push(NamedRef {
+            named.push(NamedRef {
                 name: tip.name.clone(),
-                snapshot: id,
+                snapshot,
                 annotation,
             });
         }
-        refs.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut encoded = Vec::with_capacity(refs.len() * 96);
-        for r in &refs {
-            encoded.extend_from_slice(r.name.as_bytes());
-            encoded.push(0);
-            encoded.extend_from_slice(r.snapshot.as_bytes());
-            if let Some(a) = &r.annotation {
-                encoded.extend_from_slice(a.as_bytes());
-            }
-        }
-        if sink.cache_get(REFS_CACHE_KEY)?.as_deref() != Some(encoded.as_slice()) {
-            sink.set_refs(&refs)?;
-            sink.cache_put(REFS_CACHE_KEY, &encoded)?;
-        }
+        sink.set_refs(&named)?;
+        sink.cache_put(REFS_CACHE_KEY, &encoded)?;
         Ok(())
     }
 }
