@@ -163,20 +163,17 @@ pub(crate) fn encode_named_ref(r: &NamedRef) -> Vec<u8> {
 }
 
 fn decode_named_ref(name: String, key: &[u8], v: &[u8]) -> Result<NamedRef, StoreError> {
-    let id = |b: &[u8]| {
-        <[u8; 32]>::try_from(b)
-            .map(ObjectId::from_bytes)
-            .map_err(|_| corrupt(Table::Refs, key, "expected one or two 32-byte ids"))
-    };
     let (snapshot, annotation) = match v.len() {
-        32 => (id(v)?, None),
-        64 => (id(&v[..32])?, Some(BlobId::new(id(&v[32..])?))),
+        32 => (v, None),
+        64 => (&v[..32], Some(&v[32..])),
         _ => return Err(corrupt(Table::Refs, key, "expected one or two 32-byte ids")),
     };
     Ok(NamedRef {
         name,
-        snapshot: SnapshotId::new(snapshot),
-        annotation,
+        snapshot: snapshot_id(Table::Refs, key, snapshot)?,
+        annotation: annotation
+            .map(|a| snapshot_id(Table::Refs, key, a).map(|id| BlobId::new(id.object_id())))
+            .transpose()?,
     })
 }
 

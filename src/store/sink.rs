@@ -227,13 +227,7 @@ impl<'a> StoreSink<'a> {
 impl IngestSink for StoreSink<'_> {
     fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
         let id = Blob::id_of(data);
-        self.put_canonical(id.object_id(), || {
-            let (head, n) = Blob::header(data.len());
-            let mut bytes = Vec::with_capacity(n + data.len());
-            bytes.extend_from_slice(&head[..n]);
-            bytes.extend_from_slice(data);
-            bytes
-        })?;
+        self.put_canonical(id.object_id(), || Blob::encoding_of(data))?;
         Ok(id)
     }
 

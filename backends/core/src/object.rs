@@ -167,10 +167,16 @@ impl Blob {
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let (head, n) = Self::header(self.0.len());
-        let mut out = Vec::with_capacity(n + self.0.len());
+        Self::encoding_of(&self.0)
+    }
+
+    /// The canonical encoding of a blob holding `data`, without making a
+    /// [`Blob`] first.
+    pub fn encoding_of(data: &[u8]) -> Vec<u8> {
+        let (head, n) = Self::header(data.len());
+        let mut out = Vec::with_capacity(n + data.len());
         out.extend_from_slice(&head[..n]);
-        out.extend_from_slice(&self.0);
+        out.extend_from_slice(data);
         out
     }
 
@@ -181,11 +187,7 @@ impl Blob {
 
     /// The encoding and id of a blob holding `data`, in one pass.
     pub fn encoded(data: &[u8]) -> Encoded {
-        let (head, n) = Self::header(data.len());
-        let mut bytes = Vec::with_capacity(n + data.len());
-        bytes.extend_from_slice(&head[..n]);
-        bytes.extend_from_slice(data);
-        Encoded::new(Kind::Blob, bytes)
+        Encoded::new(Kind::Blob, Self::encoding_of(data))
     }
 
     /// The id of a blob holding `data`, computed without copying it.
