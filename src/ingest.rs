@@ -115,9 +115,15 @@ pub fn ingest(
             Ok(report)
         }
         Err(source) => {
-            // Every snapshot committed before the failure stays.
+            // Every snapshot committed before the failure stays. When the
+            // store itself failed (a full disk, say), it fails here again
+            // for the same reason, which the error reported already says.
             if let Err(e) = sink.finish_after_error() {
-                tracing::warn!(error = %e, "could not make the last snapshots durable");
+                if matches!(source, SourceError::Sink(_)) {
+                    tracing::debug!(error = %e, "could not make the last snapshots durable");
+                } else {
+                    tracing::warn!(error = %e, "could not make the last snapshots durable");
+                }
             }
             Err(IngestError::Source {
                 name: name.to_owned(),
