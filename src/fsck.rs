@@ -25,13 +25,13 @@ pub struct FsckReport {
 /// heads, named refs and their annotations, revisions, times, snapshot
 /// map) and that every snapshot in a log
 /// has its whole tree present. Problems are collected, not fatal; only a
-/// failing backend stops the check.
+/// failing engine stops the check.
 pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreError> {
     let mut report = FsckReport::default();
     let mut kinds: HashMap<ObjectId, Kind> = HashMap::new();
     let mut keys = Vec::new();
     store
-        .backend()
+        .engine()
         .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
             keys.push(k.to_vec());
             report.packed_bytes +=

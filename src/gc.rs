@@ -65,7 +65,7 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     let mut batch = Batch::new();
     let mut doomed = Vec::new();
     store
-        .backend()
+        .engine()
         .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
             let keep =
                 <[u8; 32]>::try_from(k).is_ok_and(|b| live.contains(&ObjectId::from_bytes(b)));
@@ -82,7 +82,7 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
         for k in chunk {
             batch.delete(Table::Objects, k.clone());
         }
-        store.backend().commit(std::mem::take(&mut batch))?;
+        store.engine().commit(std::mem::take(&mut batch))?;
     }
     repack(store, &mut report)?;
     Ok(report)
@@ -98,7 +98,7 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
     };
     let mut live: HashMap<u32, (u64, Vec<ObjectId>)> = HashMap::new();
     store
-        .backend()
+        .engine()
         .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
             if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
                 let e = live.entry(loc.pack).or_default();

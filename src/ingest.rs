@@ -56,11 +56,12 @@ pub fn open_source(
     };
     match def.vcs {
         Vcs::Dir => {
-            let dir = plumb_dir::DirSource::new(&def.location, def.path.as_deref().map(Path::new))
-                .map_err(wrap)?;
+            let dir =
+                plumb_source_dir::DirSource::new(&def.location, def.path.as_deref().map(Path::new))
+                    .map_err(wrap)?;
             Ok(Box::new(dir))
         }
-        Vcs::Git if plumb_git::is_remote(&def.location) => {
+        Vcs::Git if plumb_source_git::is_remote(&def.location) => {
             // A remote is fetched into a bare mirror, `cache/git/NAME.git`.
             let dir = store_dir.ok_or_else(|| {
                 wrap(SourceError::Invalid {
@@ -70,7 +71,7 @@ pub fn open_source(
                 })
             })?;
             let cache = cache_dir(dir, def);
-            let git = plumb_git::RemoteGitSource::new(
+            let git = plumb_source_git::RemoteGitSource::new(
                 &def.location,
                 cache,
                 &def.refs,
@@ -80,13 +81,14 @@ pub fn open_source(
             Ok(Box::new(git))
         }
         Vcs::Git => {
-            let git = plumb_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
-                .map_err(wrap)?;
+            let git =
+                plumb_source_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
+                    .map_err(wrap)?;
             Ok(Box::new(git))
         }
         Vcs::Hg => {
             let cache = store_dir.map(|d| cache_dir(d, def));
-            let hg = plumb_hg::HgSource::with_cache(
+            let hg = plumb_source_hg::HgSource::with_cache(
                 &def.location,
                 &def.refs,
                 def.path.as_deref(),

@@ -544,7 +544,7 @@ fn incremental_ingest() {
     let n = rich.repo.rev_list(&["HEAD"]).len();
 
     // Nothing new: nothing committed, nothing read (the work it does is
-    // counted in backends/git/tests).
+    // counted in backends/sources/git/tests).
     let out = env.ok_text(&["ingest", "app"]);
     assert_eq!(out.trim_end().split(" (").next(), Some("app: up to date"));
     assert!(out.contains("(0 files read"), "{out}");

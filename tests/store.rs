@@ -3,15 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use plumb::store::backend::{Batch, Table};
-use plumb::store::{Engine, SourceDef, Store, StoreError, StoreSink, Vcs};
+use plumb::store::{Batch, Table};
+use plumb::store::{EngineKind, SourceDef, Store, StoreError, StoreSink, Vcs};
 use plumb_core::source::{IngestSink, NamedRef};
 use plumb_core::{Blob, EntryValue, Name, Object, Person, Snapshot, Tree, TreeEntry};
 
 fn stores() -> Vec<(tempfile::TempDir, Store)> {
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
-    let redb = Store::init(&d2.path().join("s"), Engine::Redb).unwrap();
+    let redb = Store::init(&d2.path().join("s"), EngineKind::Redb).unwrap();
     vec![(d1, Store::memory()), (d2, redb)]
 }
 
@@ -111,7 +111,7 @@ fn flip_last_byte(store: &Store, id: &plumb_core::ObjectId) {
         return;
     }
     let mut stored = store
-        .backend()
+        .engine()
         .get(Table::Objects, id.as_bytes())
         .unwrap()
         .unwrap();
@@ -119,7 +119,7 @@ fn flip_last_byte(store: &Store, id: &plumb_core::ObjectId) {
     stored[last] ^= 0x40;
     let mut batch = Batch::new();
     batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
-    store.backend().commit(batch).unwrap();
+    store.engine().commit(batch).unwrap();
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let needed = tree.entries()[0].value.blob().unwrap();
         let mut batch = Batch::new();
         batch.delete(Table::Objects, needed.as_bytes().to_vec());
-        store.backend().commit(batch).unwrap();
+        store.engine().commit(batch).unwrap();
         let problems = plumb::fsck::fsck(&store, &|_| {}).unwrap().problems;
         assert!(
             problems.iter().any(|p| p.contains(&needed.to_hex())),
@@ -218,11 +218,11 @@ fn store_directory_lifecycle() {
         Store::open(&dir),
         Err(StoreError::NotAStore { .. })
     ));
-    let store = Store::init(&dir, Engine::Redb).unwrap();
+    let store = Store::init(&dir, EngineKind::Redb).unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
     drop(store);
     assert!(matches!(
-        Store::init(&dir, Engine::Redb),
+        Store::init(&dir, EngineKind::Redb),
         Err(StoreError::AlreadyExists { .. })
     ));
     drop(Store::open(&dir).unwrap());

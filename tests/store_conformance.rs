@@ -6,23 +6,23 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use plumb::store::backend::{Backend, BackendError, Batch, KeyRange, Table};
-use plumb::store::backend_memory::MemoryBackend;
-use plumb::store::backend_redb::RedbBackend;
+use plumb::store::{Batch, Engine, EngineError, KeyRange, Table};
+use plumb_core::engine::memory::MemoryEngine;
+use plumb_engine_redb::RedbEngine;
 use proptest::prelude::*;
 
 /// Makes a fresh backend in `dir` (unused by memory).
-type Make = fn(&Path) -> Box<dyn Backend>;
+type Make = fn(&Path) -> Box<dyn Engine>;
 /// Reopens the backend in `dir` (disk backends only).
-type Reopen = Option<fn(&Path) -> Result<Box<dyn Backend>, BackendError>>;
+type Reopen = Option<fn(&Path) -> Result<Box<dyn Engine>, EngineError>>;
 
-fn put(b: &dyn Backend, table: Table, key: &[u8], value: &[u8]) {
+fn put(b: &dyn Engine, table: Table, key: &[u8], value: &[u8]) {
     let mut batch = Batch::new();
     batch.put(table, key, value);
     b.commit(batch).unwrap();
 }
 
-fn scan_all(b: &dyn Backend, table: Table, range: KeyRange<'_>, reverse: bool) -> Vec<Vec<u8>> {
+fn scan_all(b: &dyn Engine, table: Table, range: KeyRange<'_>, reverse: bool) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     b.scan(table, range, reverse, &mut |k, _| {
         keys.push(k.to_vec());
@@ -99,15 +99,12 @@ fn scans_in_order(make: Make, dir: &Path) {
     assert_eq!(seen, 2);
     // An error from the visitor stops the scan and comes back.
     let r = b.scan(Table::Log, KeyRange::all(), false, &mut |_, _| {
-        Err(BackendError::Engine {
+        Err(EngineError::Other {
             engine: "test",
             message: "stop".into(),
         })
     });
-    assert!(matches!(
-        r,
-        Err(BackendError::Engine { engine: "test", .. })
-    ));
+    assert!(matches!(r, Err(EngineError::Other { engine: "test", .. })));
     // An empty table scans as empty.
     assert!(scan_all(&*b, Table::Snapshots, KeyRange::all(), false).is_empty());
 }
@@ -129,7 +126,7 @@ fn batches_are_atomic_and_conditional(make: Make, dir: &Path) {
     assert!(
         matches!(
             err,
-            BackendError::Conflict {
+            EngineError::Conflict {
                 table: Table::Refs,
                 ..
             }
@@ -173,7 +170,7 @@ fn survives_reopen_and_locks(make: Make, reopen: Reopen, dir: &Path) {
         put(&*b, Table::Sources, b"app", b"def");
         // A second handle on the same store is refused at once.
         match reopen(dir) {
-            Err(BackendError::Locked) => {}
+            Err(EngineError::Locked) => {}
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("a second open of a store in use succeeded"),
         }
@@ -257,20 +254,19 @@ macro_rules! conformance {
     };
 }
 
-conformance!(memory, |_| Box::new(MemoryBackend::new()), None);
+conformance!(memory, |_| Box::new(MemoryEngine::new()), None);
 
 conformance!(
     redb,
-    |d| Box::new(RedbBackend::create(&d.join("store.redb")).unwrap()),
-    Some(|d| RedbBackend::open(&d.join("store.redb")).map(|b| Box::new(b) as Box<dyn Backend>))
+    |d| Box::new(RedbEngine::create(&d.join("store.redb")).unwrap()),
+    Some(|d| RedbEngine::open(&d.join("store.redb")).map(|b| Box::new(b) as Box<dyn Engine>))
 );
 
 #[cfg(feature = "sled")]
 conformance!(
     sled,
-    |d| Box::new(plumb::store::backend_sled::SledBackend::open(&d.join("sled")).unwrap()),
+    |d| Box::new(plumb_engine_sled::SledEngine::open(&d.join("sled")).unwrap()),
     Some(|d| {
-        plumb::store::backend_sled::SledBackend::open(&d.join("sled"))
-            .map(|b| Box::new(b) as Box<dyn Backend>)
+        plumb_engine_sled::SledEngine::open(&d.join("sled")).map(|b| Box::new(b) as Box<dyn Engine>)
     })
 );

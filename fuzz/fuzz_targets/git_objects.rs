@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plumb_git::commit;
+use plumb_source_git::commit;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(c) = commit::parse(data) {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = commit::person(data);
-    if let Ok(t) = plumb_git::parse_tag(data) {
+    if let Ok(t) = plumb_source_git::parse_tag(data) {
         if let Some(p) = &t.signed_payload {
             assert!(data.starts_with(p));
             let sig = t.signature.as_deref().expect("a payload only with a signature");

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plumb_hg::revlog::{chunk, index, patch};
+use plumb_source_hg::revlog::{chunk, index, patch};
 
 /// The output limit given to the decoders: small, so a decoder that
 /// ignored it would be caught by the size assertions below.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plumb_exec::protocol::{Message, Observation, decode_message};
+use plumb_target_exec::protocol::{Message, Observation, decode_message};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(message) = decode_message(data) else {
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     {
         let line = format!(
             r#"{{"type":"observed","path":"p","kind":"symlink","target":{}}}"#,
-            plumb_exec::protocol::bytes_value(target)
+            plumb_target_exec::protocol::bytes_value(target)
         );
         match decode_message(line.as_bytes()) {
             Ok(Message::Observed {

@@ -72,7 +72,7 @@ struct RefAt {
     source: String,
     named: NamedRef,
     /// The annotation as a Git tag, when the source is Git.
-    tag: Option<plumb_git::Tag>,
+    tag: Option<plumb_source_git::Tag>,
 }
 
 /// The named refs of `sources` that point at `id`, annotations read.
@@ -91,7 +91,7 @@ fn refs_at(
             let tag = match named.annotation {
                 Some(a) if git => {
                     let raw = store.blob(&a)?;
-                    Some(plumb_git::parse_tag(raw.data()).with_context(|| {
+                    Some(plumb_source_git::parse_tag(raw.data()).with_context(|| {
                         format!("the annotation of ref {} of source {name}", named.name)
                     })?)
                 }

@@ -60,7 +60,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             };
             // A URL, or an scp-like `user@host:path` that is not a local path.
             let is_url = location.contains("://")
-                || (plumb_git::is_remote(location) && !Path::new(location).exists());
+                || (plumb_source_git::is_remote(location) && !Path::new(location).exists());
             let location = if is_url {
                 location.clone()
             } else {
@@ -83,7 +83,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 plumb::query::components(p.as_bytes())?;
             }
             if vcs == Vcs::Hg && is_url {
-                plumb_hg::remote::check_url(&location).map_err(anyhow::Error::msg)?;
+                plumb_source_hg::remote::check_url(&location).map_err(anyhow::Error::msg)?;
             }
             let def = SourceDef {
                 name: name.clone(),

@@ -7,7 +7,7 @@ use plumb_core::source::NamedRef;
 use plumb_core::{BlobId, ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
-use super::backend::{Batch, KeyRange, Table, prefix_end};
+use super::{Batch, KeyRange, Table, prefix_end};
 use super::{Store, StoreError};
 
 /// Which kind of repository a source reads.
@@ -194,8 +194,8 @@ impl Store {
         let mut batch = Batch::new();
         batch.expect(Table::Sources, def.name.as_bytes(), None);
         batch.put(Table::Sources, def.name.as_bytes(), value);
-        match self.backend.commit(batch) {
-            Err(super::BackendError::Conflict { .. }) => Err(StoreError::SourceExists {
+        match self.engine.commit(batch) {
+            Err(super::EngineError::Conflict { .. }) => Err(StoreError::SourceExists {
                 name: def.name.clone(),
             }),
             other => Ok(other?),
@@ -205,7 +205,7 @@ impl Store {
     /// The source named `name`.
     pub fn source(&self, name: &str) -> Result<SourceDef, StoreError> {
         let raw = self
-            .backend
+            .engine
             .get(Table::Sources, name.as_bytes())?
             .ok_or_else(|| StoreError::NoSuchSource { name: name.into() })?;
         decode_source(name.as_bytes(), &raw)
@@ -214,14 +214,12 @@ impl Store {
     /// Every source, by name.
     pub fn sources(&self) -> Result<Vec<SourceDef>, StoreError> {
         let mut out = Vec::new();
-        self.backend
+        self.engine
             .scan(Table::Sources, KeyRange::all(), false, &mut |k, v| {
-                out.push(
-                    decode_source(k, v).map_err(|e| super::BackendError::Engine {
-                        engine: "index",
-                        message: e.to_string(),
-                    })?,
-                );
+                out.push(decode_source(k, v).map_err(|e| super::EngineError::Other {
+                    engine: "index",
+                    message: e.to_string(),
+                })?);
                 Ok(true)
             })?;
         Ok(out)
@@ -255,7 +253,7 @@ impl Store {
         for k in snapshot_keys {
             batch.delete(Table::Snapshots, k);
         }
-        self.backend.commit(batch)?;
+        self.engine.commit(batch)?;
         Ok(())
     }
 
@@ -274,7 +272,7 @@ impl Store {
             end.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
         );
         let mut failure = None;
-        self.backend
+        self.engine
             .scan(table, range, reverse, &mut |k, v| match visit(k, v) {
                 Ok(more) => Ok(more),
                 Err(e) => {
@@ -288,7 +286,7 @@ impl Store {
     /// The newest entry of a source's log.
     pub fn head(&self, name: &str) -> Result<Option<LogEntry>, StoreError> {
         let key = head_ref(name);
-        self.backend
+        self.engine
             .get(Table::Refs, &key)?
             .map(|v| decode_entry(Table::Refs, &key, &v))
             .transpose()
@@ -315,7 +313,7 @@ impl Store {
     /// The log entry at position `seq`.
     pub fn log_at(&self, name: &str, seq: u64) -> Result<Option<LogEntry>, StoreError> {
         let key = keyed(name, &seq.to_be_bytes());
-        self.backend
+        self.engine
             .get(Table::Log, &key)?
             .map(|v| {
                 Ok(LogEntry {
@@ -329,7 +327,7 @@ impl Store {
     /// The log entry recorded for an exact native revision.
     pub fn revision(&self, name: &str, revision: &str) -> Result<Option<LogEntry>, StoreError> {
         let key = keyed(name, revision.as_bytes());
-        self.backend
+        self.engine
             .get(Table::Revisions, &key)?
             .map(|v| decode_entry(Table::Revisions, &key, &v))
             .transpose()
@@ -362,7 +360,7 @@ impl Store {
         let range = KeyRange::new(Bound::Included(&start), Bound::Included(&end));
         let mut found = None;
         let mut failure = None;
-        self.backend.scan(Table::Times, range, true, &mut |k, v| {
+        self.engine.scan(Table::Times, range, true, &mut |k, v| {
             let seq = k
                 .len()
                 .checked_sub(8)
@@ -453,7 +451,7 @@ impl Store {
     pub fn source_ref(&self, name: &str, refname: &str) -> Result<Option<SnapshotId>, StoreError> {
         let mut key = named_ref_prefix(name);
         key.extend_from_slice(refname.as_bytes());
-        self.backend
+        self.engine
             .get(Table::Refs, &key)?
             .map(|v| decode_named_ref(refname.to_owned(), &key, &v).map(|r| r.snapshot))
             .transpose()
@@ -461,7 +459,7 @@ impl Store {
 
     /// A value of a source's private cache.
     pub fn cache_get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.backend.get(Table::Cache, &keyed(name, key))?)
+        Ok(self.engine.get(Table::Cache, &keyed(name, key))?)
     }
 }
 

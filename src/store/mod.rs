@@ -1,15 +1,10 @@
 //! The content-addressed store: verified objects and the index over them.
 //!
-//! [`Store`] wraps a [`Backend`] (redb by default, memory for tests, sled
-//! behind a feature) and adds what every backend needs once: packing and
+//! [`Store`] wraps an [`Engine`] (redb by default, memory for tests, sled
+//! behind a feature) and adds what every engine needs once: packing and
 //! verification of objects, the meaning of index keys, and ingest sinks.
 //! The layout is specified in `spec/store.md`.
 
-pub mod backend;
-pub mod backend_memory;
-pub mod backend_redb;
-#[cfg(feature = "sled")]
-pub mod backend_sled;
 mod index;
 mod packing;
 pub mod packs;
@@ -29,8 +24,8 @@ use plumb_core::{
     Blob, BlobId, DecodeError, Kind, Object, ObjectId, Snapshot, SnapshotId, Tree, TreeId,
 };
 
-pub use backend::{Backend, BackendError, Batch, KeyRange, Table};
 pub use index::{LogEntry, SourceDef, Vcs, check_source_name};
+pub use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, prefix_end};
 
 /// The key prefix of a source's entries in the per-source index tables.
 pub fn index_prefix(name: &str) -> Vec<u8> {
@@ -38,8 +33,8 @@ pub fn index_prefix(name: &str) -> Vec<u8> {
 }
 pub use sink::StoreSink;
 
-use backend_memory::MemoryBackend;
-use backend_redb::RedbBackend;
+use plumb_core::engine::memory::MemoryEngine;
+use plumb_engine_redb::RedbEngine;
 
 /// The file in a store directory that names its format and engine.
 pub const FORMAT_FILE: &str = "plumb-store";
@@ -87,9 +82,9 @@ pub enum StoreError {
         /// The failure.
         source: io::Error,
     },
-    /// The backend failed.
+    /// The engine failed.
     #[error(transparent)]
-    Backend(#[from] BackendError),
+    Engine(#[from] EngineError),
     /// An object is absent.
     #[error("object {id} is missing from the store")]
     Missing {
@@ -143,36 +138,36 @@ pub enum StoreError {
 
 /// Which engine a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub enum EngineKind {
     /// redb: one file, ACID. The default.
     Redb,
     /// sled 0.34 (cargo feature `sled`).
     Sled,
 }
 
-impl Engine {
+impl EngineKind {
     /// Its name in the format file and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
-            Engine::Redb => "redb",
-            Engine::Sled => "sled",
+            EngineKind::Redb => "redb",
+            EngineKind::Sled => "sled",
         }
     }
 
     fn file(self) -> &'static str {
         match self {
-            Engine::Redb => "store.redb",
-            Engine::Sled => "sled",
+            EngineKind::Redb => "store.redb",
+            EngineKind::Sled => "sled",
         }
     }
 }
 
-impl std::str::FromStr for Engine {
+impl std::str::FromStr for EngineKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "redb" => Ok(Engine::Redb),
-            "sled" => Ok(Engine::Sled),
+            "redb" => Ok(EngineKind::Redb),
+            "sled" => Ok(EngineKind::Sled),
             other => Err(format!(
                 "unknown store engine {other:?} (known: redb, sled)"
             )),
@@ -187,9 +182,9 @@ enum Mode {
     ReadOnly,
 }
 
-/// The store: objects and index on one backend.
+/// The store: objects and index on one engine.
 pub struct Store {
-    backend: Box<dyn Backend>,
+    engine: Box<dyn Engine>,
     path: Option<PathBuf>,
     /// Pack files for object bytes, for stores on disk; a store in memory
     /// keeps packed objects in the objects table itself.
@@ -199,7 +194,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("engine", &self.backend.engine())
+            .field("engine", &self.engine.name())
             .field("path", &self.path)
             .finish()
     }
@@ -208,20 +203,20 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A store in memory.
     pub fn memory() -> Self {
-        Self::with_backend(Box::new(MemoryBackend::new()))
+        Self::with_engine(Box::new(MemoryEngine::new()))
     }
 
-    /// A store on any backend.
-    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+    /// A store on any engine.
+    pub fn with_engine(engine: Box<dyn Engine>) -> Self {
         Self {
-            backend,
+            engine,
             path: None,
             packs: None,
         }
     }
 
     /// Creates a store in directory `dir` (made if missing; must not hold a store).
-    pub fn init(dir: &Path, engine: Engine) -> Result<Self, StoreError> {
+    pub fn init(dir: &Path, engine: EngineKind) -> Result<Self, StoreError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
@@ -233,7 +228,7 @@ impl Store {
             });
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let backend = Self::open_engine(dir, engine, Mode::Create)?;
+        let handle = Self::open_engine(dir, engine, Mode::Create)?;
         // The format file is written last, atomically: a directory without
         // it is not yet a store, and `init` may simply be run again.
         let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
@@ -242,7 +237,7 @@ impl Store {
         let packs = packs::Packs::open(dir.join(PACKS_DIR), false)?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
         Ok(Self {
-            backend,
+            engine: handle,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
         })
@@ -276,42 +271,46 @@ impl Store {
                 });
             }
         };
-        let engine = parse_format(&text).map_err(|reason| StoreError::Format {
+        let kind = parse_format(&text).map_err(|reason| StoreError::Format {
             path: format.clone(),
             reason,
         })?;
-        let backend = Self::open_engine(dir, engine, mode)?;
+        let engine = Self::open_engine(dir, kind, mode)?;
         let packs = packs::Packs::open(dir.join(PACKS_DIR), mode == Mode::ReadOnly)?;
         Ok(Self {
-            backend,
+            engine,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
         })
     }
 
-    fn open_engine(dir: &Path, engine: Engine, mode: Mode) -> Result<Box<dyn Backend>, StoreError> {
-        let file = dir.join(engine.file());
-        let locked = |e: BackendError| match e {
-            BackendError::Locked => StoreError::Locked {
+    fn open_engine(
+        dir: &Path,
+        kind: EngineKind,
+        mode: Mode,
+    ) -> Result<Box<dyn Engine>, StoreError> {
+        let file = dir.join(kind.file());
+        let locked = |e: EngineError| match e {
+            EngineError::Locked => StoreError::Locked {
                 path: dir.to_path_buf(),
             },
-            other => StoreError::Backend(other),
+            other => StoreError::Engine(other),
         };
-        match engine {
-            Engine::Redb => {
+        match kind {
+            EngineKind::Redb => {
                 let b = match mode {
-                    Mode::Create => RedbBackend::create(&file),
-                    Mode::ReadWrite => RedbBackend::open(&file),
-                    Mode::ReadOnly => RedbBackend::open_read_only(&file),
+                    Mode::Create => RedbEngine::create(&file),
+                    Mode::ReadWrite => RedbEngine::open(&file),
+                    Mode::ReadOnly => RedbEngine::open_read_only(&file),
                 };
                 Ok(Box::new(b.map_err(locked)?))
             }
             #[cfg(feature = "sled")]
-            Engine::Sled => Ok(Box::new(
-                backend_sled::SledBackend::open(&file).map_err(locked)?,
+            EngineKind::Sled => Ok(Box::new(
+                plumb_engine_sled::SledEngine::open(&file).map_err(locked)?,
             )),
             #[cfg(not(feature = "sled"))]
-            Engine::Sled => Err(StoreError::Format {
+            EngineKind::Sled => Err(StoreError::Format {
                 path: dir.join(FORMAT_FILE),
                 reason: "this store uses the sled engine; this plumb was built without the `sled` feature".into(),
             }),
@@ -326,22 +325,22 @@ impl Store {
     /// Returns free space inside the store to the file system, where the
     /// engine can (redb); `false` when there was nothing to do.
     pub fn compact(&mut self) -> Result<bool, StoreError> {
-        Ok(self.backend.compact()?)
+        Ok(self.engine.compact()?)
     }
 
-    /// The backend underneath.
-    pub fn backend(&self) -> &dyn Backend {
-        self.backend.as_ref()
+    /// The engine underneath.
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
     }
 
     /// Whether the object is present (not verified).
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
-        Ok(self.backend.contains(Table::Objects, id.as_bytes())?)
+        Ok(self.engine.contains(Table::Objects, id.as_bytes())?)
     }
 
     /// The verified canonical bytes of an object, or `None` when absent.
     pub fn get_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(stored) = self.backend.get(Table::Objects, id.as_bytes())? else {
+        let Some(stored) = self.engine.get(Table::Objects, id.as_bytes())? else {
             return Ok(None);
         };
         if stored.first() == Some(&packs::POINTER) {
@@ -363,7 +362,7 @@ impl Store {
     /// it is kept in a pack (for `fsck`, repair tools and tests).
     pub fn location(&self, id: &ObjectId) -> Result<Option<(PathBuf, u64, u32)>, StoreError> {
         let (Some(stored), Some(dir)) = (
-            self.backend.get(Table::Objects, id.as_bytes())?,
+            self.engine.get(Table::Objects, id.as_bytes())?,
             self.path.as_ref(),
         ) else {
             return Ok(None);
@@ -382,7 +381,7 @@ impl Store {
     /// verified; reading the blob verifies it). `None` when absent.
     pub fn blob_size(&self, id: &BlobId) -> Result<Option<u64>, StoreError> {
         let oid = id.object_id();
-        let Some(stored) = self.backend.get(Table::Objects, oid.as_bytes())? else {
+        let Some(stored) = self.engine.get(Table::Objects, oid.as_bytes())? else {
             return Ok(None);
         };
         let len = if stored.first() == Some(&packs::POINTER) {
@@ -487,7 +486,7 @@ impl Store {
         {
             packs.sync()?;
         }
-        Ok(self.backend.commit(batch)?)
+        Ok(self.engine.commit(batch)?)
     }
 
     /// Stores one object now (tests and small writes; ingest batches).
@@ -513,7 +512,7 @@ impl Store {
     }
 }
 
-fn parse_format(text: &str) -> Result<Engine, String> {
+fn parse_format(text: &str) -> Result<EngineKind, String> {
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT_LINE) {
         return Err(format!(

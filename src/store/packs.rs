@@ -131,7 +131,7 @@ impl Packs {
         let path = path.to_path_buf();
         move |source| {
             if source.raw_os_error() == Some(28) {
-                StoreError::Backend(super::BackendError::NoSpace)
+                StoreError::Engine(super::EngineError::NoSpace)
             } else {
                 StoreError::Io { path, source }
             }
@@ -196,7 +196,7 @@ impl Packs {
     /// durable until [`sync`](Self::sync).
     pub fn append(&self, id: &ObjectId, packed: &[u8]) -> Result<Location, StoreError> {
         if self.read_only {
-            return Err(StoreError::Backend(super::BackendError::ReadOnly));
+            return Err(StoreError::Engine(super::EngineError::ReadOnly));
         }
         let len = u32::try_from(packed.len())
             .map_err(|_| StoreError::Invalid(format!("object {id} is over 4 GiB packed")))?;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use plumb_core::source::{IngestSink, NamedRef, SinkError};
 use plumb_core::{Blob, BlobId, Encoded, Kind, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
 
-use super::backend::{Batch, Table};
 use super::index::{
     LogEntry, encode_entry, encode_named_ref, head_ref, keyed, named_ref_prefix, time_key,
 };
+use super::{Batch, Table};
 use super::{Store, StoreError};
 
 /// Buffered writes go to the backend in one transaction once they reach

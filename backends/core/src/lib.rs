@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod codec;
+pub mod engine;
 mod id;
 pub mod leb128;
 mod name;

@@ -1,0 +1,311 @@
+//! Makes a directory tree on the local file system match a snapshot.
+//!
+//! [`DirTarget`] implements [`Target`] for a directory on Linux. The
+//! reconciler decides what to change; this crate observes paths and makes
+//! changes confined to the root, atomically and durably.
+//!
+//! ```
+//! use plumb_core::target::{Change, ObserveRequest, Observed, Target, TargetPath};
+//! use plumb_target_dir::DirTarget;
+//!
+//! # struct NoContent;
+//! # impl plumb_core::target::Content for NoContent {
+//! #     fn get(&self, _: &plumb_core::BlobId) -> Result<Vec<u8>, plumb_core::target::TargetError> {
+//! #         Err(plumb_core::target::TargetError::Content("none".into()))
+//! #     }
+//! # }
+//! let tmp = tempfile::tempdir()?;
+//! let mut target = DirTarget::new(tmp.path().join("etc/app"));
+//! let conf = TargetPath::new(b"conf.d".to_vec())?;
+//! let request = ObserveRequest { path: conf.clone(), digest: false, list: true };
+//! assert!(matches!(target.observe(&[request.clone()])?[0], Ok(Observed::Missing)));
+//!
+//! target.apply(&[Change::MakeDir { path: conf }], &NoContent, &mut |_, r| r.expect("made"))?;
+//! assert_eq!(
+//!     target.observe(&[request])?[0].as_ref().ok(),
+//!     Some(&Observed::Dir { children: Some(vec![]) }),
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The root
+//!
+//! The root need not exist: every path is then [`Observed::Missing`], and
+//! the first [`apply`](Target::apply) with changes creates it and any
+//! missing parents (like `mkdir -p`, mode 0755 before the umask), syncing
+//! each parent. A root that exists but is a symlink or not a directory
+//! makes every call fail with [`TargetError::Target`] naming the root.
+//! Directories *above* the root are resolved normally.
+//!
+//! # Confinement
+//!
+//! Each call opens the root without following a link, and reaches every
+//! path from that handle one component at a time (`openat` with
+//! `O_PATH | O_DIRECTORY | O_NOFOLLOW`). A symlink or non-directory above a
+//! path makes it [`Observed::Blocked`] and any change to it an error; the
+//! last component is looked at with `statx(AT_SYMLINK_NOFOLLOW)`, opened
+//! with `O_NOFOLLOW`, and replaced by `renameat`, which replaces a link
+//! itself. Nothing is ever looked up through a link.
+//!
+//! # Observing
+//!
+//! Requests are sorted by path and observed on the rayon pool; each worker
+//! keeps its chain of open directories, so a directory costs one `openat`
+//! per worker and a path one `statx`.
+//!
+//! - A regular file reports its size, the owner's execute bit, and a change
+//!   token: its size, modification and change times, inode and device.
+//!   The token is `None` when the file's change time is less than 50 ms
+//!   before the observation began (or later): a write in the same timestamp
+//!   tick could leave the stat unchanged. The window assumes the
+//!   fine-grained timestamps of Linux's local file systems.
+//! - Its digest, when asked for, is the plumb blob id of its content
+//!   ([`plumb_core::Blob::id_of`]), hashed while streaming the file. A file
+//!   whose size or times change while it is read is an error for that path.
+//! - A symlink reports its raw target; a directory, when asked, its sorted
+//!   entry names without this target's temporary files; sockets, FIFOs and
+//!   devices are [`Observed::Other`] and are never opened.
+//!
+//! # Applying
+//!
+//! Changes (distinct paths, none inside another) run in parallel, on a
+//! pool of 8 threads of the crate's own (making files mostly waits in the
+//! kernel, so more threads than cores help):
+//!
+//! 1. Each [`Change::WriteFile`] is written to a temporary file in its
+//!    directory (see below), created with `O_CREAT | O_EXCL | O_NOFOLLOW`
+//!    (a stale one is unlinked first, never truncated: it might be a hard
+//!    link to another file) and given mode 0644 or 0755 exactly with
+//!    `fchmod`, whatever the umask. Each [`Change::Symlink`] is created at
+//!    its temporary name the same way.
+//! 2. One `syncfs` on the root makes all of them durable (temporary files on
+//!    another file system mounted below the root are synced one by one; if
+//!    the kernel lacks `syncfs`, every file is).
+//! 3. A directory at a time: each temporary file is renamed over its final
+//!    name, directories are made (`mkdirat`, 0755 before the umask) and
+//!    removed, files and links unlinked; then the directory is synced, and
+//!    only then are its changes confirmed through `done`. When more than a
+//!    few directories on the root's file system changed, they are synced
+//!    together by a second `syncfs` once all are done (one journal commit
+//!    rather than one forced by each directory's fsync).
+//!
+//! A file or link cannot replace a directory, [`Change::Remove`] does not
+//! remove a directory, and [`Change::RemoveDir`] only an empty one: each is
+//! an error for that change alone. Errors are one line naming the path
+//! ("permission denied", "directory not empty"). A failing `syncfs` fails
+//! the whole call, since nothing written can then be trusted.
+//!
+//! # Temporary files
+//!
+//! The change to `name` is prepared at `.<name>.plumb-tmp`, or at
+//! `.plumb-tmp-<16 hex digits of BLAKE3(name)>` when that would exceed 255
+//! bytes. The name depends on the final name alone, so
+//! [`recover`](Target::recover) finds leftovers of an apply that was killed.
+//! Listings leave such names out, so a file named like one of them is not
+//! managed.
+#![deny(missing_docs)]
+
+mod apply;
+mod error;
+mod observe;
+mod temp;
+mod walk;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use plumb_core::target::{
+    Change, Content, DigestKind, ObserveRequest, Observed, Target, TargetError, TargetPath,
+};
+use rustix::fs::{AtFlags, FileType, Mode, StatxFlags};
+use rustix::io::Errno;
+
+use crate::error::{errno_error, kind_name, path_error, reason};
+use crate::observe::READ_FILE;
+use crate::temp::temp_name;
+use crate::walk::{Denied, Root, Walker, open_root};
+
+/// A directory tree on the local file system, as a [`Target`].
+#[derive(Debug, Clone)]
+pub struct DirTarget {
+    root: PathBuf,
+}
+
+impl DirTarget {
+    /// A target for the directory `root`, which need not exist yet.
+    pub fn new(root: PathBuf) -> DirTarget {
+        // Rebuilt from its components, the path loses a trailing `/`,
+        // which would make opening it follow a link.
+        let root = root.components().collect();
+        DirTarget { root }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn open_root(&self) -> Result<Option<Root>, TargetError> {
+        open_root(&self.root, &self.describe())
+    }
+}
+
+impl Target for DirTarget {
+    fn describe(&self) -> String {
+        format!("dir:{}", self.root.display())
+    }
+
+    fn digest_kind(&self) -> DigestKind {
+        DigestKind::Blob
+    }
+
+    fn observe(
+        &mut self,
+        requests: &[ObserveRequest],
+    ) -> Result<Vec<Result<Observed, TargetError>>, TargetError> {
+        let root = self.open_root()?;
+        Ok(observe::observe_all(root.as_ref(), requests))
+    }
+
+    fn settle_time(&self) -> std::time::Duration {
+        observe::racy_window() + std::time::Duration::from_millis(10)
+    }
+
+    fn reserved(&self, name: &[u8]) -> bool {
+        temp::is_temp_name(name)
+    }
+
+    fn recover(&mut self, paths: &[TargetPath]) -> Result<(), TargetError> {
+        let Some(root) = self.open_root()? else {
+            return Ok(());
+        };
+        let mut sorted: Vec<&TargetPath> = paths.iter().collect();
+        sorted.sort_unstable_by(|a, b| walk::path_order(a, b));
+        let mut walker = Walker::new(&root);
+        let mut first_error = None;
+        for path in sorted {
+            let dir = match walker.parent(path) {
+                Ok((dir, _)) => dir,
+                // Nothing of ours can be there.
+                Err(Denied::Missing { .. } | Denied::Blocked { .. }) => continue,
+                Err(denied) => {
+                    first_error.get_or_insert(denied.into_error(path));
+                    continue;
+                }
+            };
+            match rustix::fs::unlinkat(dir, temp_name(path.file_name()), AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => {
+                    first_error.get_or_insert(path_error(
+                        path,
+                        format!("cannot remove its temporary file: {}", reason(e)),
+                    ));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn read(&mut self, path: &TargetPath) -> Result<Vec<u8>, TargetError> {
+        let Some(root) = self.open_root()? else {
+            return Err(path_error(path, "no such file"));
+        };
+        let mut walker = Walker::new(&root);
+        let (dir, _) = walker.parent(path).map_err(|d| d.into_error(path))?;
+        let name = path.file_name();
+        // Look before opening: opening a device can have effects.
+        let not_a_file = |kind: FileType| path_error(path, format!("is a {}", kind_name(kind)));
+        match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE) {
+            Ok(st) => match FileType::from_raw_mode(u32::from(st.stx_mode)) {
+                FileType::RegularFile => {}
+                kind => return Err(not_a_file(kind)),
+            },
+            Err(Errno::NOENT) => return Err(path_error(path, "no such file")),
+            Err(e) => return Err(errno_error(path, e)),
+        }
+        let fd = match rustix::fs::openat(dir, name, READ_FILE, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP) => return Err(not_a_file(FileType::Symlink)),
+            Err(Errno::NOENT) => return Err(path_error(path, "no such file")),
+            Err(e) => return Err(errno_error(path, e)),
+        };
+        let st = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)
+            .map_err(|e| errno_error(path, e))?;
+        match FileType::from_raw_mode(u32::from(st.stx_mode)) {
+            FileType::RegularFile => {}
+            kind => return Err(not_a_file(kind)),
+        }
+        let mut bytes = Vec::new();
+        File::from(fd)
+            .read_to_end(&mut bytes)
+            .map_err(|e| errno_error(path, Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
+        Ok(bytes)
+    }
+
+    fn apply(
+        &mut self,
+        changes: &[Change],
+        content: &dyn Content,
+        done: &mut dyn FnMut(usize, Result<(), TargetError>),
+    ) -> Result<(), TargetError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let root = match self.open_root()? {
+            Some(root) => root,
+            None => {
+                create_root(&self.root).map_err(|e| TargetError::Target {
+                    target: self.describe(),
+                    reason: format!("cannot create the root: {}", io_reason(&e)),
+                })?;
+                self.open_root()?.ok_or_else(|| TargetError::Target {
+                    target: self.describe(),
+                    reason: "the root vanished as it was created".to_owned(),
+                })?
+            }
+        };
+        apply::apply_all(&root, changes, content, done, &self.describe())
+    }
+}
+
+/// Creates `root` and its missing parents, syncing each parent.
+fn create_root(root: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut p = root;
+    loop {
+        match std::fs::symlink_metadata(p) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.push(p);
+                match p.parent() {
+                    Some(q) if !q.as_os_str().is_empty() => p = q,
+                    _ => break,
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let parent = dir
+            .parent()
+            .filter(|q| !q.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// A one-line reason for an I/O error.
+fn io_reason(e: &std::io::Error) -> String {
+    match Errno::from_io_error(e) {
+        Some(errno) => reason(errno),
+        None => e.to_string(),
+    }
+}
