@@ -15,7 +15,7 @@ use common::Env;
 /// Where a target keeps what plumb applies, and how a person would change
 /// it behind plumb's back.
 trait Place {
-    fn backend(&self) -> String;
+    fn location(&self) -> String;
     /// "missing", "file", "exec", "symlink" or "dir".
     fn kind(&self, path: &str) -> String;
     fn read(&self, path: &str) -> Option<Vec<u8>>;
@@ -29,7 +29,7 @@ trait Place {
 struct DirPlace(PathBuf);
 
 impl Place for DirPlace {
-    fn backend(&self) -> String {
+    fn location(&self) -> String {
         format!("dir:{}", self.0.display())
     }
     fn kind(&self, path: &str) -> String {
@@ -82,7 +82,7 @@ struct PluginPlace {
 }
 
 fn plugin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("backends/exec/tests/plugins")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("backends/targets/exec/tests/plugins")
 }
 
 const TAMPER: &str = r#"
@@ -135,7 +135,7 @@ impl PluginPlace {
 }
 
 impl Place for PluginPlace {
-    fn backend(&self) -> String {
+    fn location(&self) -> String {
         format!(
             "exec:python3 {} {}",
             plugin_dir().join("sqlite_target.py").display(),
@@ -191,8 +191,8 @@ impl Rig {
         std::os::unix::fs::symlink("app.conf", rig.env.path("src/current")).unwrap();
         rig.env.add_dir_source("src", "src");
         rig.ingest();
-        let backend = rig.place.backend();
-        let mut add = vec!["target", "add", "t", backend.as_str(), "--source", "src"];
+        let location = rig.place.location();
+        let mut add = vec!["target", "add", "t", location.as_str(), "--source", "src"];
         if prune {
             add.push("--prune");
         }

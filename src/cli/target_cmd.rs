@@ -26,7 +26,7 @@ pub enum TargetCommand {
         /// A name for it: letters, digits, '.', '_', '-'.
         name: String,
         /// dir:PATH (a directory tree) or exec:PROGRAM [ARGS...] (a plugin).
-        backend: String,
+        location: String,
         /// The source whose snapshots it follows.
         #[arg(long)]
         source: String,
@@ -57,7 +57,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
     match cmd {
         TargetCommand::Add {
             name,
-            backend,
+            location,
             source,
             path,
             sel,
@@ -66,7 +66,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             store.source(source)?;
             let def = TargetDef {
                 name: name.clone(),
-                backend: reconcile::normalize_backend(backend)?,
+                location: reconcile::normalize_location(location)?,
                 source: source.clone(),
                 path: path.clone(),
                 sel: sel.clone(),
@@ -74,7 +74,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                 pin: None,
             };
             store.add_target(&def)?;
-            println!("added target {name} ({}) following {source}", def.backend);
+            println!("added target {name} ({}) following {source}", def.location);
             Ok(exit::OK)
         }
         TargetCommand::List { json } => {
@@ -85,7 +85,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                     .map(|t| {
                         Ok(serde_json::json!({
                             "name": t.name,
-                            "backend": t.backend,
+                            "location": t.location,
                             "source": t.source,
                             "path": t.path,
                             "ref": t.sel,
@@ -111,7 +111,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                         out,
                         "{}\t{}\t{}{}{}\t{applied}{pin}",
                         t.name,
-                        t.backend,
+                        t.location,
                         t.source,
                         t.path.as_deref().map_or(String::new(), |p| format!(":{p}")),
                         if t.prune { " (prune)" } else { "" },
@@ -279,7 +279,7 @@ pub fn plan(
         out,
         "plan for {} ({}) to snapshot {}{}",
         def.name,
-        def.backend,
+        def.location,
         short(&snapshot),
         if def.pinned().is_some() {
             " (pinned)"

@@ -71,29 +71,31 @@ pub enum ReconcileError {
     },
 }
 
-/// Opens the backend a definition names: `dir:PATH` or `exec:PROGRAM…`.
+/// Opens the target a definition's location names: `dir:PATH` or `exec:PROGRAM…`.
 pub fn open_target(def: &TargetDef) -> Result<Box<dyn Target>, ReconcileError> {
-    match def.backend.split_once(':') {
-        Some(("dir", path)) if !path.is_empty() => Ok(Box::new(plumb_dir_target::DirTarget::new(
+    match def.location.split_once(':') {
+        Some(("dir", path)) if !path.is_empty() => Ok(Box::new(plumb_target_dir::DirTarget::new(
             Path::new(path).to_path_buf(),
         ))),
         Some(("exec", program)) if !program.trim().is_empty() => {
             let cwd = std::env::current_dir().map_err(|e| {
                 ReconcileError::Invalid(format!("the current directory is unusable: {e}"))
             })?;
-            Ok(Box::new(plumb_exec::ExecTarget::spawn(program, &cwd)?))
+            Ok(Box::new(plumb_target_exec::ExecTarget::spawn(
+                program, &cwd,
+            )?))
         }
         _ => Err(ReconcileError::Invalid(format!(
-            "bad target backend {:?}: use dir:PATH or exec:PROGRAM",
-            def.backend
+            "bad target location {:?}: use dir:PATH or exec:PROGRAM",
+            def.location
         ))),
     }
 }
 
-/// Checks and normalizes a backend given to `target add`: a directory
+/// Checks and normalizes a location given to `target add`: a directory
 /// becomes absolute (it need not exist yet).
-pub fn normalize_backend(backend: &str) -> Result<String, ReconcileError> {
-    match backend.split_once(':') {
+pub fn normalize_location(location: &str) -> Result<String, ReconcileError> {
+    match location.split_once(':') {
         Some(("dir", path)) if !path.is_empty() => {
             let p = Path::new(path);
             let abs = if p.is_absolute() {
@@ -108,9 +110,9 @@ pub fn normalize_backend(backend: &str) -> Result<String, ReconcileError> {
             })?;
             Ok(format!("dir:{text}"))
         }
-        Some(("exec", program)) if !program.trim().is_empty() => Ok(backend.to_string()),
+        Some(("exec", program)) if !program.trim().is_empty() => Ok(location.to_string()),
         _ => Err(ReconcileError::Invalid(format!(
-            "bad target backend {backend:?}: use dir:PATH or exec:PROGRAM"
+            "bad target location {location:?}: use dir:PATH or exec:PROGRAM"
         ))),
     }
 }

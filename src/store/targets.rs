@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use plumb_core::{ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
-use super::backend::{Batch, KeyRange, Table};
 use super::index::{check_source_name, keyed};
-use super::{BackendError, Store, StoreError};
+use super::{Batch, KeyRange, Table};
+use super::{EngineError, Store, StoreError};
 
 /// A named target, as `plumb target add` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +17,7 @@ pub struct TargetDef {
     /// Its name: letters, digits, `.`, `_`, `-`.
     pub name: String,
     /// Where: `dir:PATH` (absolute) or `exec:PROGRAM [ARGS…]`.
-    pub backend: String,
+    pub location: String,
     /// The source whose snapshots it follows.
     pub source: String,
     /// The subdirectory of each snapshot to reconcile, if not the whole tree.
@@ -325,8 +325,8 @@ impl Store {
             def.name.as_bytes(),
             encode(&TargetRecord::V1(def.clone()))?,
         );
-        match self.backend.commit(batch) {
-            Err(BackendError::Conflict { .. }) => Err(StoreError::Invalid(format!(
+        match self.engine.commit(batch) {
+            Err(EngineError::Conflict { .. }) => Err(StoreError::Invalid(format!(
                 "a target named {:?} already exists",
                 def.name
             ))),
@@ -337,7 +337,7 @@ impl Store {
     /// The target named `name`.
     pub fn target(&self, name: &str) -> Result<TargetDef, StoreError> {
         let raw = self
-            .backend
+            .engine
             .get(Table::Targets, name.as_bytes())?
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
@@ -351,7 +351,7 @@ impl Store {
     pub fn targets(&self) -> Result<Vec<TargetDef>, StoreError> {
         let mut out = Vec::new();
         let mut failure = None;
-        self.backend
+        self.engine
             .scan(Table::Targets, KeyRange::all(), false, &mut |k, v| {
                 match decode_target(k, v) {
                     Ok(def) => out.push(def),
@@ -379,7 +379,7 @@ impl Store {
             batch.delete(Table::Runs, k);
             Ok(true)
         })?;
-        self.backend.commit(batch)?;
+        self.engine.commit(batch)?;
         Ok(())
     }
 
@@ -428,7 +428,7 @@ impl Store {
     /// loading its inventory.
     pub fn applied_snapshot(&self, name: &str) -> Result<Option<SnapshotId>, StoreError> {
         let key = keyed(name, b"");
-        match self.backend.get(Table::Inventory, &key)? {
+        match self.engine.get(Table::Inventory, &key)? {
             None => Ok(None),
             Some(v) => match postcard::from_bytes::<InventoryMeta>(&v) {
                 Ok(InventoryMeta::V1 { snapshot }) => {
@@ -512,7 +512,7 @@ impl Store {
             batch.put(Table::Runs, key, encode(&RunEnvelope::V1(run))?);
             seq = Some(next);
         }
-        self.backend.commit(batch)?;
+        self.engine.commit(batch)?;
         Ok(seq)
     }
 
@@ -558,7 +558,7 @@ mod tests {
     fn def(name: &str) -> TargetDef {
         TargetDef {
             name: name.into(),
-            backend: "dir:/srv/app".into(),
+            location: "dir:/srv/app".into(),
             source: "app".into(),
             path: None,
             sel: None,
