@@ -390,7 +390,7 @@ pub struct Person {
     /// Seconds since the Unix epoch, UTC.
     pub time: i64,
     /// The local timezone's offset from UTC, in minutes (east positive),
-    /// within ±[`MAX_TZ_MINUTES`].
+    /// within ±99 hours 59 minutes (5,999).
     pub tz_minutes: i32,
 }
 
