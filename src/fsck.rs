@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use plumb_core::{EntryValue, Kind, ObjectId, SnapshotId, TreeId};
 
+use crate::reconcile::{Applied, TargetStore};
 use crate::store::{KeyRange, Store, StoreError, Table};
 
 /// What `fsck` found.
@@ -191,9 +192,7 @@ fn check_targets(
             .entries
             .values()
             .filter(|h| match &h.state {
-                crate::store::Applied::File { blob, .. } => {
-                    !is(ObjectId::from_bytes(*blob), Kind::Blob)
-                }
+                Applied::File { blob, .. } => !is(ObjectId::from_bytes(*blob), Kind::Blob),
                 _ => false,
             })
             .count();

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use plumb_core::{EntryValue, ObjectId, SnapshotId, TreeId};
 
+use crate::reconcile::{Applied, TargetStore};
 use crate::store::{Batch, KeyRange, Location, Store, StoreError, Table};
 
 /// What `gc` did.
@@ -47,7 +48,7 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
         let inv = store.inventory(&def.name)?;
         snapshots.extend(inv.applied());
         for held in inv.entries.values() {
-            if let crate::store::Applied::File { blob, .. } = &held.state {
+            if let Applied::File { blob, .. } = &held.state {
                 live.insert(ObjectId::from_bytes(*blob));
             }
         }

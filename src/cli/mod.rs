@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use plumb::store::{RunKind, Store};
+use plumb::reconcile::RunKind;
+use plumb::store::Store;
 
 /// Exit codes scripts can rely on.
 pub mod exit {

@@ -13,7 +13,8 @@ use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step};
 use plumb::reconcile::{self, ReconcileError};
-use plumb::store::{RunKind, RunRecord, Store, StoreError, TargetDef};
+use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
+use plumb::store::{Store, StoreError};
 
 use super::exit;
 use super::files::write_text_diff;

@@ -10,7 +10,8 @@ use super::ReconcileError;
 use super::desired::Desired;
 use super::observe::Digests;
 use super::plan::{Action, Plan, Step};
-use crate::store::{Applied, Held, Inventory, InventoryDelta, Store};
+use super::state::{Applied, Held, Inventory, InventoryDelta};
+use crate::store::Store;
 
 /// Blob content for a target, straight from the store (verified on read).
 pub struct StoreContent<'a>(pub &'a Store);

@@ -7,8 +7,9 @@ use plumb_core::target::TargetPath;
 use plumb_core::{BlobId, EntryValue, SnapshotId, Tree};
 
 use super::ReconcileError;
+use super::state::Applied;
 use crate::query;
-use crate::store::{Applied, Store};
+use crate::store::Store;
 
 /// What one path should be.
 #[derive(Debug, Clone, PartialEq, Eq)]

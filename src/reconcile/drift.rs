@@ -4,7 +4,7 @@ use plumb_core::target::{Digest, DigestKind, Observed, TargetPath};
 use plumb_core::{BlobId, ObjectId};
 
 use super::observe::{Observations, content_digest, kind_name};
-use crate::store::{Applied, Held, Inventory, InventoryDelta};
+use super::state::{Applied, Held, Inventory, InventoryDelta};
 
 /// How one path drifted.
 #[derive(Debug, Clone, PartialEq, Eq)]

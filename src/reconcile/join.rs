@@ -9,7 +9,7 @@ use std::iter::Peekable;
 use plumb_core::target::TargetPath;
 
 use super::desired::Desired;
-use crate::store::Held;
+use super::state::Held;
 
 /// One path of the union: what the snapshot wants there, and what the
 /// inventory records there (at least one of the two).
@@ -73,7 +73,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::store::Applied;
+    use crate::reconcile::state::Applied;
 
     #[test]
     fn pairs_every_path_once_in_order() {

@@ -8,6 +8,10 @@
 //! the inventory that is now true together with a run in the target's
 //! audit log. A kill at any point therefore leaves an inventory that owns
 //! everything plumb may have written, and the next apply converges.
+//!
+//! What the reconciler knows of each target — its definition and
+//! inventory ([`state`]) and its audit log ([`runs`]) — it keeps in the
+//! store's reconciler keyspaces itself ([`records`], [`TargetStore`]).
 
 pub mod apply;
 pub mod desired;
@@ -16,6 +20,9 @@ pub mod join;
 pub mod lock;
 pub mod observe;
 pub mod plan;
+pub mod records;
+pub mod runs;
+pub mod state;
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,14 +31,14 @@ use plumb_core::SnapshotId;
 use plumb_core::target::{Target, TargetError, TargetPath};
 
 use crate::rev::{self, RevError};
-use crate::store::{
-    Counts, Inventory, InventoryDelta, Outcome, Record, RunKind, RunRecord, Store, StoreError,
-    TargetDef,
-};
+use crate::store::{Store, StoreError};
 use desired::DesiredTree;
 use drift::Drifted;
 use observe::Digests;
 use plan::{Action, Options, Plan};
+pub use records::{Record, TargetStore};
+pub use runs::{Counts, Outcome, RunKind, RunRecord};
+pub use state::{Applied, Held, Inventory, InventoryDelta, TargetDef};
 
 /// How many written files make waiting for their tokens to settle worth
 /// it (hashing fewer on the next check costs less than the wait).
@@ -195,9 +202,7 @@ fn prepare_with<'a>(
     // snapshot dropped, or turned into something else (or pending).
     let mut paths: Vec<(TargetPath, bool)> = Vec::with_capacity(desired.entries.len());
     for j in join::join(&desired.entries, &inventory.entries) {
-        let was_dir = j
-            .held
-            .is_some_and(|h| h.state == crate::store::Applied::Dir || h.pending);
+        let was_dir = j.held.is_some_and(|h| h.state == Applied::Dir || h.pending);
         match j.desired {
             Some((p, d)) => paths.push((p.clone(), *d != desired::Desired::Dir && was_dir)),
             None => {

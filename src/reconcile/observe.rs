@@ -7,7 +7,8 @@ use plumb_core::target::{Digest, DigestKind, ObserveRequest, Observed, Target, T
 use plumb_core::{BlobId, ObjectId};
 
 use super::ReconcileError;
-use crate::store::{Applied, Held, Inventory, Store};
+use super::state::{Applied, Held, Inventory};
+use crate::store::Store;
 
 /// What a target holds at each path looked at; a path that could not be
 /// looked at carries the one-line reason.

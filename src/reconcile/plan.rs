@@ -8,7 +8,7 @@ use plumb_core::target::{Observed, TargetPath};
 use super::ReconcileError;
 use super::desired::{Desired, DesiredTree};
 use super::observe::{Digests, Observations, content_digest, kind_name};
-use crate::store::{Applied, Held, Inventory};
+use super::state::{Applied, Held, Inventory};
 
 /// What the reconciler will do at one path.
 #[derive(Debug, Clone, PartialEq, Eq)]

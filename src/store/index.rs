@@ -100,7 +100,9 @@ pub fn check_source_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) fn keyed(name: &str, rest: &[u8]) -> Vec<u8> {
+/// A key of the index's per-name tables (and the reconciler's keyspaces):
+/// the source or target name, NUL, then `rest` (`spec/store.md`).
+pub fn keyed(name: &str, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 1 + rest.len());
     k.extend_from_slice(name.as_bytes());
     k.push(0);

@@ -9,12 +9,9 @@ mod index;
 mod packing;
 pub mod packs;
 pub use packs::Location;
+mod keyspace;
 pub mod sink;
-mod targets;
-pub use targets::{
-    Applied, Counts, Held, Inventory, InventoryDelta, Outcome, Record, RunKind, RunRecord,
-    TargetDef,
-};
+pub use keyspace::{Keyspace, KeyspaceBatch};
 
 use std::fs;
 use std::io;
@@ -24,12 +21,12 @@ use plumb_core::{
     Blob, BlobId, DecodeError, Kind, Object, ObjectId, Snapshot, SnapshotId, Tree, TreeId,
 };
 
-pub use index::{LogEntry, SourceDef, Vcs, check_source_name};
+pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed};
 pub use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, prefix_end};
 
 /// The key prefix of a source's entries in the per-source index tables.
 pub fn index_prefix(name: &str) -> Vec<u8> {
-    index::keyed(name, b"")
+    keyed(name, b"")
 }
 pub use sink::StoreSink;
 
