@@ -1,8 +1,10 @@
 //! plumb: the configuration history of any version-control system in one
 //! content-addressed store, queried and reconciled.
 //!
-//! This crate holds the store ([`store`]), revision syntax ([`rev`]) and
-//! queries ([`query`]); sources live in their own crates under `backends/`.
+//! This crate holds the store ([`store`]), revision syntax ([`rev`]),
+//! queries ([`query`]), ingest ([`ingest`]), the reconciler
+//! ([`reconcile`]) and store maintenance ([`maintenance`]); sources,
+//! targets and engines live in their own crates under `backends/`.
 //!
 //! ```
 //! use plumb::store::{Store, SourceDef, Vcs};
@@ -19,9 +21,8 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod fsck;
-pub mod gc;
 pub mod ingest;
+pub mod maintenance;
 pub mod query;
 pub mod reconcile;
 pub mod rev;

@@ -135,7 +135,7 @@ fn corrupt_objects_are_errors_naming_them() {
             "{err}"
         );
         assert!(err.to_string().contains(&id.to_hex()));
-        let report = plumb::fsck::fsck(&store, &|_| {}).unwrap();
+        let report = plumb::maintenance::fsck(&store, &|_| {}).unwrap();
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains(&id.to_hex()));
     }
@@ -152,12 +152,12 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let stray = store
             .put_object(&Object::Blob(Blob::new(b"stray".to_vec())))
             .unwrap();
-        let report = plumb::gc::gc(&store).unwrap();
+        let report = plumb::maintenance::gc(&store).unwrap();
         assert_eq!(report.removed, 1);
         assert_eq!(report.kept, 4);
         assert!(!store.contains(&stray).unwrap());
         assert!(
-            plumb::fsck::fsck(&store, &|_| {})
+            plumb::maintenance::fsck(&store, &|_| {})
                 .unwrap()
                 .problems
                 .is_empty()
@@ -168,7 +168,7 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let mut batch = Batch::new();
         batch.delete(Table::Objects, needed.as_bytes().to_vec());
         store.engine().commit(batch).unwrap();
-        let problems = plumb::fsck::fsck(&store, &|_| {}).unwrap().problems;
+        let problems = plumb::maintenance::fsck(&store, &|_| {}).unwrap().problems;
         assert!(
             problems.iter().any(|p| p.contains(&needed.to_hex())),
             "{problems:?}"
@@ -176,7 +176,7 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         // Removing the source makes everything garbage.
         store.remove_source("app").unwrap();
         assert!(store.head("app").unwrap().is_none());
-        assert_eq!(plumb::gc::gc(&store).unwrap().kept, 0);
+        assert_eq!(plumb::maintenance::gc(&store).unwrap().kept, 0);
     }
 }
 
@@ -274,7 +274,7 @@ fn named_refs_resolve_and_are_replaced() {
         let refs = store.source_refs("app").unwrap();
         assert_eq!(refs[1].annotation, Some(note));
         assert_eq!(refs[0].annotation, None);
-        plumb::gc::gc(&store).unwrap();
+        plumb::maintenance::gc(&store).unwrap();
         assert_eq!(
             store.blob(&note).unwrap().data(),
             b"object ...\ntag v1.0\n\nrelease\n"

@@ -24,7 +24,7 @@ fn store_size(store: &Store) -> u64 {
 }
 
 pub fn fsck(store: &Store) -> anyhow::Result<u8> {
-    let report = plumb::fsck::fsck(store, &|_| {})?;
+    let report = plumb::maintenance::fsck(store, &|_| {})?;
     for p in &report.problems {
         eprintln!("plumb: fsck: {p}");
     }
@@ -47,7 +47,7 @@ pub fn fsck(store: &Store) -> anyhow::Result<u8> {
 }
 
 pub fn gc(mut store: Store) -> anyhow::Result<u8> {
-    let r = plumb::gc::gc(&store)?;
+    let r = plumb::maintenance::gc(&store)?;
     println!(
         "removed {} unreachable objects ({}), kept {}",
         r.removed,

@@ -18,6 +18,7 @@ pub mod desired;
 pub mod drift;
 pub mod join;
 pub mod lock;
+pub mod maintenance;
 pub mod observe;
 pub mod plan;
 pub mod records;

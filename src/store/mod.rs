@@ -5,6 +5,8 @@
 //! verification of objects, the meaning of index keys, and ingest sinks.
 //! The layout is specified in `spec/store.md`.
 
+pub mod fsck;
+pub mod gc;
 mod index;
 mod packing;
 pub mod packs;
@@ -24,10 +26,6 @@ use plumb_core::{
 pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed};
 pub use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, prefix_end};
 
-/// The key prefix of a source's entries in the per-source index tables.
-pub fn index_prefix(name: &str) -> Vec<u8> {
-    keyed(name, b"")
-}
 pub use sink::StoreSink;
 
 use plumb_core::engine::memory::MemoryEngine;

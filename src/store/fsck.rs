@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use plumb_core::{EntryValue, Kind, ObjectId, SnapshotId, TreeId};
 
-use crate::reconcile::{Applied, TargetStore};
-use crate::store::{KeyRange, Store, StoreError, Table};
+use super::packs::Location;
+use super::{Store, StoreError, Table};
 
 /// What `fsck` found.
 #[derive(Debug, Default)]
@@ -22,23 +22,45 @@ pub struct FsckReport {
     pub problems: Vec<String>,
 }
 
+/// The objects `fsck` read and verified, by kind: what references kept
+/// outside the store's index are checked against.
+#[derive(Debug, Default)]
+pub struct Verified {
+    kinds: HashMap<ObjectId, Kind>,
+}
+
+impl Verified {
+    /// Whether `id` is stored, verified, and an object of kind `kind`.
+    pub fn is(&self, id: &ObjectId, kind: Kind) -> bool {
+        self.kinds.get(id) == Some(&kind)
+    }
+}
+
+/// A check of references to stored objects kept outside the store's own
+/// index (the reconciler's targets). Given what `fsck` verified, it adds
+/// one line to `problems` per problem found; it fails only when the store
+/// itself does.
+pub type ReferenceCheck<'a> = dyn Fn(&Verified, &mut Vec<String>) -> Result<(), StoreError> + 'a;
+
 /// Checks every object (hash and canonical form) and the index (logs,
 /// heads, named refs and their annotations, revisions, times, snapshot
 /// map) and that every snapshot in a log
-/// has its whole tree present. Problems are collected, not fatal; only a
-/// failing engine stops the check.
-pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreError> {
+/// has its whole tree present, then runs `references` against the
+/// objects verified. Problems are collected, not fatal; only a failing
+/// engine stops the check.
+pub fn fsck(
+    store: &Store,
+    references: &ReferenceCheck<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<FsckReport, StoreError> {
     let mut report = FsckReport::default();
-    let mut kinds: HashMap<ObjectId, Kind> = HashMap::new();
+    let mut verified = Verified::default();
     let mut keys = Vec::new();
-    store
-        .engine()
-        .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
-            keys.push(k.to_vec());
-            report.packed_bytes +=
-                crate::store::Location::decode(v).map_or(v.len() as u64, |l| u64::from(l.len));
-            Ok(true)
-        })?;
+    store.for_prefix(Table::Objects, b"", false, |k, v| {
+        keys.push(k.to_vec());
+        report.packed_bytes += Location::decode(v).map_or(v.len() as u64, |l| u64::from(l.len));
+        Ok(true)
+    })?;
     for key in keys {
         report.objects += 1;
         if report.objects % 1024 == 0 {
@@ -54,7 +76,7 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
         let id = ObjectId::from_bytes(bytes);
         match store.object(&id) {
             Ok(o) => {
-                kinds.insert(id, o.kind());
+                verified.kinds.insert(id, o.kind());
             }
             Err(e) => report.problems.push(e.to_string()),
         }
@@ -82,7 +104,7 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             report.snapshots += 1;
             check_snapshot(
                 store,
-                &kinds,
+                &verified,
                 &mut trees_ok,
                 &name,
                 e.id,
@@ -113,14 +135,14 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
         match store.source_refs(&name) {
             Ok(refs) => {
                 for r in refs {
-                    if kinds.get(&r.snapshot.object_id()) != Some(&Kind::Snapshot) {
+                    if !verified.is(&r.snapshot.object_id(), Kind::Snapshot) {
                         report.problems.push(format!(
                             "source {name:?}: ref {} points to snapshot {}, which is not stored",
                             r.name, r.snapshot
                         ));
                     }
                     if let Some(a) = r.annotation
-                        && kinds.get(&a.object_id()) != Some(&Kind::Blob)
+                        && !verified.is(&a.object_id(), Kind::Blob)
                     {
                         report.problems.push(format!(
                             "source {name:?}: ref {} has annotation {a}, which is not stored",
@@ -131,13 +153,13 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             }
             Err(e) => report.problems.push(format!("source {name:?}: {e}")),
         }
-        let prefix = crate::store::index_prefix(&name);
+        let prefix = super::keyed(&name, b"");
         for table in [Table::Revisions, Table::Times] {
             let mut dangling = 0u64;
             store.for_prefix(table, &prefix, false, |_, v| {
                 let id = v.get(v.len().saturating_sub(32)..).unwrap_or_default();
                 let known = <[u8; 32]>::try_from(id)
-                    .is_ok_and(|b| kinds.get(&ObjectId::from_bytes(b)) == Some(&Kind::Snapshot));
+                    .is_ok_and(|b| verified.is(&ObjectId::from_bytes(b), Kind::Snapshot));
                 if !known {
                     dangling += 1;
                 }
@@ -150,73 +172,19 @@ pub fn fsck(store: &Store, progress: &dyn Fn(u64)) -> Result<FsckReport, StoreEr
             }
         }
     }
-    check_targets(store, &kinds, &mut report.problems)?;
+    references(&verified, &mut report.problems)?;
     Ok(report)
-}
-
-/// Every target's definition, inventory and runs decode; what they point
-/// at (pin, applied snapshot, inventory blobs) is stored.
-fn check_targets(
-    store: &Store,
-    kinds: &HashMap<ObjectId, Kind>,
-    problems: &mut Vec<String>,
-) -> Result<(), StoreError> {
-    let targets = match store.targets() {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(e.to_string());
-            return Ok(());
-        }
-    };
-    for def in targets {
-        let name = &def.name;
-        let is = |id: ObjectId, kind: Kind| kinds.get(&id) == Some(&kind);
-        if let Some(pin) = def.pinned()
-            && !is(pin.object_id(), Kind::Snapshot)
-        {
-            problems.push(format!("target {name:?}: pinned snapshot {pin} is missing"));
-        }
-        let inv = match store.inventory(name) {
-            Ok(inv) => inv,
-            Err(e) => {
-                problems.push(e.to_string());
-                continue;
-            }
-        };
-        if let Some(s) = inv.applied()
-            && !is(s.object_id(), Kind::Snapshot)
-        {
-            problems.push(format!("target {name:?}: applied snapshot {s} is missing"));
-        }
-        let missing = inv
-            .entries
-            .values()
-            .filter(|h| match &h.state {
-                Applied::File { blob, .. } => !is(ObjectId::from_bytes(*blob), Kind::Blob),
-                _ => false,
-            })
-            .count();
-        if missing > 0 {
-            problems.push(format!(
-                "target {name:?}: {missing} inventory files point to no blob"
-            ));
-        }
-        if let Err(e) = store.runs(name, |_| Ok(true)) {
-            problems.push(e.to_string());
-        }
-    }
-    Ok(())
 }
 
 fn check_snapshot(
     store: &Store,
-    kinds: &HashMap<ObjectId, Kind>,
+    verified: &Verified,
     trees_ok: &mut HashSet<TreeId>,
     source: &str,
     id: SnapshotId,
     problems: &mut Vec<String>,
 ) {
-    if kinds.get(&id.object_id()) != Some(&Kind::Snapshot) {
+    if !verified.is(&id.object_id(), Kind::Snapshot) {
         problems.push(format!(
             "source {source:?}: log names {id}, which is not a stored snapshot"
         ));
@@ -225,13 +193,13 @@ fn check_snapshot(
     match store.snapshot(&id) {
         Ok(s) => {
             for p in &s.parents {
-                if kinds.get(&p.object_id()) != Some(&Kind::Snapshot) {
+                if !verified.is(&p.object_id(), Kind::Snapshot) {
                     problems.push(format!("snapshot {id}: parent {p} is missing"));
                 }
             }
             check_tree(
                 store,
-                kinds,
+                verified,
                 trees_ok,
                 s.tree,
                 &format!("snapshot {id}"),
@@ -244,7 +212,7 @@ fn check_snapshot(
 
 fn check_tree(
     store: &Store,
-    kinds: &HashMap<ObjectId, Kind>,
+    verified: &Verified,
     trees_ok: &mut HashSet<TreeId>,
     id: TreeId,
     context: &str,
@@ -253,7 +221,7 @@ fn check_tree(
     if trees_ok.contains(&id) {
         return;
     }
-    if kinds.get(&id.object_id()) != Some(&Kind::Tree) {
+    if !verified.is(&id.object_id(), Kind::Tree) {
         problems.push(format!("{context}: tree {id} is missing"));
         return;
     }
@@ -267,11 +235,11 @@ fn check_tree(
     let before = problems.len();
     for e in tree.entries() {
         match &e.value {
-            EntryValue::Tree(sub) => check_tree(store, kinds, trees_ok, *sub, context, problems),
+            EntryValue::Tree(sub) => check_tree(store, verified, trees_ok, *sub, context, problems),
             EntryValue::Submodule(_) => {}
             v => {
                 let blob = v.blob().expect("files, executables and links hold blobs");
-                if kinds.get(&blob.object_id()) != Some(&Kind::Blob) {
+                if !verified.is(&blob.object_id(), Kind::Blob) {
                     problems.push(format!("{context}: blob {blob} ({}) is missing", e.name));
                 }
             }

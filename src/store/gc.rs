@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use plumb_core::{EntryValue, ObjectId, SnapshotId, TreeId};
 
-use crate::reconcile::{Applied, TargetStore};
-use crate::store::{Batch, KeyRange, Location, Store, StoreError, Table};
+use super::packs::Location;
+use super::{Batch, Store, StoreError, Table};
 
 /// What `gc` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +22,21 @@ pub struct GcReport {
     pub bytes_freed_on_disk: u64,
 }
 
+/// What keeps objects alive besides the sources: the roots that the
+/// layers above the store (the reconciler's targets) contribute.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// Snapshots kept with everything they reach: parents, trees, blobs.
+    pub snapshots: Vec<SnapshotId>,
+    /// Objects kept on their own.
+    pub objects: Vec<ObjectId>,
+}
+
 /// Removes every object not reachable from a source's log, a source's
-/// named refs (their annotations) or a target (snapshots, their parents,
+/// named refs (their annotations) or `roots` (snapshots, their parents,
 /// trees and blobs). Deletes in batches: a kill midway leaves a
 /// consistent store with some garbage left for the next run.
-pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
+pub fn gc(store: &Store, roots: &Roots) -> Result<GcReport, StoreError> {
     let mut live: HashSet<ObjectId> = HashSet::new();
     let mut snapshots: Vec<SnapshotId> = Vec::new();
     for def in store.sources()? {
@@ -41,18 +51,8 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
             }
         }
     }
-    // Targets reach what they are pinned to, what they last applied, and
-    // every blob their inventory records (a drift diff needs it).
-    for def in store.targets()? {
-        snapshots.extend(def.pinned());
-        let inv = store.inventory(&def.name)?;
-        snapshots.extend(inv.applied());
-        for held in inv.entries.values() {
-            if let Applied::File { blob, .. } = &held.state {
-                live.insert(ObjectId::from_bytes(*blob));
-            }
-        }
-    }
+    snapshots.extend(roots.snapshots.iter().copied());
+    live.extend(roots.objects.iter().copied());
     while let Some(id) = snapshots.pop() {
         if !live.insert(id.object_id()) {
             continue;
@@ -65,25 +65,22 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
     let mut batch = Batch::new();
     let mut doomed = Vec::new();
-    store
-        .engine()
-        .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
-            let keep =
-                <[u8; 32]>::try_from(k).is_ok_and(|b| live.contains(&ObjectId::from_bytes(b)));
-            if keep {
-                report.kept += 1;
-            } else {
-                report.removed += 1;
-                report.bytes_removed += v.len() as u64;
-                doomed.push(k.to_vec());
-            }
-            Ok(true)
-        })?;
+    store.for_prefix(Table::Objects, b"", false, |k, v| {
+        let keep = <[u8; 32]>::try_from(k).is_ok_and(|b| live.contains(&ObjectId::from_bytes(b)));
+        if keep {
+            report.kept += 1;
+        } else {
+            report.removed += 1;
+            report.bytes_removed += v.len() as u64;
+            doomed.push(k.to_vec());
+        }
+        Ok(true)
+    })?;
     for chunk in doomed.chunks(4096) {
         for k in chunk {
             batch.delete(Table::Objects, k.clone());
         }
-        store.engine().commit(std::mem::take(&mut batch))?;
+        store.commit(std::mem::take(&mut batch))?;
     }
     repack(store, &mut report)?;
     Ok(report)
@@ -94,20 +91,18 @@ pub fn gc(store: &Store) -> Result<GcReport, StoreError> {
 /// then is the old file removed. A kill midway leaves every index entry
 /// pointing at a whole copy; an old pack left behind is removed next time.
 fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
-    let Some(packs) = store.packs() else {
+    let Some(packs) = store.packs.as_ref() else {
         return Ok(());
     };
     let mut live: HashMap<u32, (u64, Vec<ObjectId>)> = HashMap::new();
-    store
-        .engine()
-        .scan(Table::Objects, KeyRange::all(), false, &mut |k, v| {
-            if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
-                let e = live.entry(loc.pack).or_default();
-                e.0 += u64::from(loc.len) + 36;
-                e.1.push(ObjectId::from_bytes(id));
-            }
-            Ok(true)
-        })?;
+    store.for_prefix(Table::Objects, b"", false, |k, v| {
+        if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
+            let e = live.entry(loc.pack).or_default();
+            e.0 += u64::from(loc.len) + 36;
+            e.1.push(ObjectId::from_bytes(id));
+        }
+        Ok(true)
+    })?;
     let current = packs.current();
     for number in packs.list()? {
         if Some(number) == current {
