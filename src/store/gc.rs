@@ -98,7 +98,7 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
     store.for_prefix(Table::Objects, b"", false, |k, v| {
         if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
             let e = live.entry(loc.pack).or_default();
-            e.0 += u64::from(loc.len) + 36;
+            e.0 += loc.record_len();
             e.1.push(ObjectId::from_bytes(id));
         }
         Ok(true)

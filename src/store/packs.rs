@@ -32,6 +32,10 @@ const MAX_PACK: u64 = 1 << 30;
 /// Appends are buffered up to this many bytes before a write.
 const BUFFER: usize = 1 << 20;
 
+/// The bytes before each record's packed bytes: the object id (32) and
+/// the length (u32 BE).
+pub const RECORD_HEADER: u64 = 32 + 4;
+
 /// Where an object's packed bytes lie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
@@ -55,6 +59,11 @@ impl Location {
         v.extend_from_slice(&self.offset.to_be_bytes());
         v.extend_from_slice(&self.len.to_be_bytes());
         v
+    }
+
+    /// The bytes its whole record takes in the pack, header included.
+    pub fn record_len(&self) -> u64 {
+        RECORD_HEADER + u64::from(self.len)
     }
 
     /// Parses an objects-table value that starts with [`POINTER`].
@@ -215,7 +224,7 @@ impl Packs {
             *guard = Some(self.start()?);
         }
         let w = guard.as_mut().expect("set above");
-        let offset = w.written + w.buf.len() as u64 + 36;
+        let offset = w.written + w.buf.len() as u64 + RECORD_HEADER;
         w.buf.extend_from_slice(id.as_bytes());
         w.buf.extend_from_slice(&len.to_be_bytes());
         w.buf.extend_from_slice(packed);
