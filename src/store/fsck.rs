@@ -153,17 +153,12 @@ pub fn fsck(
             }
             Err(e) => report.problems.push(format!("source {name:?}: {e}")),
         }
-        let prefix = super::keyed(&name, b"");
         for table in [Table::Revisions, Table::Times] {
             let mut dangling = 0u64;
-            store.for_prefix(table, &prefix, false, |_, v| {
-                let id = v.get(v.len().saturating_sub(32)..).unwrap_or_default();
-                let known = <[u8; 32]>::try_from(id)
-                    .is_ok_and(|b| verified.is(&ObjectId::from_bytes(b), Kind::Snapshot));
-                if !known {
+            store.indexed_snapshots(table, &name, |id| {
+                if !id.is_ok_and(|id| verified.is(&id.object_id(), Kind::Snapshot)) {
                     dangling += 1;
                 }
-                Ok(true)
             })?;
             if dangling > 0 {
                 report.problems.push(format!(

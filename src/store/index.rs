@@ -146,6 +146,15 @@ fn decode_entry(table: Table, key: &[u8], v: &[u8]) -> Result<LogEntry, StoreErr
     })
 }
 
+/// The snapshot an entry of a per-source table names: `seq` ‖ `id` in
+/// `revisions`, the `id` alone in `log` and `times`.
+fn entry_snapshot(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreError> {
+    match table {
+        Table::Revisions => decode_entry(table, key, v).map(|e| e.id),
+        _ => snapshot_id(table, key, v),
+    }
+}
+
 fn snapshot_id(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreError> {
     let bytes: [u8; 32] = v
         .try_into()
@@ -283,6 +292,21 @@ impl Store {
                 }
             })?;
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Visits the snapshot each of a source's entries in `table` (`log`,
+    /// `revisions` or `times`) names, decoded as reads decode it: an entry
+    /// that does not decode is visited as its error.
+    pub(super) fn indexed_snapshots(
+        &self,
+        table: Table,
+        name: &str,
+        mut visit: impl FnMut(Result<SnapshotId, StoreError>),
+    ) -> Result<(), StoreError> {
+        self.for_prefix(table, &keyed(name, b""), false, |k, v| {
+            visit(entry_snapshot(table, k, v));
+            Ok(true)
+        })
     }
 
     /// The newest entry of a source's log.
