@@ -3,16 +3,78 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use plumb::store::{Batch, Table};
+use std::sync::Arc;
+
 use plumb::store::{EngineKind, SourceDef, Store, StoreError, StoreSink, Vcs};
+use plumb_core::engine::memory::MemoryEngine;
+use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, Visit};
 use plumb_core::source::{IngestSink, NamedRef};
 use plumb_core::{Blob, EntryValue, Name, Object, Person, Snapshot, Tree, TreeEntry};
+use plumb_engine_redb::RedbEngine;
 
-fn stores() -> Vec<(tempfile::TempDir, Store)> {
-    let d1 = tempfile::tempdir().unwrap();
-    let d2 = tempfile::tempdir().unwrap();
-    let redb = Store::init(&d2.path().join("s"), EngineKind::Redb).unwrap();
-    vec![(d1, Store::memory()), (d2, redb)]
+/// What lies beneath a test store, where a test plants damage: the memory
+/// engine it runs on, or the directory holding it (in `s`).
+enum Beneath {
+    Memory(Arc<MemoryEngine>),
+    Disk(tempfile::TempDir),
+}
+
+/// A memory engine that a test keeps a second handle on.
+struct Shared(Arc<MemoryEngine>);
+
+impl Engine for Shared {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.0.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        range: KeyRange<'_>,
+        reverse: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), EngineError> {
+        self.0.scan(table, range, reverse, visit)
+    }
+    fn commit(&self, batch: Batch) -> Result<(), EngineError> {
+        self.0.commit(batch)
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+fn stores() -> Vec<(Beneath, Store)> {
+    let memory = Arc::new(MemoryEngine::new());
+    let d = tempfile::tempdir().unwrap();
+    let redb = Store::init(&d.path().join("s"), EngineKind::Redb).unwrap();
+    vec![
+        (
+            Beneath::Memory(memory.clone()),
+            Store::with_engine(Box::new(Shared(memory))),
+        ),
+        (Beneath::Disk(d), redb),
+    ]
+}
+
+/// Commits `batch` to the engine beneath a store, bypassing the store: to
+/// the memory engine it shares, or to its redb file while it is closed.
+/// Returns the store, reopened.
+fn commit_beneath(beneath: &Beneath, store: Store, batch: Batch) -> Store {
+    match beneath {
+        Beneath::Memory(engine) => {
+            engine.commit(batch).unwrap();
+            store
+        }
+        Beneath::Disk(d) => {
+            let dir = d.path().join("s");
+            drop(store);
+            RedbEngine::open(&dir.join("store.redb"))
+                .unwrap()
+                .commit(batch)
+                .unwrap();
+            Store::open(&dir).unwrap()
+        }
+    }
 }
 
 fn add(store: &Store, name: &str) {
@@ -96,7 +158,7 @@ fn log_revisions_and_times() {
 
 /// Damages an object's stored bytes where they really are: in its pack
 /// file on disk, or in the objects table of a store in memory.
-fn flip_last_byte(store: &Store, id: &plumb_core::ObjectId) {
+fn flip_last_byte(beneath: &Beneath, store: &Store, id: &plumb_core::ObjectId) {
     if let Some((pack, offset, len)) = store.location(id).unwrap() {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new()
@@ -110,25 +172,24 @@ fn flip_last_byte(store: &Store, id: &plumb_core::ObjectId) {
         f.write_all_at(&[b[0] ^ 0x40], at).unwrap();
         return;
     }
-    let mut stored = store
-        .engine()
-        .get(Table::Objects, id.as_bytes())
-        .unwrap()
-        .unwrap();
+    let Beneath::Memory(engine) = beneath else {
+        panic!("a store on disk keeps its objects in packs");
+    };
+    let mut stored = engine.get(Table::Objects, id.as_bytes()).unwrap().unwrap();
     let last = stored.len() - 1;
     stored[last] ^= 0x40;
     let mut batch = Batch::new();
     batch.put(Table::Objects, id.as_bytes().to_vec(), stored);
-    store.engine().commit(batch).unwrap();
+    engine.commit(batch).unwrap();
 }
 
 #[test]
 fn corrupt_objects_are_errors_naming_them() {
-    for (_d, store) in stores() {
+    for (beneath, store) in stores() {
         let blob = Blob::new(b"listen = 0.0.0.0:443\n".repeat(20));
         let id = store.put_object(&Object::Blob(blob.clone())).unwrap();
         assert_eq!(store.object(&id).unwrap(), Object::Blob(blob));
-        flip_last_byte(&store, &id);
+        flip_last_byte(&beneath, &store, &id);
         let err = store.object(&id).unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt { id: e, .. } if e == id),
@@ -143,12 +204,13 @@ fn corrupt_objects_are_errors_naming_them() {
 
 #[test]
 fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
-    for (_d, store) in stores() {
+    for (beneath, store) in stores() {
         add(&store, "app");
         let sink = StoreSink::new(&store, "app", Box::new(|_, _, _| {})).unwrap();
         let s = snapshot_of(&sink, &[("a", b"kept"), ("b", b"also kept")], "dir:1", 1);
         let snap = sink.commit(&s).unwrap();
         sink.finish().unwrap();
+        drop(sink);
         let stray = store
             .put_object(&Object::Blob(Blob::new(b"stray".to_vec())))
             .unwrap();
@@ -167,7 +229,7 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let needed = tree.entries()[0].value.blob().unwrap();
         let mut batch = Batch::new();
         batch.delete(Table::Objects, needed.as_bytes().to_vec());
-        store.engine().commit(batch).unwrap();
+        let store = commit_beneath(&beneath, store, batch);
         let problems = plumb::maintenance::fsck(&store, &|_| {}).unwrap().problems;
         assert!(
             problems.iter().any(|p| p.contains(&needed.to_hex())),

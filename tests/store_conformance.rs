@@ -6,8 +6,8 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use plumb::store::{Batch, Engine, EngineError, KeyRange, Table};
 use plumb_core::engine::memory::MemoryEngine;
+use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table};
 use plumb_engine_redb::RedbEngine;
 use proptest::prelude::*;
 

@@ -270,7 +270,7 @@ impl Store {
 
     /// Visits entries of `table` whose key starts with `prefix`; stops when
     /// `visit` returns `false` or an error.
-    pub fn for_prefix(
+    pub(super) fn for_prefix(
         &self,
         table: Table,
         prefix: &[u8],

@@ -8,10 +8,9 @@
 pub mod fsck;
 pub mod gc;
 mod index;
-mod packing;
-pub mod packs;
-pub use packs::Location;
 mod keyspace;
+mod packing;
+mod packs;
 pub mod sink;
 pub use keyspace::{Keyspace, KeyspaceBatch};
 
@@ -24,7 +23,8 @@ use plumb_core::{
 };
 
 pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed};
-pub use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, prefix_end};
+use plumb_core::engine::{Batch, KeyRange, Table, prefix_end};
+pub use plumb_core::engine::{Engine, EngineError};
 
 pub use sink::StoreSink;
 
@@ -323,11 +323,6 @@ impl Store {
         Ok(self.engine.compact()?)
     }
 
-    /// The engine underneath.
-    pub fn engine(&self) -> &dyn Engine {
-        self.engine.as_ref()
-    }
-
     /// Whether the object is present (not verified).
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
         Ok(self.engine.contains(Table::Objects, id.as_bytes())?)
@@ -455,7 +450,7 @@ impl Store {
     /// Packs canonical bytes and adds them to `batch` under `id`: appended
     /// to a pack file with a pointer in the batch, or (in memory) inline.
     /// Commit such a batch with [`commit`](Self::commit).
-    pub fn stage_object(
+    fn stage_object(
         &self,
         batch: &mut Batch,
         id: &ObjectId,
@@ -475,7 +470,7 @@ impl Store {
     /// (which it makes durable too) can point at bytes a crash could lose.
     /// A lazy batch needs no sync: it survives a crash only through a later
     /// durable commit.
-    pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         if !batch.lazy
             && let Some(packs) = &self.packs
         {
@@ -498,12 +493,6 @@ impl Store {
             self.commit(batch)?;
         }
         Ok(id)
-    }
-
-    /// Pack files present, the one being written, and a way to read, size
-    /// and remove them (for `gc`).
-    pub fn packs(&self) -> Option<&packs::Packs> {
-        self.packs.as_ref()
     }
 }
 
