@@ -1,8 +1,9 @@
 //! plumb: the configuration history of any version-control system in one
 //! content-addressed store, queried and reconciled.
 //!
-//! This crate holds the store ([`store`]), revision syntax ([`rev`]) and
-//! queries ([`query`]); sources live in their own crates under `backends/`.
+//! This crate holds the store ([`store`]), revision syntax ([`rev`]),
+//! queries ([`query`]) and the reconciler ([`reconcile`]); sources live in
+//! their own crates under `backends/`, and [`sources`] lists their kinds.
 //!
 //! ```
 //! use plumb::store::{Store, SourceDef, Vcs};
@@ -25,4 +26,5 @@ pub mod ingest;
 pub mod query;
 pub mod reconcile;
 pub mod rev;
+pub mod sources;
 pub mod store;
