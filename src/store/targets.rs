@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::index::{check_source_name, keyed};
 use super::{Batch, KeyRange, Table};
 use super::{EngineError, Store, StoreError};
+use crate::reconcile::targets::Location;
 
 /// A named target, as `plumb target add` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +18,7 @@ pub struct TargetDef {
     /// Its name: letters, digits, `.`, `_`, `-`.
     pub name: String,
     /// Where: `dir:PATH` (absolute) or `exec:PROGRAM [ARGS…]`.
-    pub location: String,
+    pub location: Location,
     /// The source whose snapshots it follows.
     pub source: String,
     /// The subdirectory of each snapshot to reconcile, if not the whole tree.
@@ -558,7 +559,7 @@ mod tests {
     fn def(name: &str) -> TargetDef {
         TargetDef {
             name: name.into(),
-            location: "dir:/srv/app".into(),
+            location: "dir:/srv/app".parse().expect("a valid location"),
             source: "app".into(),
             path: None,
             sel: None,
