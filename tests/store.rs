@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use plumb::store::{Batch, Table};
-use plumb::store::{EngineKind, SourceDef, Store, StoreError, StoreSink, Vcs};
+use plumb::store::{SourceDef, Store, StoreError, StoreSink, Vcs, engines};
 use plumb_core::source::{IngestSink, NamedRef};
 use plumb_core::{Blob, EntryValue, Name, Object, Person, Snapshot, Tree, TreeEntry};
 
 fn stores() -> Vec<(tempfile::TempDir, Store)> {
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
-    let redb = Store::init(&d2.path().join("s"), EngineKind::Redb).unwrap();
+    let redb = Store::init(&d2.path().join("s"), &engines::REDB).unwrap();
     vec![(d1, Store::memory()), (d2, redb)]
 }
 
@@ -218,11 +218,11 @@ fn store_directory_lifecycle() {
         Store::open(&dir),
         Err(StoreError::NotAStore { .. })
     ));
-    let store = Store::init(&dir, EngineKind::Redb).unwrap();
+    let store = Store::init(&dir, &engines::REDB).unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
     drop(store);
     assert!(matches!(
-        Store::init(&dir, EngineKind::Redb),
+        Store::init(&dir, &engines::REDB),
         Err(StoreError::AlreadyExists { .. })
     ));
     drop(Store::open(&dir).unwrap());

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use plumb::store::{RunKind, Store};
+use plumb::store::{EngineKind, RunKind, Store};
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -209,7 +209,7 @@ fn open_store_read_only(cli: &Cli) -> anyhow::Result<Store> {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Init { engine } => {
-            let engine = engine.parse().map_err(anyhow::Error::msg)?;
+            let engine = EngineKind::named(engine)?;
             let dir = store_dir(&cli);
             Store::init(&dir, engine)?;
             println!("initialized an empty plumb store in {}", dir.display());
