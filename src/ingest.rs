@@ -1,10 +1,10 @@
 //! Running sources: from a stored definition to new snapshots.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plumb_core::source::{IngestReport, Source, SourceError};
 
-use crate::store::{SourceDef, Store, StoreError, StoreSink, Vcs};
+use crate::store::{SourceDef, Store, StoreError, StoreSink};
 
 /// Why an ingest failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,74 +30,21 @@ pub enum IngestError {
     },
 }
 
-/// Where a source keeps its copy of a remote repository inside the store
-/// directory: `cache/git/NAME.git` (a bare mirror) or `cache/hg/NAME` (a
-/// clone). Only remote sources use it.
-pub fn cache_dir(store_dir: &Path, def: &SourceDef) -> PathBuf {
-    match def.vcs {
-        Vcs::Git => store_dir
-            .join("cache")
-            .join("git")
-            .join(format!("{}.git", def.name)),
-        Vcs::Hg | Vcs::Dir => store_dir.join("cache").join(def.vcs.name()).join(&def.name),
-    }
-}
-
-/// Builds the reader for a source definition. `store_dir` is the store's
-/// directory (`None` for a store in memory), where remote sources keep
-/// their copy ([`cache_dir`]).
+/// Builds the reader for a source definition, as its kind's entry in
+/// [`crate::sources`] opens it. `store_dir` is the store's directory
+/// (`None` for a store in memory), where remote sources keep their copy
+/// ([`SourceKind::cache_dir`](crate::sources::SourceKind::cache_dir)).
 pub fn open_source(
     def: &SourceDef,
     store_dir: Option<&Path>,
 ) -> Result<Box<dyn Source>, IngestError> {
-    let wrap = |source| IngestError::Source {
-        name: def.name.clone(),
-        source,
-    };
-    match def.vcs {
-        Vcs::Dir => {
-            let dir =
-                plumb_source_dir::DirSource::new(&def.location, def.path.as_deref().map(Path::new))
-                    .map_err(wrap)?;
-            Ok(Box::new(dir))
-        }
-        Vcs::Git if plumb_source_git::is_remote(&def.location) => {
-            // A remote is fetched into a bare mirror, `cache/git/NAME.git`.
-            let dir = store_dir.ok_or_else(|| {
-                wrap(SourceError::Invalid {
-                    location: def.location.clone(),
-                    reason: "a remote repository needs a store on disk to keep its mirror in"
-                        .to_owned(),
-                })
-            })?;
-            let cache = cache_dir(dir, def);
-            let git = plumb_source_git::RemoteGitSource::new(
-                &def.location,
-                cache,
-                &def.refs,
-                def.path.as_deref(),
-            )
-            .map_err(wrap)?;
-            Ok(Box::new(git))
-        }
-        Vcs::Git => {
-            let git =
-                plumb_source_git::GitSource::new(&def.location, &def.refs, def.path.as_deref())
-                    .map_err(wrap)?;
-            Ok(Box::new(git))
-        }
-        Vcs::Hg => {
-            let cache = store_dir.map(|d| cache_dir(d, def));
-            let hg = plumb_source_hg::HgSource::with_cache(
-                &def.location,
-                &def.refs,
-                def.path.as_deref(),
-                cache.as_deref(),
-            )
-            .map_err(wrap)?;
-            Ok(Box::new(hg))
-        }
-    }
+    def.vcs
+        .kind()
+        .open(def, store_dir)
+        .map_err(|source| IngestError::Source {
+            name: def.name.clone(),
+            source,
+        })
 }
 
 /// Ingests what is new in the source `name`; `progress` hears of the work.

@@ -4,7 +4,9 @@
 //! This crate holds the store ([`store`]), revision syntax ([`rev`]),
 //! queries ([`query`]), ingest ([`ingest`]), the reconciler
 //! ([`reconcile`]) and store maintenance ([`maintenance`]); sources,
-//! targets and engines live in their own crates under `backends/`.
+//! targets and engines live in their own crates under `backends/`, and
+//! [`sources`], [`reconcile::targets`] and [`store::engines`] list their
+//! kinds.
 //!
 //! ```
 //! use plumb::store::{Store, SourceDef, Vcs};
@@ -26,4 +28,5 @@ pub mod maintenance;
 pub mod query;
 pub mod reconcile;
 pub mod rev;
+pub mod sources;
 pub mod store;

@@ -101,8 +101,6 @@ pub struct Resolved {
     pub source: Option<(String, LogEntry)>,
 }
 
-const SCHEMES: [&str; 4] = ["git:sha1:", "git:sha256:", "hg:", "dir:"];
-
 /// Splits `REV:PATH` into the revision and the path (if any).
 pub fn split_path(input: &[u8]) -> (&[u8], Option<&[u8]>) {
     let after_at = match input.iter().position(|&b| b == b'@') {
@@ -113,8 +111,7 @@ pub fn split_path(input: &[u8]) -> (&[u8], Option<&[u8]>) {
                     .position(|&b| b == b'}')
                     .map_or(sel.len(), |i| i + 1)
             } else {
-                SCHEMES
-                    .iter()
+                crate::sources::revision_schemes()
                     .find(|s| sel.starts_with(s.as_bytes()))
                     .map_or(0, |s| s.len())
             };
@@ -223,7 +220,7 @@ impl Rev {
                             })?
                     }
                     Selector::Native(native) => {
-                        resolve_native(store, name, def.vcs.revision_schemes(), native, input)?
+                        resolve_native(store, name, def.vcs.kind().revision_schemes, native, input)?
                     }
                 };
                 Ok(Resolved {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use plumb::store::{EngineKind, SourceDef, Store, StoreError, StoreSink, Vcs};
+use plumb::store::{SourceDef, Store, StoreError, StoreSink, Vcs, engines};
 use plumb_core::engine::memory::MemoryEngine;
 use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, Visit};
 use plumb_core::source::{IngestSink, NamedRef};
@@ -46,7 +46,7 @@ impl Engine for Shared {
 fn stores() -> Vec<(Beneath, Store)> {
     let memory = Arc::new(MemoryEngine::new());
     let d = tempfile::tempdir().unwrap();
-    let redb = Store::init(&d.path().join("s"), EngineKind::Redb).unwrap();
+    let redb = Store::init(&d.path().join("s"), &engines::REDB).unwrap();
     vec![
         (
             Beneath::Memory(memory.clone()),
@@ -280,11 +280,11 @@ fn store_directory_lifecycle() {
         Store::open(&dir),
         Err(StoreError::NotAStore { .. })
     ));
-    let store = Store::init(&dir, EngineKind::Redb).unwrap();
+    let store = Store::init(&dir, &engines::REDB).unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
     drop(store);
     assert!(matches!(
-        Store::init(&dir, EngineKind::Redb),
+        Store::init(&dir, &engines::REDB),
         Err(StoreError::AlreadyExists { .. })
     ));
     drop(Store::open(&dir).unwrap());

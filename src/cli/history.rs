@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use anyhow::Context;
-use plumb::store::{Store, Vcs};
+use plumb::sources::Annotation;
+use plumb::store::Store;
 use plumb_core::source::NamedRef;
 use plumb_core::{Snapshot, SnapshotId};
 
@@ -71,7 +72,7 @@ pub fn log(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::R
 struct RefAt {
     source: String,
     named: NamedRef,
-    /// The annotation as a Git tag, when the source is Git.
+    /// The annotation as a Git tag, when the source's kind records them so.
     tag: Option<plumb_source_git::Tag>,
 }
 
@@ -83,13 +84,13 @@ fn refs_at(
 ) -> anyhow::Result<Vec<RefAt>> {
     let mut out = Vec::new();
     for (name, _) in sources {
-        let git = store.source(name)?.vcs == Vcs::Git;
+        let annotation = store.source(name)?.vcs.kind().annotation;
         for named in store.source_refs(name)? {
             if named.snapshot != *id {
                 continue;
             }
             let tag = match named.annotation {
-                Some(a) if git => {
+                Some(a) if annotation == Annotation::GitTag => {
                     let raw = store.blob(&a)?;
                     Some(plumb_source_git::parse_tag(raw.data()).with_context(|| {
                         format!("the annotation of ref {} of source {name}", named.name)

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use plumb::reconcile::RunKind;
-use plumb::store::Store;
+use plumb::store::{EngineKind, Store};
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -210,7 +210,7 @@ fn open_store_read_only(cli: &Cli) -> anyhow::Result<Store> {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Init { engine } => {
-            let engine = engine.parse().map_err(anyhow::Error::msg)?;
+            let engine = EngineKind::named(engine)?;
             let dir = store_dir(&cli);
             Store::init(&dir, engine)?;
             println!("initialized an empty plumb store in {}", dir.display());

@@ -4,8 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use clap::builder::PossibleValuesParser;
 
-use plumb::store::{SourceDef, Store, Vcs};
+use plumb::sources::{self, Place, SOURCES, SourceKind};
+use plumb::store::{SourceDef, Store};
 
 use super::exit;
 use super::output::print_json;
@@ -19,7 +21,7 @@ pub enum SourceCommand {
         /// A path (made absolute) or a URL.
         location: String,
         /// What the location is [default: detected].
-        #[arg(long, value_parser = ["dir", "git", "hg"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(SOURCES.map(|k| k.name)))]
         vcs: Option<String>,
         /// Refs to follow (branches, tags, globs); repeatable.
         #[arg(long = "ref", value_name = "REF")]
@@ -50,55 +52,53 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             refs,
             path,
         } => {
-            // `hg::LOCATION` names a Mercurial repository, local or remote.
-            let (location, vcs) = match location.strip_prefix("hg::") {
-                Some(rest) if vcs.as_deref().is_none_or(|v| v == "hg") => {
-                    (&rest.to_owned(), &Some("hg".to_owned()))
+            // A prefix names the kind (`hg::LOCATION`, a Mercurial
+            // repository, local or remote).
+            let (location, forced) = match SourceKind::prefixed(location) {
+                Some((kind, rest)) if vcs.as_deref().is_none_or(|v| v == kind.name) => {
+                    (rest, Some(kind))
                 }
-                Some(_) => bail!("{location} names a Mercurial repository; --vcs must be hg"),
-                None => (location, vcs),
+                Some((kind, _)) => bail!(
+                    "{location} names {}; --vcs must be {}",
+                    kind.noun,
+                    kind.name
+                ),
+                None => (location.as_str(), vcs.as_deref().map(named).transpose()?),
             };
-            // A URL, or an scp-like `user@host:path` that is not a local path.
-            let is_url = location.contains("://")
-                || (plumb_source_git::is_remote(location) && !Path::new(location).exists());
+            let is_url = sources::is_url(location);
             let location = if is_url {
-                location.clone()
+                location.to_owned()
             } else {
                 let p = Path::new(location);
                 let abs = std::fs::canonicalize(p)
                     .with_context(|| format!("source location {location}"))?;
                 abs.to_string_lossy().into_owned()
             };
-            let vcs = match vcs {
-                Some(v) => v.parse::<Vcs>().map_err(anyhow::Error::msg)?,
-                None => detect(&location, is_url)?,
+            let place = if is_url {
+                Place::Url(&location)
+            } else {
+                Place::Path(Path::new(&location))
             };
-            if vcs == Vcs::Dir && is_url {
-                bail!("a dir source needs a local path, not a URL");
-            }
-            if vcs == Vcs::Dir && !refs.is_empty() {
-                bail!("--ref does not apply to a dir source");
+            let kind = match forced {
+                Some(kind) => kind,
+                None => detect(place)?,
+            };
+            kind.check(place)?;
+            if !kind.follows_refs && !refs.is_empty() {
+                bail!("--ref does not apply to a {} source", kind.name);
             }
             if let Some(p) = path {
                 plumb::query::components(p.as_bytes())?;
             }
-            if vcs == Vcs::Hg && is_url {
-                plumb_source_hg::remote::check_url(&location).map_err(anyhow::Error::msg)?;
-            }
             let def = SourceDef {
                 name: name.clone(),
-                vcs,
+                vcs: kind.vcs,
                 location,
                 refs: refs.clone(),
                 path: path.clone(),
             };
             store.add_source(&def)?;
-            println!(
-                "added source {} ({} {})",
-                def.name,
-                def.vcs.name(),
-                def.location
-            );
+            println!("added source {} ({} {})", def.name, kind.name, def.location);
         }
         SourceCommand::List { json } => {
             let sources = store.sources()?;
@@ -109,7 +109,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                         let head = store.head(&s.name).ok().flatten();
                         serde_json::json!({
                             "name": s.name,
-                            "vcs": s.vcs.name(),
+                            "vcs": s.vcs.kind().name,
                             "location": s.location,
                             "refs": s.refs,
                             "path": s.path,
@@ -126,7 +126,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                     println!(
                         "{}\t{}\t{}{}\t{} snapshots",
                         s.name,
-                        s.vcs.name(),
+                        s.vcs.kind().name,
                         s.location,
                         path,
                         count
@@ -139,7 +139,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             store.remove_source(name)?;
             // A remote source's copy goes with it.
             if let Some(dir) = store.path() {
-                let cache = plumb::ingest::cache_dir(dir, &def);
+                let cache = def.vcs.kind().cache_dir(dir, &def.name);
                 if cache.is_dir() {
                     std::fs::remove_dir_all(&cache)
                         .with_context(|| format!("removing {}", cache.display()))?;
@@ -151,30 +151,32 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn detect(location: &str, is_url: bool) -> anyhow::Result<Vcs> {
-    if is_url {
-        let git_scheme = ["git://", "ssh://", "git+ssh://", "ssh+git://", "file://"]
-            .iter()
-            .any(|s| location.starts_with(s));
-        if git_scheme || !location.contains("://") || location.ends_with(".git") {
-            return Ok(Vcs::Git);
+fn named(name: &str) -> anyhow::Result<&'static SourceKind> {
+    SourceKind::named(name).ok_or_else(|| {
+        let known: Vec<_> = SOURCES.iter().map(|k| k.name).collect();
+        anyhow::anyhow!("unknown kind {name:?} (known: {})", known.join(", "))
+    })
+}
+
+/// The kind a location is, or why none can tell.
+fn detect(place: Place<'_>) -> anyhow::Result<&'static SourceKind> {
+    if let Some(kind) = sources::detect(place) {
+        return Ok(kind);
+    }
+    match place {
+        Place::Path(p) => bail!("{} is not a directory", p.display()),
+        Place::Url(url) => {
+            let choices: Vec<_> = SOURCES
+                .iter()
+                .filter(|k| k.remote)
+                .map(|k| format!("--vcs {}", k.name))
+                .collect();
+            let choices = match choices.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            bail!("cannot tell what {url} is; pass {choices}")
         }
-        bail!("cannot tell what {location} is; pass --vcs git or --vcs hg");
-    }
-    let p = Path::new(location);
-    if !p.is_dir() {
-        bail!("{location} is not a directory");
-    }
-    // A work tree (a `.git` directory, or a `.git` file as in linked work
-    // trees and submodules), or a bare repository or `.git` directory.
-    let git_dir = |d: &Path| {
-        d.join("HEAD").is_file() && d.join("objects").is_dir() && d.join("refs").is_dir()
-    };
-    if p.join(".git").exists() || git_dir(p) {
-        Ok(Vcs::Git)
-    } else if p.join(".hg").is_dir() {
-        Ok(Vcs::Hg)
-    } else {
-        Ok(Vcs::Dir)
     }
 }

@@ -12,6 +12,7 @@ use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step};
+use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
 use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError};
@@ -67,7 +68,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             store.source(source)?;
             let def = TargetDef {
                 name: name.clone(),
-                location: reconcile::normalize_location(location)?,
+                location: Location::normalize(location)?,
                 source: source.clone(),
                 path: path.clone(),
                 sel: sel.clone(),

@@ -24,8 +24,8 @@ pub mod plan;
 pub mod records;
 pub mod runs;
 pub mod state;
+pub mod targets;
 
-use std::path::Path;
 use std::time::Instant;
 
 use plumb_core::SnapshotId;
@@ -79,50 +79,10 @@ pub enum ReconcileError {
     },
 }
 
-/// Opens the target a definition's location names: `dir:PATH` or `exec:PROGRAM…`.
+/// Opens the target a definition's location names, as its kind's entry in
+/// [`targets`] opens it.
 pub fn open_target(def: &TargetDef) -> Result<Box<dyn Target>, ReconcileError> {
-    match def.location.split_once(':') {
-        Some(("dir", path)) if !path.is_empty() => Ok(Box::new(plumb_target_dir::DirTarget::new(
-            Path::new(path).to_path_buf(),
-        ))),
-        Some(("exec", program)) if !program.trim().is_empty() => {
-            let cwd = std::env::current_dir().map_err(|e| {
-                ReconcileError::Invalid(format!("the current directory is unusable: {e}"))
-            })?;
-            Ok(Box::new(plumb_target_exec::ExecTarget::spawn(
-                program, &cwd,
-            )?))
-        }
-        _ => Err(ReconcileError::Invalid(format!(
-            "bad target location {:?}: use dir:PATH or exec:PROGRAM",
-            def.location
-        ))),
-    }
-}
-
-/// Checks and normalizes a location given to `target add`: a directory
-/// becomes absolute (it need not exist yet).
-pub fn normalize_location(location: &str) -> Result<String, ReconcileError> {
-    match location.split_once(':') {
-        Some(("dir", path)) if !path.is_empty() => {
-            let p = Path::new(path);
-            let abs = if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                std::env::current_dir()
-                    .map_err(|e| ReconcileError::Invalid(format!("the current directory: {e}")))?
-                    .join(p)
-            };
-            let text = abs.to_str().ok_or_else(|| {
-                ReconcileError::Invalid(format!("target path {abs:?} is not UTF-8"))
-            })?;
-            Ok(format!("dir:{text}"))
-        }
-        Some(("exec", program)) if !program.trim().is_empty() => Ok(location.to_string()),
-        _ => Err(ReconcileError::Invalid(format!(
-            "bad target location {location:?}: use dir:PATH or exec:PROGRAM"
-        ))),
-    }
+    def.location.open()
 }
 
 /// The snapshot a run works towards: `rev` when given, else the pin, else

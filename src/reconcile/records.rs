@@ -343,7 +343,7 @@ mod tests {
     fn def(name: &str) -> TargetDef {
         TargetDef {
             name: name.into(),
-            location: "dir:/srv/app".into(),
+            location: "dir:/srv/app".parse().expect("a valid location"),
             source: "app".into(),
             path: None,
             sel: None,

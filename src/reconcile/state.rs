@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use plumb_core::{ObjectId, SnapshotId};
+
+use super::targets::Location;
 use serde::{Deserialize, Serialize};
 
 /// A named target, as `plumb target add` records it.
@@ -13,7 +15,7 @@ pub struct TargetDef {
     /// Its name: letters, digits, `.`, `_`, `-`.
     pub name: String,
     /// Where: `dir:PATH` (absolute) or `exec:PROGRAM [ARGS…]`.
-    pub location: String,
+    pub location: Location,
     /// The source whose snapshots it follows.
     pub source: String,
     /// The subdirectory of each snapshot to reconcile, if not the whole tree.

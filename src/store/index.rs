@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::{Batch, KeyRange, Table, prefix_end};
 use super::{Store, StoreError};
 
-/// Which kind of repository a source reads.
+/// Which kind of repository a source reads: the tag a source definition
+/// stores, as the ordinal of its variant (`spec/store.md`), so a new kind
+/// is a new variant at the end. What each kind does is its entry in
+/// [`crate::sources`] ([`Vcs::kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Vcs {
     /// A plain directory.
@@ -19,38 +22,6 @@ pub enum Vcs {
     Git,
     /// A Mercurial repository.
     Hg,
-}
-
-impl Vcs {
-    /// The lower-case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Vcs::Dir => "dir",
-            Vcs::Git => "git",
-            Vcs::Hg => "hg",
-        }
-    }
-
-    /// The prefixes of this kind's native revisions.
-    pub const fn revision_schemes(self) -> &'static [&'static str] {
-        match self {
-            Vcs::Dir => &["dir:"],
-            Vcs::Git => &["git:sha1:", "git:sha256:"],
-            Vcs::Hg => &["hg:"],
-        }
-    }
-}
-
-impl std::str::FromStr for Vcs {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "dir" => Ok(Vcs::Dir),
-            "git" => Ok(Vcs::Git),
-            "hg" => Ok(Vcs::Hg),
-            other => Err(format!("unknown kind {other:?} (known: dir, git, hg)")),
-        }
-    }
 }
 
 /// A named source, as `plumb source add` records it.

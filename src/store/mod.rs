@@ -5,6 +5,8 @@
 //! verification of objects, the meaning of index keys, and ingest sinks.
 //! The layout is specified in `spec/store.md`.
 
+pub mod engines;
+pub use engines::EngineKind;
 pub mod fsck;
 pub mod gc;
 mod index;
@@ -29,7 +31,6 @@ pub use plumb_core::engine::{Engine, EngineError};
 pub use sink::StoreSink;
 
 use plumb_core::engine::memory::MemoryEngine;
-use plumb_engine_redb::RedbEngine;
 
 /// The file in a store directory that names its format and engine.
 pub const FORMAT_FILE: &str = "plumb-store";
@@ -131,45 +132,6 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// Which engine a store uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineKind {
-    /// redb: one file, ACID. The default.
-    Redb,
-    /// sled 0.34 (cargo feature `sled`).
-    Sled,
-}
-
-impl EngineKind {
-    /// Its name in the format file and on the command line.
-    pub const fn name(self) -> &'static str {
-        match self {
-            EngineKind::Redb => "redb",
-            EngineKind::Sled => "sled",
-        }
-    }
-
-    fn file(self) -> &'static str {
-        match self {
-            EngineKind::Redb => "store.redb",
-            EngineKind::Sled => "sled",
-        }
-    }
-}
-
-impl std::str::FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "redb" => Ok(EngineKind::Redb),
-            "sled" => Ok(EngineKind::Sled),
-            other => Err(format!(
-                "unknown store engine {other:?} (known: redb, sled)"
-            )),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Create,
@@ -211,7 +173,7 @@ impl Store {
     }
 
     /// Creates a store in directory `dir` (made if missing; must not hold a store).
-    pub fn init(dir: &Path, engine: EngineKind) -> Result<Self, StoreError> {
+    pub fn init(dir: &Path, engine: &EngineKind) -> Result<Self, StoreError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
@@ -227,7 +189,7 @@ impl Store {
         // The format file is written last, atomically: a directory without
         // it is not yet a store, and `init` may simply be run again.
         let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
-        fs::write(&tmp, format!("{FORMAT_LINE}\nengine = {}\n", engine.name()))
+        fs::write(&tmp, format!("{FORMAT_LINE}\nengine = {}\n", engine.name))
             .map_err(io_err(&tmp))?;
         let packs = packs::Packs::open(dir.join(PACKS_DIR), false)?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
@@ -281,35 +243,28 @@ impl Store {
 
     fn open_engine(
         dir: &Path,
-        kind: EngineKind,
+        kind: &EngineKind,
         mode: Mode,
     ) -> Result<Box<dyn Engine>, StoreError> {
-        let file = dir.join(kind.file());
-        let locked = |e: EngineError| match e {
+        let opener = kind.opener.ok_or_else(|| StoreError::Format {
+            path: dir.join(FORMAT_FILE),
+            reason: format!(
+                "this store uses the {} engine; this plumb was built without the `{}` feature",
+                kind.name,
+                kind.feature.unwrap_or(kind.name)
+            ),
+        })?;
+        let open = match mode {
+            Mode::Create => opener.create,
+            Mode::ReadWrite => opener.open,
+            Mode::ReadOnly => opener.open_read_only,
+        };
+        open(&dir.join(kind.file)).map_err(|e| match e {
             EngineError::Locked => StoreError::Locked {
                 path: dir.to_path_buf(),
             },
             other => StoreError::Engine(other),
-        };
-        match kind {
-            EngineKind::Redb => {
-                let b = match mode {
-                    Mode::Create => RedbEngine::create(&file),
-                    Mode::ReadWrite => RedbEngine::open(&file),
-                    Mode::ReadOnly => RedbEngine::open_read_only(&file),
-                };
-                Ok(Box::new(b.map_err(locked)?))
-            }
-            #[cfg(feature = "sled")]
-            EngineKind::Sled => Ok(Box::new(
-                plumb_engine_sled::SledEngine::open(&file).map_err(locked)?,
-            )),
-            #[cfg(not(feature = "sled"))]
-            EngineKind::Sled => Err(StoreError::Format {
-                path: dir.join(FORMAT_FILE),
-                reason: "this store uses the sled engine; this plumb was built without the `sled` feature".into(),
-            }),
-        }
+        })
     }
 
     /// The store's directory, when on disk.
@@ -496,7 +451,7 @@ impl Store {
     }
 }
 
-fn parse_format(text: &str) -> Result<EngineKind, String> {
+fn parse_format(text: &str) -> Result<&'static EngineKind, String> {
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT_LINE) {
         return Err(format!(
@@ -505,7 +460,7 @@ fn parse_format(text: &str) -> Result<EngineKind, String> {
     }
     for line in lines {
         if let Some(value) = line.strip_prefix("engine = ") {
-            return value.trim().parse();
+            return EngineKind::named(value.trim()).map_err(|e| e.to_string());
         }
     }
     Err("format file names no engine".into())
