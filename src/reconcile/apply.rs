@@ -20,7 +20,7 @@ impl Content for StoreContent<'_> {
         self.0
             .blob(blob)
             .map(|b| b.into_data())
-            .map_err(|e| TargetError::Content(e.to_string()))
+            .map_err(|e| TargetError::Content(Box::new(e)))
     }
 }
 
