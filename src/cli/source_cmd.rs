@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
 
 use plumb::store::{SourceDef, Store, Vcs};
 
-use super::exit;
 use super::output::print_json;
+use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
@@ -65,8 +65,8 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 location.clone()
             } else {
                 let p = Path::new(location);
-                let abs = std::fs::canonicalize(p)
-                    .with_context(|| format!("source location {location}"))?;
+                let abs =
+                    std::fs::canonicalize(p).within(|| format!("source location {location}"))?;
                 abs.to_string_lossy().into_owned()
             };
             let vcs = match vcs {
@@ -142,7 +142,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 let cache = plumb::ingest::cache_dir(dir, &def);
                 if cache.is_dir() {
                     std::fs::remove_dir_all(&cache)
-                        .with_context(|| format!("removing {}", cache.display()))?;
+                        .within(|| format!("removing {}", cache.display()))?;
                 }
             }
             println!("removed source {name} (run `plumb gc` to free its objects)");

@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::Context;
 use clap::Subcommand;
 use plumb_core::target::Observed;
 
@@ -15,9 +14,9 @@ use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::{self, ReconcileError};
 use plumb::store::{RunKind, RunRecord, Store, StoreError, TargetDef};
 
-use super::exit;
 use super::files::write_text_diff;
 use super::output::{color_stdout, ignore_broken_pipe, print_json};
+use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
@@ -259,9 +258,9 @@ pub fn plan(
 ) -> anyhow::Result<u8> {
     let def = store.target(name)?;
     let snapshot = reconcile::choose(store, &def, rev)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
     let prepared = reconcile::prepare(store, &def, target.as_mut(), snapshot, options(&def, adopt))
-        .with_context(|| name.to_string())?;
+        .within(|| name)?;
     let plan = &prepared.plan;
     let tally = plan.tally();
     let code = if plan.has_changes() || tally.conflict > 0 {
@@ -344,7 +343,7 @@ pub fn apply(
         }
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
     let bar = super::ingest_cmd::progress_bar(name);
     bar.set_message("changes");
     let result = reconcile::apply(
@@ -370,10 +369,7 @@ pub fn apply(
                     ignore_broken_pipe(writeln!(out, "! conflict {}  {}", c.path, c.reason))?;
                 }
             }
-            if matches!(e, ReconcileError::Conflicts { .. }) {
-                anyhow::bail!("{name}: {e}");
-            }
-            return Err(anyhow::Error::new(e).context(name.to_string()));
+            return Err(e).within(|| name);
         }
     };
     for w in &report.warnings {
@@ -456,9 +452,8 @@ pub fn drift(
     let _lock = TargetLock::acquire(store_dir, name, wait)?;
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
-    let report =
-        reconcile::drift(&store, &def, target.as_mut(), full).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
+    let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;
     let code = if report.drifted.is_empty() {
         exit::OK
     } else {
