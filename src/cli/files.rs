@@ -4,14 +4,14 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use plumb::query::{self, Change};
 use plumb::rev;
 use plumb::store::Store;
 use plumb_core::{EntryValue, TreeId};
 
-use super::exit;
 use super::output::{color_stdout, ignore_broken_pipe, print_json};
+use super::{Within, exit};
 
 /// Resolves `REV[:PATH]` to the snapshot's root tree and the path.
 fn resolve_target(store: &Store, target: &OsString) -> anyhow::Result<(TreeId, Vec<u8>)> {
@@ -154,8 +154,8 @@ pub fn diff(
     json: bool,
     paths: &[OsString],
 ) -> anyhow::Result<u8> {
-    let a = rev::resolve(store, old).with_context(|| format!("old revision {old}"))?;
-    let b = rev::resolve(store, new).with_context(|| format!("new revision {new}"))?;
+    let a = rev::resolve(store, old).within(|| format!("old revision {old}"))?;
+    let b = rev::resolve(store, new).within(|| format!("new revision {new}"))?;
     let ta = store.snapshot(&a.id)?.tree;
     let tb = store.snapshot(&b.id)?.tree;
     let filters: Vec<Vec<u8>> = paths

@@ -2,14 +2,13 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use plumb::sources::Annotation;
 use plumb::store::Store;
 use plumb_core::source::NamedRef;
 use plumb_core::{Snapshot, SnapshotId};
 
-use super::exit;
 use super::output::{ignore_broken_pipe, person, person_json, print_json, rfc3339, short};
+use super::{Within, exit};
 
 fn snapshot_json(id: &SnapshotId, s: &Snapshot) -> serde_json::Value {
     serde_json::json!({
@@ -92,7 +91,7 @@ fn refs_at(
             let tag = match named.annotation {
                 Some(a) if annotation == Annotation::GitTag => {
                     let raw = store.blob(&a)?;
-                    Some(plumb_source_git::parse_tag(raw.data()).with_context(|| {
+                    Some(plumb_source_git::parse_tag(raw.data()).within(|| {
                         format!("the annotation of ref {} of source {name}", named.name)
                     })?)
                 }

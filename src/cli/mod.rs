@@ -10,6 +10,7 @@ mod source_cmd;
 mod target_cmd;
 
 use std::ffi::OsString;
+use std::fmt::Display;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -284,15 +285,36 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Prints an error as one line (its causes joined), with a hint when one helps.
+/// Prints an error as one line. Every error's text includes its cause's
+/// (`plumb_core`'s rule on errors, which [`Within`] keeps too), so the
+/// outermost error's text is the whole message.
 pub fn report_error(e: &anyhow::Error) {
-    let mut line = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !line.contains(&c) {
-            line.push_str(": ");
-            line.push_str(&c);
-        }
+    eprintln!("plumb: error: {e}");
+}
+
+/// An error in something the user named: `WHAT: CAUSE`, the cause kept as
+/// its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+struct InWhat {
+    what: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Names what an error is about, like anyhow's `with_context`, but with
+/// the cause's text in the error's own, as every plumb error has it.
+pub(crate) trait Within<T> {
+    /// Prefixes the error with `what()` and `: `.
+    fn within<W: Display>(self, what: impl FnOnce() -> W) -> anyhow::Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Within<T> for Result<T, E> {
+    fn within<W: Display>(self, what: impl FnOnce() -> W) -> anyhow::Result<T> {
+        self.map_err(|e| {
+            anyhow::Error::new(InWhat {
+                what: what().to_string(),
+                source: Box::new(e),
+            })
+        })
     }
-    eprintln!("plumb: error: {line}");
 }

@@ -2,15 +2,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
 
 use plumb::sources::{self, Place, SOURCES, SourceKind};
 use plumb::store::{SourceDef, Store};
 
-use super::exit;
 use super::output::print_json;
+use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
@@ -70,8 +70,8 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 location.to_owned()
             } else {
                 let p = Path::new(location);
-                let abs = std::fs::canonicalize(p)
-                    .with_context(|| format!("source location {location}"))?;
+                let abs =
+                    std::fs::canonicalize(p).within(|| format!("source location {location}"))?;
                 abs.to_string_lossy().into_owned()
             };
             let place = if is_url {
@@ -142,7 +142,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 let cache = def.vcs.kind().cache_dir(dir, &def.name);
                 if cache.is_dir() {
                     std::fs::remove_dir_all(&cache)
-                        .with_context(|| format!("removing {}", cache.display()))?;
+                        .within(|| format!("removing {}", cache.display()))?;
                 }
             }
             println!("removed source {name} (run `plumb gc` to free its objects)");

@@ -4,22 +4,21 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::Context;
 use clap::Subcommand;
 use plumb_core::target::Observed;
 
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::lock::TargetLock;
-use plumb::reconcile::plan::{Action, Options, Plan, Step};
+use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
 use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError};
 
-use super::exit;
 use super::files::write_text_diff;
 use super::output::{color_stdout, ignore_broken_pipe, print_json};
+use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
 pub enum TargetCommand {
@@ -165,8 +164,8 @@ fn mark(action: &Action) -> &'static str {
 fn step_detail(s: &Step) -> String {
     match (&s.action, &s.desired) {
         (Action::Create, Some(d)) => d.kind_name().to_string(),
-        (Action::Update { reason, .. }, _) => reason.clone(),
-        (Action::Retain { reason }, _) | (Action::Conflict { reason }, _) => reason.clone(),
+        (Action::Update { reason, .. }, _) | (Action::Retain { reason }, _) => reason.clone(),
+        (Action::Conflict { reason }, _) => reason.to_string(),
         (Action::Forget, _) => "no longer tracked (plumb did not create it, or it is gone)".into(),
         _ => String::new(),
     }
@@ -181,16 +180,31 @@ fn step_json(s: &Step) -> serde_json::Value {
     })
 }
 
-fn counts_line(plan: &Plan) -> String {
+fn counts_line(tally: &Tally) -> String {
     format!(
         "{} to create, {} to update, {} to delete, {} unchanged, {} conflict{}",
-        plan.count("create"),
-        plan.count("update"),
-        plan.count("delete"),
-        plan.count("keep"),
-        plan.count("conflict"),
-        if plan.count("conflict") == 1 { "" } else { "s" }
+        tally.create,
+        tally.update,
+        tally.delete,
+        tally.keep,
+        tally.conflict,
+        if tally.conflict == 1 { "" } else { "s" }
     )
+}
+
+/// The counts of a plan in JSON, with `conflict` for a plan not applied.
+fn counts_json(tally: &Tally, with_conflicts: bool) -> serde_json::Value {
+    let mut counts = serde_json::json!({
+        "create": tally.create,
+        "update": tally.update,
+        "delete": tally.delete,
+        "keep": tally.keep,
+        "retain": tally.retain,
+    });
+    if with_conflicts {
+        counts["conflict"] = tally.conflict.into();
+    }
+    counts
 }
 
 /// Prints a plan: one line per path that is not simply kept, then a diff
@@ -232,7 +246,7 @@ fn print_plan(
             }
         }
     }
-    writeln!(out, "{}", counts_line(plan))?;
+    writeln!(out, "{}", counts_line(&plan.tally()))?;
     Ok(())
 }
 
@@ -246,11 +260,12 @@ pub fn plan(
 ) -> anyhow::Result<u8> {
     let def = store.target(name)?;
     let snapshot = reconcile::choose(store, &def, rev)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
     let prepared = reconcile::prepare(store, &def, target.as_mut(), snapshot, options(&def, adopt))
-        .with_context(|| name.to_string())?;
+        .within(|| name)?;
     let plan = &prepared.plan;
-    let code = if plan.has_changes() || plan.count("conflict") > 0 {
+    let tally = plan.tally();
+    let code = if plan.has_changes() || tally.conflict > 0 {
         exit::CHANGES
     } else {
         exit::OK
@@ -260,14 +275,7 @@ pub fn plan(
             "target": def.name,
             "snapshot": snapshot.to_string(),
             "pinned": def.pinned().is_some(),
-            "counts": {
-                "create": plan.count("create"),
-                "update": plan.count("update"),
-                "delete": plan.count("delete"),
-                "keep": plan.count("keep"),
-                "retain": plan.count("retain"),
-                "conflict": plan.count("conflict"),
-            },
+            "counts": counts_json(&tally, true),
             "steps": plan.steps.iter().filter(|s| s.action != Action::Keep).map(step_json).collect::<Vec<_>>(),
             "warnings": prepared.desired.skipped,
         }))?;
@@ -337,7 +345,7 @@ pub fn apply(
         }
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
     let bar = super::ingest_cmd::progress_bar(name);
     bar.set_message("changes");
     let result = reconcile::apply(
@@ -355,36 +363,30 @@ pub fn apply(
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
-        Err(e @ ReconcileError::Conflicts { .. }) => {
-            // Every conflict on stdout, like plan shows them; one error line.
+        Err(e) => {
             if let ReconcileError::Conflicts { list } = &e {
+                // Every conflict on stdout, like plan shows them; one error line.
                 let mut out = io::stdout().lock();
-                for (path, reason) in list {
-                    ignore_broken_pipe(writeln!(out, "! conflict {path}  {reason}"))?;
+                for c in list {
+                    ignore_broken_pipe(writeln!(out, "! conflict {}  {}", c.path, c.reason))?;
                 }
             }
-            anyhow::bail!("{name}: {e}");
+            return Err(e).within(|| name);
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(name.to_string())),
     };
     for w in &report.warnings {
         eprintln!("plumb: warning: {w}");
     }
+    let tally = report.plan.tally();
     if json {
         print_json(&serde_json::json!({
             "target": def.name,
             "snapshot": report.snapshot.to_string(),
             "run": report.run,
-            "counts": {
-                "create": report.plan.count("create"),
-                "update": report.plan.count("update"),
-                "delete": report.plan.count("delete"),
-                "keep": report.plan.count("keep"),
-                "retain": report.plan.count("retain"),
-            },
+            "counts": counts_json(&tally, false),
             "confirmed": report.confirmed,
-            "failed": report.failed,
-            "broken": report.broken,
+            "failed": report.failed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "broken": report.broken.as_ref().map(ToString::to_string),
             "steps": report.plan.steps.iter().filter(|s| s.action.changes()).map(step_json).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -408,10 +410,10 @@ pub fn apply(
             },
             short(&report.snapshot),
             report.run,
-            report.plan.count("create"),
-            report.plan.count("update"),
-            report.plan.count("delete"),
-            report.plan.count("keep"),
+            tally.create,
+            tally.update,
+            tally.delete,
+            tally.keep,
         ))?;
         if kind == RunKind::Rollback {
             ignore_broken_pipe(writeln!(
@@ -427,19 +429,8 @@ pub fn apply(
             ignore_broken_pipe(writeln!(out, "! failed   {f}"))?;
         }
     }
-    if let Some(why) = &report.broken {
-        anyhow::bail!(
-            "{name}: {why}; {} of {} changes not made; the next apply retries them",
-            report.total - report.confirmed.min(report.total),
-            report.total
-        );
-    }
-    if let Some(first) = report.failed.first() {
-        anyhow::bail!(
-            "{name}: {} change{} failed (first: {first}); the next apply retries them",
-            report.failed.len(),
-            if report.failed.len() == 1 { "" } else { "s" }
-        );
+    if let Some(unfinished) = report.unfinished() {
+        anyhow::bail!("{name}: {unfinished}; the next apply retries them");
     }
     Ok(exit::OK)
 }
@@ -463,9 +454,8 @@ pub fn drift(
     let _lock = TargetLock::acquire(store_dir, name, wait)?;
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
-    let mut target = reconcile::open_target(&def).with_context(|| name.to_string())?;
-    let report =
-        reconcile::drift(&store, &def, target.as_mut(), full).with_context(|| name.to_string())?;
+    let mut target = reconcile::open_target(&def).within(|| name)?;
+    let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;
     let code = if report.drifted.is_empty() {
         exit::OK
     } else {

@@ -21,7 +21,7 @@ impl Content for StoreContent<'_> {
         self.0
             .blob(blob)
             .map(|b| b.into_data())
-            .map_err(|e| TargetError::Content(e.to_string()))
+            .map_err(|e| TargetError::Content(Box::new(e)))
     }
 }
 
@@ -121,16 +121,39 @@ fn applied_state(
     })
 }
 
+/// A change of an apply that was not made, or not known to be.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyFailure {
+    /// The target failed to make the change at `path`.
+    #[error("{error}")]
+    Change {
+        /// The path.
+        path: TargetPath,
+        /// The target's error.
+        #[source]
+        error: TargetError,
+    },
+    /// The target never confirmed the change at `path`.
+    #[error("{path}: not confirmed")]
+    Unconfirmed {
+        /// The path.
+        path: TargetPath,
+    },
+    /// Every change was made, but reading back the files written failed.
+    #[error("{0}")]
+    ReadBack(#[source] Box<ReconcileError>),
+}
+
 /// What happened to the changes of one apply.
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Changes confirmed.
     pub confirmed: u64,
-    /// Changes that failed, with why.
-    pub failed: Vec<String>,
+    /// Changes that failed.
+    pub failed: Vec<ApplyFailure>,
     /// The target as a whole failed (a plugin died, hung or broke the
     /// protocol): why. No change was attempted after it.
-    pub broken: Option<String>,
+    pub broken: Option<TargetError>,
 }
 
 /// Runs the plan's changes through `target`, updating `inv` (the intent)
@@ -314,14 +337,17 @@ fn run(
                 confirm(change, inv, plan);
                 touched.insert(change.path().as_bytes().to_vec());
             }
-            Some(Err(e)) => outcome.failed.push(e.to_string()),
-            None => outcome
-                .failed
-                .push(format!("{}: not confirmed", change.path())),
+            Some(Err(error)) => outcome.failed.push(ApplyFailure::Change {
+                path: change.path().clone(),
+                error,
+            }),
+            None => outcome.failed.push(ApplyFailure::Unconfirmed {
+                path: change.path().clone(),
+            }),
         }
     }
     if let Err(e) = status {
-        outcome.broken = Some(e.to_string());
+        outcome.broken = Some(e);
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod runs;
 pub mod state;
 pub mod targets;
 
+use std::fmt;
 use std::time::Instant;
 
 use plumb_core::SnapshotId;
@@ -33,10 +34,11 @@ use plumb_core::target::{Target, TargetError, TargetPath};
 
 use crate::rev::{self, RevError};
 use crate::store::{Store, StoreError};
+use apply::ApplyFailure;
 use desired::DesiredTree;
 use drift::Drifted;
 use observe::Digests;
-use plan::{Action, Options, Plan};
+use plan::{Conflict, Options, Plan};
 pub use records::{Record, TargetStore};
 pub use runs::{Counts, Outcome, RunKind, RunRecord};
 pub use state::{Applied, Held, Inventory, InventoryDelta, TargetDef};
@@ -45,7 +47,8 @@ pub use state::{Applied, Held, Inventory, InventoryDelta, TargetDef};
 /// it (hashing fewer on the next check costs less than the wait).
 const SETTLE_AFTER: usize = 256;
 
-/// Why a reconcile could not run.
+/// Why a reconcile could not run. Its text is one line and includes its
+/// cause's (see `plumb_core`'s rule on errors).
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The store failed.
@@ -65,11 +68,11 @@ pub enum ReconcileError {
         "{} conflict{} (first: {}); nothing applied (--adopt takes over paths plumb does not own)",
         list.len(),
         if list.len() == 1 { "" } else { "s" },
-        list.first().map(|(p, r)| format!("{p}: {r}")).unwrap_or_default()
+        list.first().map(Conflict::to_string).unwrap_or_default()
     )]
     Conflicts {
-        /// Each conflicting path and why.
-        list: Vec<(String, String)>,
+        /// Each conflicting path and why, in path order.
+        list: Vec<Conflict>,
     },
     /// Another process is applying to the target.
     #[error("target {target:?} is being reconciled by another plumb process (--wait waits for it)")]
@@ -219,13 +222,89 @@ pub struct ApplyReport {
     /// Changes confirmed.
     pub confirmed: u64,
     /// Changes that failed.
-    pub failed: Vec<String>,
+    pub failed: Vec<ApplyFailure>,
     /// Changes the plan called for.
     pub total: u64,
     /// Why the target as a whole failed, if it did.
-    pub broken: Option<String>,
+    pub broken: Option<ReconcileError>,
     /// Warnings (skipped submodules).
     pub warnings: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Why the apply did not finish, if it did not.
+    pub fn unfinished(&self) -> Option<Unfinished<'_>> {
+        Unfinished::of(
+            self.broken.as_ref(),
+            &self.failed,
+            self.confirmed,
+            self.total,
+        )
+    }
+}
+
+/// Why an apply did not finish: the target failed as a whole, or some
+/// changes failed. Its text is what the audit log records.
+#[derive(Debug)]
+pub enum Unfinished<'a> {
+    /// The target failed as a whole; the changes not confirmed by then
+    /// were not made.
+    Broken {
+        /// Why.
+        error: &'a ReconcileError,
+        /// Changes not made.
+        not_made: u64,
+        /// Changes the plan called for.
+        total: u64,
+    },
+    /// Some changes failed.
+    Failed {
+        /// Which, and why.
+        failures: &'a [ApplyFailure],
+    },
+}
+
+impl<'a> Unfinished<'a> {
+    fn of(
+        broken: Option<&'a ReconcileError>,
+        failures: &'a [ApplyFailure],
+        confirmed: u64,
+        total: u64,
+    ) -> Option<Self> {
+        match broken {
+            Some(error) => Some(Unfinished::Broken {
+                error,
+                not_made: total - confirmed.min(total),
+                total,
+            }),
+            None if failures.is_empty() => None,
+            None => Some(Unfinished::Failed { failures }),
+        }
+    }
+}
+
+impl fmt::Display for Unfinished<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unfinished::Broken {
+                error,
+                not_made,
+                total,
+            } => write!(f, "{error}; {not_made} of {total} changes not made"),
+            Unfinished::Failed { failures } => {
+                write!(
+                    f,
+                    "{} change{} failed",
+                    failures.len(),
+                    if failures.len() == 1 { "" } else { "s" }
+                )?;
+                match failures.first() {
+                    Some(first) => write!(f, " (first: {first})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
 }
 
 /// Who and where, for the audit log.
@@ -317,12 +396,13 @@ fn record_failure(
 }
 
 fn plan_counts(plan: &Plan) -> Counts {
+    let tally = plan.tally();
     Counts {
-        create: plan.count("create"),
-        update: plan.count("update"),
-        delete: plan.count("delete"),
-        keep: plan.count("keep"),
-        conflict: plan.count("conflict"),
+        create: tally.create,
+        update: tally.update,
+        delete: tally.delete,
+        keep: tally.keep,
+        conflict: tally.conflict,
         drifted: 0,
         failed: 0,
     }
@@ -374,14 +454,7 @@ pub fn apply(
         broken: None,
         warnings: desired.skipped.clone(),
     };
-    let list: Vec<(String, String)> = report
-        .plan
-        .conflicts()
-        .map(|s| match &s.action {
-            Action::Conflict { reason } => (s.path.to_string(), reason.clone()),
-            _ => (s.path.to_string(), String::new()),
-        })
-        .collect();
+    let list: Vec<Conflict> = report.plan.conflicts().collect();
     if !list.is_empty() {
         let refusal = ReconcileError::Conflicts { list };
         let mut run = run_record(kind, Some(snapshot), started_ms, took);
@@ -427,8 +500,8 @@ pub fn apply(
     );
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "changes made");
     let (confirmed, mut failed, broken) = match result {
-        Ok(o) => (o.confirmed, o.failed, o.broken),
-        Err(e) => (0, Vec::new(), Some(e.to_string())),
+        Ok(o) => (o.confirmed, o.failed, o.broken.map(ReconcileError::from)),
+        Err(e) => (0, Vec::new(), Some(e)),
     };
     let written: Vec<TargetPath> = report
         .plan
@@ -441,7 +514,7 @@ pub fn apply(
         && broken.is_none()
         && let Err(e) = settle_tokens(target, &mut inv, &mut touched, &written)
     {
-        failed.push(e.to_string());
+        failed.push(ApplyFailure::ReadBack(Box::new(e)));
     }
     let mut done = InventoryDelta::of_keys(&inv, &touched);
     if failed.is_empty() && broken.is_none() && inv.snapshot != Some(*snapshot.as_bytes()) {
@@ -450,19 +523,9 @@ pub fn apply(
     let mut run = run_record(kind, Some(snapshot), started_ms, took);
     run.counts = plan_counts(&report.plan);
     run.counts.failed = failed.len() as u64;
-    if let Some(why) = &broken {
+    if let Some(unfinished) = Unfinished::of(broken.as_ref(), &failed, confirmed, total) {
         run.outcome = Outcome::Failed;
-        run.error = Some(format!(
-            "{why}; {} of {total} changes not made",
-            total - confirmed.min(total)
-        ));
-    } else if let Some(first) = failed.first() {
-        run.outcome = Outcome::Failed;
-        run.error = Some(format!(
-            "{} change{} failed (first: {first})",
-            failed.len(),
-            if failed.len() == 1 { "" } else { "s" }
-        ));
+        run.error = Some(unfinished.to_string());
     }
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
     let seq = store.record(Record {

@@ -2,6 +2,7 @@
 //! holds, the action for every path.
 
 use std::collections::{BTreeSet, HashSet};
+use std::fmt;
 
 use plumb_core::target::{Observed, TargetPath};
 
@@ -40,22 +41,158 @@ pub enum Action {
     /// Plumb must not touch it; nothing is applied while one remains.
     Conflict {
         /// Why.
-        reason: String,
+        reason: ConflictReason,
     },
 }
 
-impl Action {
+/// The kind of an [`Action`], without its details: what plans are counted
+/// by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// [`Action::Create`].
+    Create,
+    /// [`Action::Update`].
+    Update,
+    /// [`Action::Delete`].
+    Delete,
+    /// [`Action::Keep`].
+    Keep,
+    /// [`Action::Retain`].
+    Retain,
+    /// [`Action::Forget`].
+    Forget,
+    /// [`Action::Conflict`].
+    Conflict,
+}
+
+impl ActionKind {
     /// A word for listings and JSON.
-    pub fn name(&self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Action::Create => "create",
-            Action::Update { .. } => "update",
-            Action::Delete => "delete",
-            Action::Keep => "keep",
-            Action::Retain { .. } => "retain",
-            Action::Forget => "forget",
-            Action::Conflict { .. } => "conflict",
+            ActionKind::Create => "create",
+            ActionKind::Update => "update",
+            ActionKind::Delete => "delete",
+            ActionKind::Keep => "keep",
+            ActionKind::Retain => "retain",
+            ActionKind::Forget => "forget",
+            ActionKind::Conflict => "conflict",
         }
+    }
+}
+
+/// Why plumb must not touch a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConflictReason {
+    /// The target keeps names like it for its temporary files.
+    Reserved,
+    /// The target could not look at the path; its error, as text.
+    Unobservable {
+        /// The target's error.
+        error: String,
+    },
+    /// A symlink or non-directory above the path is in the way.
+    Blocked {
+        /// The component in the way.
+        at: TargetPath,
+        /// What it is.
+        what: String,
+    },
+    /// Something plumb does not manage (a socket, a device) is there.
+    Special {
+        /// What it is.
+        what: String,
+    },
+    /// An owned directory must become something else, and holds what
+    /// plumb does not own.
+    HoldsUnowned {
+        /// What it must become.
+        becomes: &'static str,
+        /// The paths inside it plumb does not own.
+        strangers: Vec<String>,
+    },
+    /// A directory plumb does not own is where something else must go.
+    UnownedDir {
+        /// What must go there.
+        wanted: &'static str,
+    },
+    /// Something plumb does not own is there (`--adopt` takes it over).
+    Unowned {
+        /// What it is.
+        what: String,
+    },
+    /// What plumb applied and the snapshot dropped was changed since, so
+    /// it is not deleted (`--adopt` deletes it anyway).
+    ChangedByHand {
+        /// What it is.
+        what: String,
+    },
+}
+
+impl fmt::Display for ConflictReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConflictReason::Reserved => {
+                f.write_str("the target reserves this name for its temporary files")
+            }
+            ConflictReason::Unobservable { error } => f.write_str(error),
+            ConflictReason::Blocked { at, what } => write!(
+                f,
+                "a {what} at {at} is in the way; plumb never follows or replaces it"
+            ),
+            ConflictReason::Special { what } => write!(f, "a {what} is there"),
+            ConflictReason::HoldsUnowned { becomes, strangers } => write!(
+                f,
+                "must become a {becomes}, but holds what plumb does not own: {}",
+                strangers.join(", ")
+            ),
+            ConflictReason::UnownedDir { wanted } => write!(
+                f,
+                "a directory plumb does not own is where a {wanted} must go"
+            ),
+            ConflictReason::Unowned { what } => write!(
+                f,
+                "a {what} plumb does not own is there (--adopt takes it over)"
+            ),
+            ConflictReason::ChangedByHand { what } => write!(
+                f,
+                "a {what} changed since plumb applied it; not deleted (--adopt deletes it anyway)"
+            ),
+        }
+    }
+}
+
+/// A path plumb must not touch, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The path.
+    pub path: TargetPath,
+    /// Why.
+    pub reason: ConflictReason,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+impl Action {
+    /// Its kind.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Create => ActionKind::Create,
+            Action::Update { .. } => ActionKind::Update,
+            Action::Delete => ActionKind::Delete,
+            Action::Keep => ActionKind::Keep,
+            Action::Retain { .. } => ActionKind::Retain,
+            Action::Forget => ActionKind::Forget,
+            Action::Conflict { .. } => ActionKind::Conflict,
+        }
+    }
+
+    /// A word for listings and JSON: its kind's name.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// Whether applying it changes the target.
@@ -91,6 +228,53 @@ pub struct Options {
     pub adopt: bool,
 }
 
+/// How many steps of a plan take each kind of action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Paths to create.
+    pub create: u64,
+    /// Paths to update.
+    pub update: u64,
+    /// Paths to delete.
+    pub delete: u64,
+    /// Paths already right.
+    pub keep: u64,
+    /// Paths dropped by the snapshot but left in place.
+    pub retain: u64,
+    /// Paths forgotten.
+    pub forget: u64,
+    /// Conflicts.
+    pub conflict: u64,
+}
+
+impl Tally {
+    /// How many steps take actions of `kind`.
+    pub fn get(&self, kind: ActionKind) -> u64 {
+        match kind {
+            ActionKind::Create => self.create,
+            ActionKind::Update => self.update,
+            ActionKind::Delete => self.delete,
+            ActionKind::Keep => self.keep,
+            ActionKind::Retain => self.retain,
+            ActionKind::Forget => self.forget,
+            ActionKind::Conflict => self.conflict,
+        }
+    }
+
+    fn add(&mut self, kind: ActionKind) {
+        let n = match kind {
+            ActionKind::Create => &mut self.create,
+            ActionKind::Update => &mut self.update,
+            ActionKind::Delete => &mut self.delete,
+            ActionKind::Keep => &mut self.keep,
+            ActionKind::Retain => &mut self.retain,
+            ActionKind::Forget => &mut self.forget,
+            ActionKind::Conflict => &mut self.conflict,
+        };
+        *n += 1;
+    }
+}
+
 /// A plan: every path's step, in path order.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -99,12 +283,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// How many steps take each action.
-    pub fn count(&self, name: &str) -> u64 {
-        self.steps
-            .iter()
-            .filter(|s| s.action.name() == name)
-            .count() as u64
+    /// How many steps take each kind of action.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for s in &self.steps {
+            tally.add(s.action.kind());
+        }
+        tally
     }
 
     /// Whether applying changes anything.
@@ -112,11 +297,15 @@ impl Plan {
         self.steps.iter().any(|s| s.action.changes())
     }
 
-    /// The conflicts.
-    pub fn conflicts(&self) -> impl Iterator<Item = &Step> {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s.action, Action::Conflict { .. }))
+    /// The conflicts, in path order.
+    pub fn conflicts(&self) -> impl Iterator<Item = Conflict> + '_ {
+        self.steps.iter().filter_map(|s| match &s.action {
+            Action::Conflict { reason } => Some(Conflict {
+                path: s.path.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        })
     }
 }
 
@@ -223,18 +412,21 @@ pub fn plan(
         };
         let action = match &seen {
             _ if reserved(path.file_name()) => Action::Conflict {
-                reason: "the target reserves this name for its temporary files".into(),
+                reason: ConflictReason::Reserved,
             },
-            Err(reason) => Action::Conflict {
-                reason: reason.clone(),
+            Err(error) => Action::Conflict {
+                reason: ConflictReason::Unobservable {
+                    error: error.clone(),
+                },
             },
             Ok(Observed::Blocked { at, what }) => Action::Conflict {
-                reason: format!(
-                    "a {what} at {at} is in the way; plumb never follows or replaces it"
-                ),
+                reason: ConflictReason::Blocked {
+                    at: at.clone(),
+                    what: what.clone(),
+                },
             },
             Ok(Observed::Other { what }) => Action::Conflict {
-                reason: format!("a {what} is there"),
+                reason: ConflictReason::Special { what: what.clone() },
             },
             Ok(Observed::Missing) => Action::Create,
             Ok(o) if matches(want, o, held, digests)? => Action::Keep,
@@ -252,11 +444,10 @@ pub fn plan(
                     .collect();
                 if owned_dir && !strangers.is_empty() {
                     Action::Conflict {
-                        reason: format!(
-                            "must become a {}, but holds what plumb does not own: {}",
-                            want.kind_name(),
-                            strangers.join(", ")
-                        ),
+                        reason: ConflictReason::HoldsUnowned {
+                            becomes: want.kind_name(),
+                            strangers,
+                        },
                     }
                 } else if owned_dir {
                     dirs_replaced.push(path.clone());
@@ -266,10 +457,9 @@ pub fn plan(
                     }
                 } else {
                     Action::Conflict {
-                        reason: format!(
-                            "a directory plumb does not own is where a {} must go",
-                            want.kind_name()
-                        ),
+                        reason: ConflictReason::UnownedDir {
+                            wanted: want.kind_name(),
+                        },
                     }
                 }
             }
@@ -284,10 +474,7 @@ pub fn plan(
                     }
                 } else {
                     Action::Conflict {
-                        reason: format!(
-                            "a {} plumb does not own is there (--adopt takes it over)",
-                            kind_name(o)
-                        ),
+                        reason: ConflictReason::Unowned { what: kind_name(o) },
                     }
                 }
             }
@@ -319,8 +506,10 @@ pub fn plan(
             }
         } else {
             match &seen {
-                Err(reason) => Action::Conflict {
-                    reason: reason.clone(),
+                Err(error) => Action::Conflict {
+                    reason: ConflictReason::Unobservable {
+                        error: error.clone(),
+                    },
                 },
                 Ok(Observed::Missing) => Action::Forget,
                 Ok(Observed::Blocked { .. }) => Action::Forget,
@@ -336,10 +525,10 @@ pub fn plan(
                         Action::Delete
                     } else if forced {
                         Action::Conflict {
-                            reason: format!(
-                                "must become a file, but holds what plumb does not own: {}",
-                                others.join(", ")
-                            ),
+                            reason: ConflictReason::HoldsUnowned {
+                                becomes: "file",
+                                strangers: others,
+                            },
                         }
                     } else {
                         Action::Retain {
@@ -372,10 +561,7 @@ pub fn plan(
                         Action::Delete
                     } else {
                         Action::Conflict {
-                            reason: format!(
-                                "a {} changed since plumb applied it; not deleted (--adopt deletes it anyway)",
-                                kind_name(o)
-                            ),
+                            reason: ConflictReason::ChangedByHand { what: kind_name(o) },
                         }
                     }
                 }

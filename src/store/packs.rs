@@ -139,7 +139,7 @@ impl Packs {
     fn io(&self, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.to_path_buf();
         move |source| {
-            if source.raw_os_error() == Some(28) {
+            if plumb_core::engine::is_disk_full(&source) {
                 StoreError::Engine(super::EngineError::NoSpace)
             } else {
                 StoreError::Io { path, source }

@@ -14,6 +14,17 @@
 //! assert_eq!(decode(&bytes).unwrap(), Object::Blob(blob.clone()));
 //! println!("{}", blob.id()); // blake3:…
 //! ```
+//!
+//! # Errors
+//!
+//! Every error type here ([`source::SourceError`], [`target::TargetError`],
+//! [`engine::EngineError`], …), and in every crate built on these
+//! contracts, follows one rule: **its text is one line that says what
+//! failed and where, and includes the text of its cause.** The cause is
+//! kept as well, as [`std::error::Error::source`] (boxed when it is another
+//! crate's error), so a caller can walk the chain and downcast it, but
+//! never has to print it: whoever shows an error to a person prints the
+//! outermost error's text, and nothing of its chain after it.
 #![deny(missing_docs)]
 
 mod codec;

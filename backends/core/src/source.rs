@@ -11,10 +11,12 @@ use crate::id::{BlobId, ObjectId, SnapshotId, TreeId};
 use crate::object::{Encoded, Kind, Snapshot, SnapshotError, Tree};
 
 /// A failure of the store underneath a sink. Opaque to sources: they pass it
-/// up unchanged.
+/// up unchanged. The store's own error is kept as the cause, so a caller
+/// can downcast it; its text is this error's text (see the crate's rule on
+/// [errors](crate#errors)).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
+pub struct SinkError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Where a source writes objects, caches and snapshots.
 ///
@@ -135,6 +137,10 @@ pub struct IngestReport {
 }
 
 /// Why an ingest stopped.
+///
+/// Each variant's text is one line naming what failed and where, and
+/// includes the text of its cause (see the crate's rule on
+/// [errors](crate#errors)).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The store underneath failed.
@@ -148,13 +154,27 @@ pub enum SourceError {
         /// The failure.
         source: std::io::Error,
     },
-    /// The source's location or content is unusable; `reason` says why.
+    /// The source's location or its settings are unusable; `reason` says
+    /// why. For a failure the source's own reader reports, see
+    /// [`Read`](Self::Read).
     #[error("{location}: {reason}")]
     Invalid {
         /// The path or URL, as the user gave it.
         location: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The source's reader failed on what the location holds (a
+    /// repository it cannot open, an object it cannot convert, a name
+    /// plumb cannot store); `source` is the reader's own error (for
+    /// example `plumb_source_git::GitError`), kept so a caller can
+    /// downcast it. A file that cannot be read is [`Io`](Self::Io).
+    #[error("{location}: {source}")]
+    Read {
+        /// The path or URL, as the user gave it.
+        location: String,
+        /// The reader's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A snapshot the source built is malformed (a source bug).
     #[error(transparent)]

@@ -247,28 +247,58 @@ pub trait Content: Sync {
 }
 
 /// Why a target could not observe or change something.
+///
+/// The cause is the target's own error, kept so a caller can downcast it:
+/// a directory target's failed system calls are [`std::io::Error`]s (their
+/// [`kind`](std::io::Error::kind) tells a full disk or a denied permission
+/// apart), a plugin's are the plugin target's error type. The text is one
+/// line, `WHERE: CAUSE` (see the crate's rule on [errors](crate#errors)).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// One path failed; the others in the same call may have succeeded.
-    #[error("{path}: {reason}")]
+    #[error("{path}: {source}")]
     Path {
         /// The path.
         path: TargetPath,
-        /// What went wrong, in a line.
-        reason: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The target as a whole failed (unreachable, a plugin that crashed,
     /// hung, or broke the protocol); nothing after this can be trusted.
-    #[error("{target}: {reason}")]
+    #[error("{target}: {source}")]
     Target {
         /// The target's location (a directory, a program).
         target: String,
-        /// What went wrong, in a line.
-        reason: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Content could not be read from the store.
+    /// Content could not be read from the store; the store's error.
     #[error("{0}")]
-    Content(String),
+    Content(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl TargetError {
+    /// A failure at one path.
+    pub fn path(
+        path: &TargetPath,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        TargetError::Path {
+            path: path.clone(),
+            source: source.into(),
+        }
+    }
+
+    /// A failure of the target at `target` as a whole.
+    pub fn target(
+        target: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        TargetError::Target {
+            target: target.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// A place the reconciler makes match a snapshot.

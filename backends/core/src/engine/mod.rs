@@ -7,6 +7,7 @@
 pub mod memory;
 
 use std::fmt;
+use std::io;
 use std::ops::Bound;
 
 /// The tables every engine keeps. Keys and values are opaque bytes;
@@ -254,6 +255,12 @@ pub fn visit_in_order<T>(
 }
 
 /// A failure of an engine.
+///
+/// An engine's own error is kept as the cause of [`EngineError::Engine`],
+/// so a caller can downcast it; the text is one line and includes the
+/// cause's text (see the crate's rule on [errors](crate#errors)). A full
+/// disk is recognised by the [`io::ErrorKind`] of the I/O error underneath
+/// ([`is_disk_full`]), never by a message.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// Another process holds the store.
@@ -273,7 +280,15 @@ pub enum EngineError {
     /// The disk is full; nothing of the failed batch was written.
     #[error("no space left on the device holding the store")]
     NoSpace,
-    /// Anything else the engine reports.
+    /// The engine's own error.
+    #[error("{engine}: {source}")]
+    Engine {
+        /// Which engine (`redb`, `sled`, …).
+        engine: &'static str,
+        /// Its error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Anything else the engine reports, in its words.
     #[error("{engine}: {message}")]
     Other {
         /// Which engine (`redb`, `sled`, …).
@@ -284,14 +299,25 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// An engine's error by its message, recognising a full disk.
-    pub fn engine(engine: &'static str, e: impl std::fmt::Display) -> Self {
-        let message = e.to_string();
-        if message.contains("No space left on device") {
-            return EngineError::NoSpace;
+    /// An engine's own error, kept as the cause.
+    pub fn engine(
+        engine: &'static str,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        EngineError::Engine {
+            engine,
+            source: error.into(),
         }
-        EngineError::Other { engine, message }
     }
+}
+
+/// Whether an I/O error means that the disk (or the user's quota on it) is
+/// full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// What to do after visiting an entry in [`Engine::scan`].

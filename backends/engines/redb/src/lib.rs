@@ -8,7 +8,9 @@ use redb::{
     ReadableTable, TableDefinition, TableError,
 };
 
-use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Op, Table, Visit, visit_in_order};
+use plumb_core::engine::{
+    Batch, Engine, EngineError, KeyRange, Op, Table, Visit, is_disk_full, visit_in_order,
+};
 
 /// One item of a range scan.
 type Entry<'a> = (
@@ -41,8 +43,13 @@ impl std::fmt::Debug for RedbEngine {
     }
 }
 
-fn engine_error(e: impl std::fmt::Display) -> EngineError {
-    EngineError::engine("redb", e)
+/// redb's error, kept as the cause; a full disk underneath is
+/// [`EngineError::NoSpace`].
+fn engine_error(e: impl Into<redb::Error>) -> EngineError {
+    match e.into() {
+        redb::Error::Io(io) if is_disk_full(&io) => EngineError::NoSpace,
+        e => EngineError::engine("redb", e),
+    }
 }
 
 fn database_error(e: DatabaseError) -> EngineError {

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Op, Table, Visit, visit_in_order};
+use plumb_core::engine::{
+    Batch, Engine, EngineError, KeyRange, Op, Table, Visit, is_disk_full, visit_in_order,
+};
 
 /// A store in a sled database directory.
 pub struct SledEngine {
@@ -21,12 +23,35 @@ impl std::fmt::Debug for SledEngine {
     }
 }
 
-fn engine_error(e: impl std::fmt::Display) -> EngineError {
-    let message = e.to_string();
-    if message.contains("could not acquire lock") {
+/// sled's error, kept as the cause; a full disk underneath is
+/// [`EngineError::NoSpace`].
+fn engine_error(e: sled::Error) -> EngineError {
+    match e {
+        sled::Error::Io(io) if is_disk_full(&io) => EngineError::NoSpace,
+        e => EngineError::engine("sled", e),
+    }
+}
+
+/// Why opening the database at `path` failed. sled tells that another
+/// process holds its lock only in words (an I/O error of kind `Other`),
+/// so the lock is asked instead.
+fn open_error(path: &Path, e: sled::Error) -> EngineError {
+    if matches!(&e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::Other)
+        && lock_held(path)
+    {
         return EngineError::Locked;
     }
-    EngineError::engine("sled", message)
+    engine_error(e)
+}
+
+/// Whether another handle holds sled's lock on the database file
+/// (`flock`, exclusive, taken by sled when it opens).
+fn lock_held(path: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("db"))
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 impl SledEngine {
@@ -35,12 +60,12 @@ impl SledEngine {
         let db = sled::Config::new()
             .path(path)
             .open()
-            .map_err(engine_error)?;
+            .map_err(|e| open_error(path, e))?;
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(engine_error)?;
+            .map_err(|e| open_error(path, e))?;
         Ok(Self { db, trees })
     }
 

@@ -314,13 +314,13 @@ impl Source for DirSource {
         }
         let mut root_tree = None;
         while let Some(dir) = dirs.pop() {
-            let tree = Tree::new(dir.entries).map_err(|e| SourceError::Invalid {
+            let tree = Tree::new(dir.entries).map_err(|e| SourceError::Read {
                 location: self
                     .root
                     .join(OsStr::from_bytes(&dir.rel))
                     .display()
                     .to_string(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
             let id = sink.put_tree(&tree)?;
             match dir.parent {

@@ -129,9 +129,9 @@ pub(crate) fn walk(root: &Path, subdir: Option<&Path>) -> Result<Scan, SourceErr
         let parent = *stack
             .get(depth - target_depth - 1)
             .expect("a directory is listed before its entries");
-        let name = Name::new(entry.file_name().as_bytes()).map_err(|e| SourceError::Invalid {
+        let name = Name::new(entry.file_name().as_bytes()).map_err(|e| SourceError::Read {
             location: path.display().to_string(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         if ft.is_dir() {
             stack.truncate(depth - target_depth);
@@ -190,14 +190,16 @@ fn error_path(err: &ignore::Error) -> Option<&Path> {
 /// An error that ends the walk: the root or a directory could not be read.
 fn hard_error(err: ignore::Error, root: &Path) -> SourceError {
     let path = error_path(&err).unwrap_or(root).to_path_buf();
-    let message = err.to_string();
-    match err.into_io_error() {
-        Some(source) => SourceError::Io { path, source },
-        None => SourceError::Invalid {
+    if err.io_error().is_none() {
+        return SourceError::Read {
             location: path.display().to_string(),
-            reason: message,
-        },
+            source: Box::new(err),
+        };
     }
+    let source = err
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("an unreadable directory"));
+    SourceError::Io { path, source }
 }
 
 /// A problem with a directory's ignore files: unreadable ones fail the

@@ -2,9 +2,16 @@
 
 use plumb_core::source::SinkError;
 
-/// Why reading the repository failed. Every variant names the Git object
-/// concerned; [`crate::GitSource`] adds the commit being converted and the
-/// location, and reports it as a [`plumb_core::source::SourceError`].
+pub use crate::refs::RefError;
+
+/// Why reading the repository failed. Every variant names the Git object,
+/// ref or step concerned; [`crate::GitSource`] reports it, with the
+/// location, as the cause of [`plumb_core::source::SourceError::Read`]
+/// (a store failure as [`plumb_core::source::SourceError::Sink`]).
+///
+/// The text of each variant includes the text of its cause, as every
+/// plumb error's does; gix's errors leave their own causes out of their
+/// text, so theirs are written out in full.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// An object the history refers to is not in the repository.
@@ -55,7 +62,84 @@ pub enum GitError {
         /// Why.
         reason: String,
     },
+    /// The location is not a Git repository gix can open.
+    #[error("not a Git repository ({})", chain(&**source))]
+    NotARepository {
+        /// gix's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A remote location is not a Git URL.
+    #[error("not a Git URL ({})", chain(&**source))]
+    Url {
+        /// gix's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The refs to ingest name no starting point.
+    #[error(transparent)]
+    Refs(#[from] RefError),
+    /// A ref points to a commit that was not recorded (a source bug).
+    #[error("ref {name} points to commit {commit}, which has not been recorded")]
+    Unrecorded {
+        /// The ref's full name.
+        name: String,
+        /// The commit, in hex.
+        commit: String,
+    },
+    /// The list of shallow commits could not be read.
+    #[error("cannot read the shallow file: {}", chain(&**source))]
+    Shallow {
+        /// gix's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A remote could not be reached, fetched or mirrored.
+    #[error("{what}: {}", chain(&**source))]
+    Remote {
+        /// The step that failed (`cannot fetch`, …).
+        what: String,
+        /// gix's (or the file system's) error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Converting a commit failed.
+    #[error("commit {commit}: {source}")]
+    InCommit {
+        /// The commit, in hex.
+        commit: String,
+        /// Why.
+        source: Box<GitError>,
+    },
+    /// Walking to a commit failed.
+    #[error("{source} (a parent of commit {child})")]
+    ParentOf {
+        /// The commit whose parent could not be walked, in hex.
+        child: String,
+        /// Why.
+        source: Box<GitError>,
+    },
+    /// Reading what a ref leads to (its tag object) failed.
+    #[error("ref {name}: {source}")]
+    InRef {
+        /// The ref's full name.
+        name: String,
+        /// Why.
+        source: Box<GitError>,
+    },
     /// The store failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+}
+
+/// An error and its causes on one line, each cause once: for errors (such
+/// as gix's) that leave their causes out of their own text.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out.replace('\n', " ")
 }

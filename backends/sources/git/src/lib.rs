@@ -50,7 +50,7 @@
 //! is set to the remote's. Only then is the mirror read as a local bare
 //! repository, so no snapshot is committed before the fetch has succeeded.
 //! A failed fetch (connection refused, unknown host, missing repository,
-//! authentication) is one [`SourceError::Invalid`] naming the URL; it
+//! authentication) is one [`SourceError::Read`] naming the URL; it
 //! leaves the mirror as it was, or absent, and commits nothing. Once
 //! fetched, the number of objects received is reported as `objects`
 //! progress.
@@ -185,10 +185,12 @@
 //!
 //! # Errors
 //!
-//! Each is one [`SourceError::Invalid`] naming the location and, for
-//! objects, the object and the commit being read: not a repository, an
-//! unknown ref, an empty repository, a missing or unreadable object, a
-//! malformed commit or tree. Everything committed before the error stays,
+//! Each is one [`SourceError::Read`] naming the location, its cause a
+//! [`GitError`] naming, for objects, the object and the commit being read:
+//! not a repository, an unknown ref, an empty repository, a missing or
+//! unreadable object, a malformed commit or tree. A store failure is
+//! [`SourceError::Sink`]; a location or `subdir` plumb rejects itself is
+//! [`SourceError::Invalid`]. Everything committed before the error stays,
 //! and the next ingest continues from there.
 //!
 //! # Progress
@@ -299,8 +301,9 @@ impl GitSource {
     /// optionally scoped to the subdirectory `subdir` (`/`-separated,
     /// relative; `None`, empty or `.` for the whole tree).
     ///
-    /// A location that is not a repository, or a `subdir` holding `..`, is
-    /// [`SourceError::Invalid`]. Refs are resolved at each ingest, not here.
+    /// A location that is not a directory, or a `subdir` holding `..`, is
+    /// [`SourceError::Invalid`]; a directory that is not a repository is
+    /// [`SourceError::Read`]. Refs are resolved at each ingest, not here.
     pub fn new(
         location: impl AsRef<Path>,
         refs: &[String],
@@ -336,8 +339,13 @@ impl GitSource {
             reason,
         })?;
         let options = gix::open::Options::isolated().config_overrides(CONFIG_OVERRIDES);
-        let repo = gix::ThreadSafeRepository::open_opts(path, options)
-            .map_err(|e| invalid(format!("not a Git repository ({e})")))?;
+        let repo =
+            gix::ThreadSafeRepository::open_opts(path, options).map_err(|e| SourceError::Read {
+                location: shown.clone(),
+                source: Box::new(GitError::NotARepository {
+                    source: Box::new(e),
+                }),
+            })?;
         Ok(Self {
             location: shown,
             repo,
@@ -377,14 +385,18 @@ impl GitSource {
     /// and warnings about refs passed over.
     pub fn tips(&self) -> Result<(Vec<Tip>, Vec<String>), SourceError> {
         let repo = self.repo.to_thread_local();
-        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.invalid(e.to_string()))?;
+        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.failed(e.into()))?;
         Ok((tips.tips, tips.warnings))
     }
 
-    fn invalid(&self, reason: String) -> SourceError {
-        SourceError::Invalid {
-            location: self.location.clone(),
-            reason,
+    /// A failure of the repository (not of the store), with the location.
+    fn failed(&self, e: GitError) -> SourceError {
+        match e {
+            GitError::Sink(s) => SourceError::Sink(s),
+            e => SourceError::Read {
+                location: self.location.clone(),
+                source: Box::new(e),
+            },
         }
     }
 
@@ -451,7 +463,7 @@ fn parse_subdir(subdir: Option<&str>) -> Result<Vec<Name>, String> {
 impl Source for GitSource {
     fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
         let repo = self.repo.to_thread_local();
-        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.invalid(e.to_string()))?;
+        let tips = refs::resolve(&repo, &self.refs).map_err(|e| self.failed(e.into()))?;
         let mut report = IngestReport {
             warnings: tips.warnings,
             ..IngestReport::default()
@@ -461,7 +473,11 @@ impl Source for GitSource {
         }
         let shallow: HashSet<ObjectId> = repo
             .shallow_commits()
-            .map_err(|e| self.invalid(format!("cannot read the shallow file: {e}")))?
+            .map_err(|e| {
+                self.failed(GitError::Shallow {
+                    source: Box::new(e),
+                })
+            })?
             .map(|list| list.iter().copied().collect())
             .unwrap_or_default();
 
@@ -472,11 +488,8 @@ impl Source for GitSource {
             }
         }
         let fresh = sink.latest()?.is_none();
-        let order =
-            walk::plan(&repo, sink, &tip_ids, &shallow, fresh).map_err(|e| match e.source {
-                GitError::Sink(s) => SourceError::Sink(s),
-                _ => self.invalid(e.to_string()),
-            })?;
+        let order = walk::plan(&repo, sink, &tip_ids, &shallow, fresh)
+            .map_err(|e| self.failed(e.into()))?;
         tracing::debug!(
             location = %self.location,
             tips = tip_ids.len(),
@@ -502,8 +515,11 @@ impl Source for GitSource {
         });
         let commit_error = |e: GitError, id: Option<ObjectId>| match (e, id) {
             (GitError::Sink(s), _) => SourceError::Sink(s),
-            (e, Some(id)) => self.invalid(format!("commit {}: {e}", id.to_hex())),
-            (e, None) => self.invalid(e.to_string()),
+            (e, Some(id)) => self.failed(GitError::InCommit {
+                commit: id.to_hex().to_string(),
+                source: Box::new(e),
+            }),
+            (e, None) => self.failed(e),
         };
         // The writer's error comes first: the reader's is then only that
         // its queue was gone.
@@ -530,11 +546,10 @@ impl GitSource {
         let mut refs = Vec::with_capacity(tips.len());
         for tip in tips {
             let id = sink.snapshot_for(&revision(&tip.commit))?.ok_or_else(|| {
-                self.invalid(format!(
-                    "ref {} points to commit {}, which has not been recorded",
-                    tip.name,
-                    tip.commit.to_hex()
-                ))
+                self.failed(GitError::Unrecorded {
+                    name: tip.name.clone(),
+                    commit: tip.commit.to_hex().to_string(),
+                })
             })?;
             refs.push((tip, id));
         }
@@ -555,8 +570,12 @@ impl GitSource {
         for (tip, snapshot) in refs {
             let annotation = match tip.tag {
                 Some(tag) => {
-                    let obj = convert::read(repo, tag, gix::objs::Kind::Tag)
-                        .map_err(|e| self.invalid(format!("ref {}: {e}", tip.name)))?;
+                    let obj = convert::read(repo, tag, gix::objs::Kind::Tag).map_err(|e| {
+                        self.failed(GitError::InRef {
+                            name: tip.name.clone(),
+                            source: Box::new(e),
+                        })
+                    })?;
                     Some(sink.put_blob(&obj.data)?)
                 }
                 None => None,

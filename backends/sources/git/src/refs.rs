@@ -27,15 +27,29 @@ pub(crate) struct Tips {
 
 /// Why the refs name no starting point.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RefError {
+pub enum RefError {
+    /// `HEAD` names a branch with no commits yet.
     #[error("no commits: HEAD points to {0}, which does not exist yet")]
     Unborn(String),
+    /// A ref given does not exist.
     #[error("ref {0:?} does not exist")]
     NotFound(String),
+    /// A ref given leads to something other than a commit.
     #[error("ref {name:?} points to a {kind}, not a commit")]
-    NotCommit { name: String, kind: &'static str },
+    NotCommit {
+        /// The ref.
+        name: String,
+        /// What it leads to (`tree`, `blob`).
+        kind: &'static str,
+    },
+    /// A ref could not be read.
     #[error("cannot read ref {name:?}: {reason}")]
-    Read { name: String, reason: String },
+    Read {
+        /// The ref.
+        name: String,
+        /// gix's explanation.
+        reason: String,
+    },
 }
 
 /// Whether a ref given by the user is a glob pattern.

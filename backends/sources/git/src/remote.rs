@@ -11,7 +11,7 @@ use gix::refs::{FullName, Target};
 use gix::remote::Direction;
 use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
 
-use crate::GitSource;
+use crate::{GitError, GitSource};
 
 /// The fetch refspecs of the cache: every branch and tag, to the same name,
 /// forced, so the cache mirrors the remote's branches and tags.
@@ -60,16 +60,18 @@ impl RemoteGitSource {
     /// (the remote's `HEAD` when empty), optionally scoped to `subdir`.
     ///
     /// Nothing is fetched here; an unparsable URL is
-    /// [`SourceError::Invalid`].
+    /// [`SourceError::Read`].
     pub fn new(
         url: &str,
         cache: impl Into<PathBuf>,
         refs: &[String],
         subdir: Option<&str>,
     ) -> Result<Self, SourceError> {
-        gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| SourceError::Invalid {
+        gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| SourceError::Read {
             location: url.to_owned(),
-            reason: format!("not a Git URL ({e})"),
+            source: Box::new(GitError::Url {
+                source: Box::new(e),
+            }),
         })?;
         crate::parse_subdir(subdir).map_err(|reason| SourceError::Invalid {
             location: subdir.unwrap_or_default().to_owned(),
@@ -93,10 +95,18 @@ impl RemoteGitSource {
         &self.cache
     }
 
-    fn invalid(&self, reason: String) -> SourceError {
-        SourceError::Invalid {
+    /// A failed step of a fetch, with gix's (or the file system's) error.
+    fn failed(
+        &self,
+        what: String,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> SourceError {
+        SourceError::Read {
             location: self.url.clone(),
-            reason,
+            source: Box::new(GitError::Remote {
+                what,
+                source: source.into(),
+            }),
         }
     }
 
@@ -135,7 +145,7 @@ impl RemoteGitSource {
     /// source's URL).
     fn init(&self, dir: &Path) -> Result<(), SourceError> {
         gix::init_bare(dir)
-            .map_err(|e| self.invalid(format!("cannot create {}: {}", dir.display(), chain(&e))))?;
+            .map_err(|e| self.failed(format!("cannot create {}", dir.display()), e))?;
         let escaped = self.url.replace('\\', "\\\\").replace('"', "\\\"");
         let mut section = format!("[remote \"origin\"]\n\turl = \"{escaped}\"\n");
         for spec in REFSPECS {
@@ -158,19 +168,17 @@ impl RemoteGitSource {
     /// mirrored refs (forced), then the deletion of refs the remote no
     /// longer has, then `HEAD` as the remote has it.
     fn fetch_into(&self, dir: &Path, sink: Option<&dyn IngestSink>) -> Result<(), SourceError> {
-        let fail =
-            |what: &str, e: &dyn std::error::Error| self.invalid(format!("{what}: {}", chain(e)));
         let options = gix::open::Options::isolated().config_overrides(crate::CONFIG_OVERRIDES);
         let repo = gix::ThreadSafeRepository::open_opts(dir, options)
-            .map_err(|e| fail(&format!("cannot open the cache {}", dir.display()), &e))?
+            .map_err(|e| self.failed(format!("cannot open the cache {}", dir.display()), e))?
             .to_thread_local();
         let remote = repo
             .remote_at(self.url.as_str())
             .and_then(|r| r.with_refspecs(REFSPECS, Direction::Fetch))
-            .map_err(|e| fail("not a usable Git URL", &e))?
+            .map_err(|e| self.failed("not a usable Git URL".into(), e))?
             .with_fetch_tags(gix::remote::fetch::Tags::None);
         let head_spec = gix::refspec::parse("HEAD".into(), gix::refspec::parse::Operation::Fetch)
-            .map_err(|e| fail("internal refspec", &e))?
+            .map_err(|e| self.failed("internal refspec".into(), e))?
             .to_owned();
         let ref_map_options = gix::remote::ref_map::Options {
             extra_refspecs: vec![head_spec],
@@ -180,7 +188,7 @@ impl RemoteGitSource {
             .connect(Direction::Fetch)
             .and_then(|c| c.prepare_fetch(gix::progress::Discard, ref_map_options))
             .and_then(|p| p.receive(gix::progress::Discard, &AtomicBool::new(false)))
-            .map_err(|e| fail("cannot fetch", &e))?;
+            .map_err(|e| self.failed("cannot fetch".into(), e))?;
         if let (
             Some(sink),
             gix::remote::fetch::Status::Change {
@@ -202,13 +210,13 @@ impl RemoteGitSource {
             .collect();
         let platform = repo
             .references()
-            .map_err(|e| fail("cannot list the cache's refs", &e))?;
+            .map_err(|e| self.failed("cannot list the cache's refs".into(), e))?;
         for prefix in MIRRORED {
             let iter = platform
                 .prefixed(prefix)
-                .map_err(|e| fail("cannot list the cache's refs", &e))?;
+                .map_err(|e| self.failed("cannot list the cache's refs".into(), e))?;
             for r in iter {
-                let r = r.map_err(|e| fail("cannot read the cache's refs", &e))?;
+                let r = r.map_err(|e| self.failed("cannot read the cache's refs".into(), e))?;
                 let name = r.name().as_bstr();
                 if !kept.contains(name.as_bytes()) {
                     edits.push(RefEdit {
@@ -247,7 +255,7 @@ impl RemoteGitSource {
         if let Some(target) = head {
             let name: FullName = BString::from("HEAD")
                 .try_into()
-                .map_err(|e| fail("internal ref name", &e))?;
+                .map_err(|e| self.failed("internal ref name".into(), e))?;
             edits.push(RefEdit {
                 change: Change::Update {
                     log: LogChange::default(),
@@ -260,7 +268,7 @@ impl RemoteGitSource {
         }
         if !edits.is_empty() {
             repo.edit_references(edits)
-                .map_err(|e| fail("cannot update the cache's refs", &e))?;
+                .map_err(|e| self.failed("cannot update the cache's refs".into(), e))?;
         }
         tracing::debug!(url = %self.url, cache = %dir.display(), "fetched");
         Ok(())
@@ -272,27 +280,19 @@ impl Source for RemoteGitSource {
         self.fetch(Some(sink))?;
         let local = GitSource::new(&self.cache, &self.refs, self.subdir.as_deref())
             .map_err(|e| match e {
-                SourceError::Invalid { reason, .. } => self.invalid(reason),
+                SourceError::Invalid { reason, .. } => SourceError::Invalid {
+                    location: self.url.clone(),
+                    reason,
+                },
+                SourceError::Read { source, .. } => SourceError::Read {
+                    location: self.url.clone(),
+                    source,
+                },
                 e => e,
             })?
             .with_location(self.url.clone());
         local.ingest(sink)
     }
-}
-
-/// An error and its causes on one line, each cause once.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -11,11 +11,22 @@ use crate::error::GitError;
 use crate::revision;
 
 /// A commit that could not be walked, and the commit that led to it.
-#[derive(Debug, thiserror::Error)]
-#[error("{source}{}", child.map(|c| format!(" (a parent of commit {c})")).unwrap_or_default())]
+#[derive(Debug)]
 pub(crate) struct WalkError {
     pub source: GitError,
     pub child: Option<ObjectId>,
+}
+
+impl From<WalkError> for GitError {
+    fn from(e: WalkError) -> Self {
+        match (e.source, e.child) {
+            (source @ GitError::Sink(_), _) | (source, None) => source,
+            (source, Some(child)) => GitError::ParentOf {
+                child: child.to_hex().to_string(),
+                source: Box::new(source),
+            },
+        }
+    }
 }
 
 /// Bytes of commit content the walk keeps for recording, so most commits

@@ -227,9 +227,10 @@ fn names_plumb_cannot_store_are_an_error() {
     git(dir, &["update-ref", "HEAD", &c], None);
     let source = GitSource::new(dir, &[], None).unwrap();
     let err = source.ingest(&MemorySink::default()).unwrap_err();
-    let SourceError::Invalid { reason, .. } = &err else {
+    let SourceError::Read { source, .. } = &err else {
         panic!("{err}");
     };
+    let reason = source.to_string();
     assert!(reason.contains(&format!("commit {c}")), "{reason}");
     assert!(reason.contains(&format!("tree {tree_id}")), "{reason}");
     assert!(reason.contains("\"a/b\""), "{reason}");

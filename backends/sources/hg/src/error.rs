@@ -6,9 +6,11 @@ use plumb_core::source::SinkError;
 
 use crate::revlog::ReadError;
 
-/// Why reading the repository failed. [`crate::HgSource`] adds the
-/// location (and the changeset being converted) and reports it as a
-/// [`plumb_core::source::SourceError`].
+/// Why reading the repository failed. [`crate::HgSource`] reports it, with
+/// the location, as the cause of
+/// [`plumb_core::source::SourceError::Read`] (a store failure as
+/// [`plumb_core::source::SourceError::Sink`], a file it cannot read as
+/// [`plumb_core::source::SourceError::Io`]).
 #[derive(Debug, thiserror::Error)]
 pub enum HgError {
     /// The location holds no `.hg` directory.
@@ -51,6 +53,14 @@ pub enum HgError {
         path: String,
         /// Why.
         reason: String,
+    },
+    /// Converting a changeset failed.
+    #[error("changeset {changeset}: {source}")]
+    InChangeset {
+        /// The changeset id, in hex.
+        changeset: String,
+        /// Why.
+        source: Box<HgError>,
     },
     /// The store failed.
     #[error(transparent)]

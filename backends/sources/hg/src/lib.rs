@@ -173,8 +173,10 @@
 //!
 //! # Errors
 //!
-//! Each is one [`SourceError::Invalid`] naming the location and, while
-//! converting, the changeset; file read failures are [`SourceError::Io`].
+//! Each is one [`SourceError::Read`] naming the location, its cause an
+//! [`HgError`] naming, while converting, the changeset; file read failures
+//! are [`SourceError::Io`], and a location or `subdir` plumb rejects
+//! itself is [`SourceError::Invalid`].
 //! A repository being written by a running `hg` command may be read
 //! mid-transaction and fail; running the ingest again succeeds.
 //! Everything committed before an error stays.
@@ -248,8 +250,8 @@ impl HgSource {
     ///
     /// The repository is opened once here, so a missing repository or an
     /// unsupported requirement is reported at once, as
-    /// [`SourceError::Invalid`]. `subdir` must be relative, without `..`
-    /// or empty components.
+    /// [`SourceError::Read`]. `subdir` must be relative, without `..`
+    /// or empty components ([`SourceError::Invalid`]).
     pub fn new(location: &str, refs: &[String], subdir: Option<&str>) -> Result<Self, SourceError> {
         Self::with_cache(location, refs, subdir, None)
     }
@@ -306,13 +308,15 @@ impl HgSource {
         &self.root
     }
 
+    /// The reader's error as the source's: a store failure and a file
+    /// that cannot be read as such, anything else kept as the cause.
     fn error(&self, e: HgError) -> SourceError {
         match e {
             HgError::Sink(s) => SourceError::Sink(s),
             HgError::Io { path, source } => SourceError::Io { path, source },
-            e => SourceError::Invalid {
+            e => SourceError::Read {
                 location: self.location.clone(),
-                reason: e.to_string(),
+                source: Box::new(e),
             },
         }
     }
@@ -619,12 +623,11 @@ impl Source for HgSource {
             .unwrap_or_default();
         let mut conv = Converter::new(&repo, sink, scope);
         let in_changeset = |rev: usize, e: HgError| match e {
-            HgError::Sink(s) => SourceError::Sink(s),
-            HgError::Io { path, source } => SourceError::Io { path, source },
-            e => SourceError::Invalid {
-                location: self.location.clone(),
-                reason: format!("changeset {}: {e}", hex(&repo.changelog().node(rev as i32))),
-            },
+            e @ (HgError::Sink(_) | HgError::Io { .. }) => self.error(e),
+            e => self.error(HgError::InChangeset {
+                changeset: hex(&repo.changelog().node(rev as i32)),
+                source: Box::new(e),
+            }),
         };
         // One thread rebuilds and verifies changesets and manifests (the
         // bulk of the reading: every manifest is a full text to hash) while

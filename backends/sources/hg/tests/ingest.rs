@@ -84,9 +84,10 @@ fn unsupported_requirement_is_named() {
     req.extend_from_slice(b"frobnicated-revlogs\n");
     std::fs::write(root.join(".hg/requires"), req).unwrap();
     let err = HgSource::new(root.to_str().unwrap(), &[], None).unwrap_err();
-    let SourceError::Invalid { reason, .. } = &err else {
+    let SourceError::Read { source, .. } = &err else {
         panic!("{err:?}")
     };
+    let reason = source.to_string();
     assert!(reason.contains("\"frobnicated-revlogs\""), "{reason}");
 }
 

@@ -13,7 +13,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
-use crate::error::{errno_error, kind_name, path_error, reason};
+use crate::error::{DirError, errno_error, kind_name, path_error, target_error};
 use crate::temp::temp_name;
 use crate::walk::{Root, Walker, parent_bytes, path_order, reopen};
 
@@ -107,10 +107,7 @@ pub(crate) fn apply_all(
     //    durable (those on other file systems were synced when written).
     let mut fsync_temps = false;
     if temps {
-        let fail = |what: &str, e: Errno| TargetError::Target {
-            target: describe.to_owned(),
-            reason: format!("{what}: {}", reason(e)),
-        };
+        let fail = |what: &'static str, e: Errno| target_error(describe, DirError::doing(what, e));
         let fd = reopen(root.fd.as_fd()).map_err(|e| fail("cannot open the root", e))?;
         match rustix::fs::syncfs(&fd) {
             Ok(()) => {}
@@ -176,11 +173,14 @@ fn stage(
             refuse_dir(dir, path)?;
             let bytes = content
                 .get(blob)
-                .map_err(|e| path_error(path, format!("cannot get its content: {e}")))?;
+                .map_err(|source| path_error(path, DirError::Content { source }))?;
             if bytes.len() as u64 != *size {
                 return Err(path_error(
                     path,
-                    format!("its content is {} bytes, expected {size}", bytes.len()),
+                    DirError::WrongSize {
+                        actual: bytes.len() as u64,
+                        expected: *size,
+                    },
                 ));
             }
             let tmp = temp_name(path.file_name());
@@ -194,10 +194,10 @@ fn stage(
         }
         Change::Symlink { path, target } => {
             if target.is_empty() {
-                return Err(path_error(path, "the symlink target is empty"));
+                return Err(path_error(path, DirError::EmptyLinkTarget));
             }
             if target.contains(&0) {
-                return Err(path_error(path, "the symlink target holds a NUL byte"));
+                return Err(path_error(path, DirError::NulInLinkTarget));
             }
             let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
             refuse_dir(dir, path)?;
@@ -229,7 +229,7 @@ fn refuse_dir(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<(), TargetError>
         StatxFlags::TYPE,
     ) {
         Ok(st) if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Directory => {
-            Err(path_error(path, "is a directory"))
+            Err(path_error(path, DirError::IsA { kind: "directory" }))
         }
         Ok(_) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(errno_error(path, e)),
@@ -309,7 +309,7 @@ fn finish(
 
 /// The error of a change made but not made durable.
 fn dir_sync_failed(path: &TargetPath, e: Errno) -> TargetError {
-    path_error(path, format!("syncing its directory failed: {}", reason(e)))
+    path_error(path, DirError::doing("syncing its directory failed", e))
 }
 
 /// Makes one change in `dir`, the directory holding its path.
@@ -327,7 +327,7 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
             rustix::fs::renameat(dir, &tmp, dir, name).map_err(|e| {
                 let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
                 match e {
-                    Errno::ISDIR => path_error(path, "is a directory"),
+                    Errno::ISDIR => path_error(path, DirError::IsA { kind: "directory" }),
                     e => errno_error(path, e),
                 }
             })
@@ -339,7 +339,9 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
                     Ok(FileType::Directory) => Ok(()),
                     Ok(other) => Err(path_error(
                         path,
-                        format!("a {} is in the way", kind_name(other)),
+                        DirError::InTheWay {
+                            kind: kind_name(other),
+                        },
                     )),
                     Err(e) => Err(errno_error(path, e)),
                 },
@@ -349,18 +351,22 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
         Change::Remove { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e @ (Errno::ISDIR | Errno::PERM)) => match kind(dir, name) {
-                Ok(FileType::Directory) => Err(path_error(path, "is a directory")),
+                Ok(FileType::Directory) => {
+                    Err(path_error(path, DirError::IsA { kind: "directory" }))
+                }
                 _ => Err(errno_error(path, e)),
             },
             Err(e) => Err(errno_error(path, e)),
         },
         Change::RemoveDir { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(path_error(path, "directory not empty")),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(path_error(path, DirError::NotEmpty)),
             Err(Errno::NOTDIR) => match kind(dir, name) {
                 Ok(other) => Err(path_error(
                     path,
-                    format!("is a {}, not a directory", kind_name(other)),
+                    DirError::NotADirectory {
+                        kind: kind_name(other),
+                    },
                 )),
                 Err(e) => Err(errno_error(path, e)),
             },

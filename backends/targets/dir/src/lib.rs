@@ -122,7 +122,8 @@ use plumb_core::target::{
 use rustix::fs::{AtFlags, FileType, Mode, StatxFlags};
 use rustix::io::Errno;
 
-use crate::error::{errno_error, kind_name, path_error, reason};
+pub use crate::error::DirError;
+use crate::error::{errno_error, kind_name, path_error, target_error};
 use crate::observe::READ_FILE;
 use crate::temp::temp_name;
 use crate::walk::{Denied, Root, Walker, open_root};
@@ -200,7 +201,7 @@ impl Target for DirTarget {
                 Err(e) => {
                     first_error.get_or_insert(path_error(
                         path,
-                        format!("cannot remove its temporary file: {}", reason(e)),
+                        DirError::doing("cannot remove its temporary file", e),
                     ));
                 }
             }
@@ -210,25 +211,32 @@ impl Target for DirTarget {
 
     fn read(&mut self, path: &TargetPath) -> Result<Vec<u8>, TargetError> {
         let Some(root) = self.open_root()? else {
-            return Err(path_error(path, "no such file"));
+            return Err(path_error(path, DirError::NoSuchFile));
         };
         let mut walker = Walker::new(&root);
         let (dir, _) = walker.parent(path).map_err(|d| d.into_error(path))?;
         let name = path.file_name();
         // Look before opening: opening a device can have effects.
-        let not_a_file = |kind: FileType| path_error(path, format!("is a {}", kind_name(kind)));
+        let not_a_file = |kind: FileType| {
+            path_error(
+                path,
+                DirError::IsA {
+                    kind: kind_name(kind),
+                },
+            )
+        };
         match rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE) {
             Ok(st) => match FileType::from_raw_mode(u32::from(st.stx_mode)) {
                 FileType::RegularFile => {}
                 kind => return Err(not_a_file(kind)),
             },
-            Err(Errno::NOENT) => return Err(path_error(path, "no such file")),
+            Err(Errno::NOENT) => return Err(path_error(path, DirError::NoSuchFile)),
             Err(e) => return Err(errno_error(path, e)),
         }
         let fd = match rustix::fs::openat(dir, name, READ_FILE, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::LOOP) => return Err(not_a_file(FileType::Symlink)),
-            Err(Errno::NOENT) => return Err(path_error(path, "no such file")),
+            Err(Errno::NOENT) => return Err(path_error(path, DirError::NoSuchFile)),
             Err(e) => return Err(errno_error(path, e)),
         };
         let st = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)
@@ -238,9 +246,15 @@ impl Target for DirTarget {
             kind => return Err(not_a_file(kind)),
         }
         let mut bytes = Vec::new();
-        File::from(fd)
-            .read_to_end(&mut bytes)
-            .map_err(|e| errno_error(path, Errno::from_io_error(&e).unwrap_or(Errno::IO)))?;
+        File::from(fd).read_to_end(&mut bytes).map_err(|e| {
+            path_error(
+                path,
+                DirError::Os {
+                    doing: None,
+                    source: e,
+                },
+            )
+        })?;
         Ok(bytes)
     }
 
@@ -256,14 +270,14 @@ impl Target for DirTarget {
         let root = match self.open_root()? {
             Some(root) => root,
             None => {
-                create_root(&self.root).map_err(|e| TargetError::Target {
-                    target: self.describe(),
-                    reason: format!("cannot create the root: {}", io_reason(&e)),
+                create_root(&self.root).map_err(|e| {
+                    target_error(
+                        &self.describe(),
+                        DirError::doing("cannot create the root", e),
+                    )
                 })?;
-                self.open_root()?.ok_or_else(|| TargetError::Target {
-                    target: self.describe(),
-                    reason: "the root vanished as it was created".to_owned(),
-                })?
+                self.open_root()?
+                    .ok_or_else(|| target_error(&self.describe(), DirError::RootVanished))?
             }
         };
         apply::apply_all(&root, changes, content, done, &self.describe())
@@ -300,12 +314,4 @@ fn create_root(root: &Path) -> std::io::Result<()> {
         File::open(parent)?.sync_all()?;
     }
     Ok(())
-}
-
-/// A one-line reason for an I/O error.
-fn io_reason(e: &std::io::Error) -> String {
-    match Errno::from_io_error(e) {
-        Some(errno) => reason(errno),
-        None => e.to_string(),
-    }
 }

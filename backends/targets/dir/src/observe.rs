@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Statx, StatxFlags};
 use rustix::io::Errno;
 
-use crate::error::{errno_error, kind_name, path_error};
+use crate::error::{DirError, errno_error, kind_name, path_error};
 use crate::temp::is_temp_name;
 use crate::walk::{Denied, READ_DIR, Root, Walker, path_order};
 
@@ -95,7 +95,12 @@ fn observe_one(
     let dir = match walker.parent(path) {
         Ok((dir, _)) => dir,
         Err(Denied::Missing { .. }) => return Ok(Observed::Missing),
-        Err(Denied::Blocked { at, what }) => return Ok(Observed::Blocked { at, what }),
+        Err(Denied::Blocked { at, what }) => {
+            return Ok(Observed::Blocked {
+                at,
+                what: what.to_owned(),
+            });
+        }
         Err(denied) => return Err(denied.into_error(path)),
     };
     let name = path.file_name();
@@ -112,7 +117,7 @@ fn observe_one(
                 target: target.into_bytes(),
             }),
             Err(Errno::NOENT) => Ok(Observed::Missing),
-            Err(Errno::INVAL) => Err(path_error(path, "changed while it was observed")),
+            Err(Errno::INVAL) => Err(path_error(path, DirError::Changed { during: "observed" })),
             Err(e) => Err(errno_error(path, e)),
         },
         FileType::Directory if req.list => list(dir, path),
@@ -167,7 +172,7 @@ fn digest_file(
     let fd = match rustix::fs::openat(dir, path.file_name(), READ_FILE, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Observed::Missing),
-        Err(Errno::LOOP) => return Err(path_error(path, "changed while it was observed")),
+        Err(Errno::LOOP) => return Err(path_error(path, DirError::Changed { during: "observed" })),
         Err(e) => return Err(errno_error(path, e)),
     };
     let stat = |fd: &std::os::fd::OwnedFd| {
@@ -175,9 +180,9 @@ fn digest_file(
     };
     let before = stat(&fd)?;
     if file_type(&before) != FileType::RegularFile {
-        return Err(path_error(path, "changed while it was observed"));
+        return Err(path_error(path, DirError::Changed { during: "observed" }));
     }
-    let len = usize::try_from(before.stx_size).map_err(|_| path_error(path, "too large"))?;
+    let len = usize::try_from(before.stx_size).map_err(|_| path_error(path, DirError::TooLarge))?;
     let (head, n) = Blob::header(len);
     let mut hasher = blake3::Hasher::new();
     hasher.update(&head[..n]);
@@ -193,9 +198,12 @@ fn digest_file(
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(errno_error(
+                return Err(path_error(
                     path,
-                    Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                    DirError::Os {
+                        doing: None,
+                        source: e,
+                    },
                 ));
             }
         }
@@ -209,7 +217,7 @@ fn digest_file(
             && a.stx_ctime.tv_nsec == b.stx_ctime.tv_nsec
     };
     if read != before.stx_size || !same(&before, &after) {
-        return Err(path_error(path, "changed while it was read"));
+        return Err(path_error(path, DirError::Changed { during: "read" }));
     }
     let id = BlobId::new(ObjectId::from_bytes(*hasher.finalize().as_bytes()));
     Ok(file(&before, Some(Digest::Blob(id)), now))
@@ -221,7 +229,7 @@ fn list(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<Observed, TargetError>
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Observed::Missing),
         Err(Errno::NOTDIR | Errno::LOOP) => {
-            return Err(path_error(path, "changed while it was observed"));
+            return Err(path_error(path, DirError::Changed { during: "observed" }));
         }
         Err(e) => return Err(errno_error(path, e)),
     };
@@ -233,7 +241,7 @@ fn list(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<Observed, TargetError>
         if name == b"." || name == b".." || is_temp_name(name) {
             continue;
         }
-        let name = Name::new(name).map_err(|e| path_error(path, e.to_string()))?;
+        let name = Name::new(name).map_err(|e| path_error(path, e.into()))?;
         children.push(name);
     }
     children.sort_unstable();

@@ -10,7 +10,7 @@ use plumb_core::target::{TargetError, TargetPath};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
-use crate::error::{kind_name, reason};
+use crate::error::{DirError, kind_name, path_error, target_error};
 
 /// How a directory is opened to walk through it: a path handle (needs only
 /// search permission, like ordinary path resolution), never following a
@@ -37,14 +37,11 @@ pub(crate) struct Root {
 /// Opens the root; `Ok(None)` if it does not exist. A root that is a
 /// symlink or not a directory is an error for the whole target.
 pub(crate) fn open_root(root: &Path, describe: &str) -> Result<Option<Root>, TargetError> {
-    let fail = |reason: String| TargetError::Target {
-        target: describe.to_owned(),
-        reason,
-    };
+    let fail = |e: DirError| target_error(describe, e);
     match rustix::fs::open(root, TRAVERSE, Mode::empty()) {
         Ok(fd) => {
             let st = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE)
-                .map_err(|e| fail(reason(e)))?;
+                .map_err(|e| fail(DirError::os(e)))?;
             Ok(Some(Root {
                 fd,
                 dev: dev_of(&st),
@@ -59,16 +56,16 @@ pub(crate) fn open_root(root: &Path, describe: &str) -> Result<Option<Root>, Tar
                 StatxFlags::TYPE,
             ) {
                 Ok(st) => match FileType::from_raw_mode(u32::from(st.stx_mode)) {
-                    FileType::Symlink => {
-                        "the root is a symlink, which plumb never follows".to_owned()
-                    }
-                    kind => format!("the root is a {}, not a directory", kind_name(kind)),
+                    FileType::Symlink => DirError::RootIsSymlink,
+                    kind => DirError::RootIsNotADirectory {
+                        kind: kind_name(kind),
+                    },
                 },
-                Err(_) => format!("the root cannot be reached: {}", reason(e)),
+                Err(_) => DirError::doing("the root cannot be reached", e),
             };
             Err(fail(what))
         }
-        Err(e) => Err(fail(format!("cannot open the root: {}", reason(e)))),
+        Err(e) => Err(fail(DirError::doing("cannot open the root", e))),
     }
 }
 
@@ -90,31 +87,29 @@ pub(crate) enum Denied {
         /// The component in the way.
         at: TargetPath,
         /// What it is.
-        what: String,
+        what: &'static str,
     },
     /// A directory on the way could not be opened (permission denied, …).
     Failed {
         /// The directory.
         at: TargetPath,
-        /// Why, in a line.
-        reason: String,
+        /// Why.
+        errno: Errno,
     },
 }
 
 impl Denied {
     /// The error for a change or read of `path` that cannot proceed.
     pub fn into_error(self, path: &TargetPath) -> TargetError {
-        let reason = match self {
-            Denied::Missing { at } => format!("directory {at} does not exist"),
-            Denied::Blocked { at, what } => {
-                format!("blocked: {at} is a {what}, which plumb never looks through")
-            }
-            Denied::Failed { at, reason } => format!("{reason} (directory {at})"),
+        let e = match self {
+            Denied::Missing { at } => DirError::MissingDir { at },
+            Denied::Blocked { at, what } => DirError::Blocked { at, what },
+            Denied::Failed { at, errno } => DirError::DirFailed {
+                at,
+                source: errno.into(),
+            },
         };
-        TargetError::Path {
-            path: path.clone(),
-            reason,
-        }
+        path_error(path, e)
     }
 }
 
@@ -122,8 +117,8 @@ impl Denied {
 #[derive(Debug, Clone)]
 enum Stop {
     Missing,
-    Blocked(String),
-    Failed(String),
+    Blocked(&'static str),
+    Failed(Errno),
 }
 
 /// Opens directories below the root, keeping the chain of handles of the
@@ -193,7 +188,7 @@ impl<'r> Walker<'r> {
                         match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::TYPE) {
                             Ok(st) => dev_of(&st),
                             Err(e) => {
-                                let stop = Stop::Failed(reason(e));
+                                let stop = Stop::Failed(e);
                                 self.names.push(comp.to_vec());
                                 self.stop = Some(stop.clone());
                                 return Err(self.denied(comps, stop));
@@ -229,7 +224,7 @@ impl<'r> Walker<'r> {
         match stop {
             Stop::Missing => Denied::Missing { at },
             Stop::Blocked(what) => Denied::Blocked { at, what },
-            Stop::Failed(reason) => Denied::Failed { at, reason },
+            Stop::Failed(errno) => Denied::Failed { at, errno },
         }
     }
 }
@@ -240,14 +235,12 @@ fn classify(parent: BorrowedFd<'_>, name: &[u8], e: Errno) -> Stop {
         Errno::NOENT => Stop::Missing,
         Errno::LOOP | Errno::NOTDIR => {
             match rustix::fs::statx(parent, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE) {
-                Ok(st) => Stop::Blocked(
-                    kind_name(FileType::from_raw_mode(u32::from(st.stx_mode))).to_owned(),
-                ),
+                Ok(st) => Stop::Blocked(kind_name(FileType::from_raw_mode(u32::from(st.stx_mode)))),
                 Err(Errno::NOENT) => Stop::Missing,
-                Err(e) => Stop::Failed(reason(e)),
+                Err(e) => Stop::Failed(e),
             }
         }
-        e => Stop::Failed(reason(e)),
+        e => Stop::Failed(e),
     }
 }
 

@@ -11,6 +11,7 @@ use plumb_core::target::{
     Change, Content, Digest, DigestKind, ObserveRequest, Observed, Target, TargetError, TargetPath,
 };
 
+use crate::error::{ExecError, Violation};
 use crate::io::{Event, StderrSink, WriteJob, spawn_reader, spawn_stderr, spawn_writer};
 use crate::protocol::{
     ApplyOp, MAX_LINE, Message, Observation, ObserveItem, PROTOCOL_VERSION, Request,
@@ -94,12 +95,16 @@ impl std::fmt::Debug for ExecTarget {
 }
 
 /// The timeout `$PLUMB_PLUGIN_TIMEOUT` sets, or the default.
-pub fn timeout_from_env() -> Result<Duration, String> {
+pub fn timeout_from_env() -> Result<Duration, ExecError> {
     match std::env::var(TIMEOUT_ENV) {
         Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TIMEOUT),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{TIMEOUT_ENV} is not UTF-8")),
-        Ok(text) => parse_timeout(&text)
-            .ok_or_else(|| format!("{TIMEOUT_ENV}={text:?} is not a number of seconds above 0")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ExecError::TimeoutNotUtf8 {
+            variable: TIMEOUT_ENV,
+        }),
+        Ok(text) => parse_timeout(&text).ok_or(ExecError::BadTimeout {
+            variable: TIMEOUT_ENV,
+            value: text,
+        }),
     }
 }
 
@@ -125,18 +130,14 @@ impl ExecTarget {
         cwd: impl AsRef<Path>,
         options: SpawnOptions,
     ) -> Result<ExecTarget, TargetError> {
-        let fail = |reason: String| TargetError::Target {
-            target: format!("exec:{command_line}"),
-            reason,
-        };
+        let fail = |e: ExecError| TargetError::target(format!("exec:{command_line}"), e);
         let timeout = match options.timeout {
             Some(t) => t,
             None => timeout_from_env().map_err(fail)?,
         };
-        let words = shlex::split(command_line)
-            .ok_or_else(|| fail("unbalanced quotes or a trailing backslash".into()))?;
+        let words = shlex::split(command_line).ok_or_else(|| fail(ExecError::BadCommandLine))?;
         let Some((program, args)) = words.split_first() else {
-            return Err(fail("no program to run".into()));
+            return Err(fail(ExecError::NoProgram));
         };
         let mut child = Command::new(program)
             .args(args)
@@ -145,7 +146,12 @@ impl ExecTarget {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| fail(format!("cannot start {program}: {e}")))?;
+            .map_err(|source| {
+                fail(ExecError::Spawn {
+                    program: program.clone(),
+                    source,
+                })
+            })?;
 
         let initial_name = Path::new(program)
             .file_name()
@@ -159,20 +165,21 @@ impl ExecTarget {
         ));
         let (event_tx, events) = mpsc::channel();
         let (jobs, job_rx) = mpsc::channel();
+        let no_pipe = |which| ExecError::NoPipe { which };
         let started = (|| {
-            let stdin = child.stdin.take().ok_or("no pipe to the plugin's input")?;
+            let stdin = child.stdin.take().ok_or(no_pipe("to the plugin's input"))?;
             let stdout = child
                 .stdout
                 .take()
-                .ok_or("no pipe from the plugin's output")?;
+                .ok_or(no_pipe("from the plugin's output"))?;
             let stderr = child
                 .stderr
                 .take()
-                .ok_or("no pipe from the plugin's errors")?;
-            spawn_reader(stdout, event_tx.clone()).map_err(|_| "cannot start a thread")?;
-            spawn_writer(stdin, job_rx, event_tx).map_err(|_| "cannot start a thread")?;
-            spawn_stderr(stderr, Arc::clone(&name), sink).map_err(|_| "cannot start a thread")?;
-            Ok::<(), &str>(())
+                .ok_or(no_pipe("from the plugin's errors"))?;
+            spawn_reader(stdout, event_tx.clone()).map_err(ExecError::Thread)?;
+            spawn_writer(stdin, job_rx, event_tx).map_err(ExecError::Thread)?;
+            spawn_stderr(stderr, Arc::clone(&name), sink).map_err(ExecError::Thread)?;
+            Ok::<(), ExecError>(())
         })();
         let mut target = ExecTarget {
             command_line: command_line.to_owned(),
@@ -185,8 +192,8 @@ impl ExecTarget {
             capabilities: Capabilities::default(),
             broken: None,
         };
-        if let Err(reason) = started {
-            return Err(target.fail(reason.to_owned()));
+        if let Err(e) = started {
+            return Err(target.fail(e));
         }
         target.handshake()?;
         Ok(target)
@@ -232,9 +239,13 @@ impl ExecTarget {
                 capabilities,
             } => {
                 if protocol != PROTOCOL_VERSION {
-                    return Err(self.fail(format!(
-                        "protocol violation: plugin chose protocol {protocol}, but plumb offered only {PROTOCOL_VERSION}"
-                    )));
+                    return Err(self.fail(
+                        Violation::Version {
+                            chosen: protocol,
+                            offered: PROTOCOL_VERSION,
+                        }
+                        .into(),
+                    ));
                 }
                 for c in &capabilities {
                     match c.as_str() {
@@ -254,29 +265,26 @@ impl ExecTarget {
         }
     }
 
-    fn target_error(&self, reason: String) -> TargetError {
-        TargetError::Target {
-            target: self.describe(),
-            reason,
-        }
+    fn target_error(&self, e: ExecError) -> TargetError {
+        TargetError::target(self.describe(), e)
     }
 
     /// Gives up on the plugin: kills it and remembers why.
-    fn fail(&mut self, reason: String) -> TargetError {
+    fn fail(&mut self, e: ExecError) -> TargetError {
         if self.broken.is_none() {
             self.jobs = None;
             let _ = self.child.kill();
             let _ = self.child.wait();
-            self.broken = Some(reason.clone());
+            self.broken = Some(e.to_string());
         }
-        self.target_error(reason)
+        self.target_error(e)
     }
 
     fn check_alive(&self) -> Result<(), TargetError> {
         match &self.broken {
-            Some(reason) => {
-                Err(self.target_error(format!("unusable after an earlier failure: {reason}")))
-            }
+            Some(earlier) => Err(self.target_error(ExecError::Unusable {
+                earlier: earlier.clone(),
+            })),
             None => Ok(()),
         }
     }
@@ -293,14 +301,20 @@ impl ExecTarget {
             } => format!("{} for {path}", got.type_name()),
             _ => got.type_name().to_owned(),
         };
-        self.fail(format!("protocol violation: expected {wanted}, got {what}"))
+        self.fail(
+            Violation::Unexpected {
+                wanted: wanted.to_owned(),
+                got: what,
+            }
+            .into(),
+        )
     }
 
     /// Queues a request line and, for a `write`, its content.
     fn send(&mut self, request: Request, content: Option<Vec<u8>>) -> Result<(), TargetError> {
         let line = request.encode();
         let Some(jobs) = &self.jobs else {
-            return Err(self.target_error("the plugin's input is closed".into()));
+            return Err(self.target_error(ExecError::InputClosed));
         };
         let mut ok = jobs.send(line).is_ok();
         if let Some(content) = content {
@@ -312,7 +326,7 @@ impl ExecTarget {
             // The writer ended: the plugin stopped reading. The reader will
             // say why (it exited, most likely); look there first.
             match self.next_event() {
-                Ok(_) => Err(self.fail("the plugin stopped reading its input".into())),
+                Ok(_) => Err(self.fail(ExecError::StoppedReading)),
                 Err(e) => Err(e),
             }
         }
@@ -333,27 +347,26 @@ impl ExecTarget {
                     } else {
                         "before answering"
                     };
-                    return Err(self.fail(format!("plugin {status} {at}")));
+                    return Err(self.fail(ExecError::Ended {
+                        how: status,
+                        when: Some(at),
+                    }));
                 }
-                Ok(Event::ReadError(e)) => {
-                    return Err(self.fail(format!("cannot read the plugin's output: {e}")));
-                }
-                Ok(Event::Violation(e)) => {
-                    return Err(self.fail(format!("protocol violation: {e}")));
-                }
+                Ok(Event::ReadError(e)) => return Err(self.fail(ExecError::Read(e))),
+                Ok(Event::Violation(e)) => return Err(self.fail(Violation::from(e).into())),
                 Ok(ev @ (Event::Message(_) | Event::Bytes(_))) => return Ok(ev),
                 Err(RecvTimeoutError::Timeout) => {
-                    let also = write_error
-                        .map(|e| format!(" (writing to it failed: {e})"))
-                        .unwrap_or_default();
-                    return Err(self.fail(format!(
-                        "no answer within {:?}{also}; killed the plugin",
-                        self.timeout
-                    )));
+                    return Err(self.fail(ExecError::Timeout {
+                        after: self.timeout,
+                        write: write_error,
+                    }));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.exit_status();
-                    return Err(self.fail(format!("plugin {status}")));
+                    return Err(self.fail(ExecError::Ended {
+                        how: status,
+                        when: None,
+                    }));
                 }
             }
         }
@@ -365,11 +378,14 @@ impl ExecTarget {
             Event::Message(Message::Error {
                 path: None,
                 message,
-            }) => Err(self.fail(format!("plugin failed: {message}"))),
+            }) => Err(self.fail(ExecError::Failed { message })),
             Event::Message(m) => Ok(m),
-            _ => Err(self.fail(format!(
-                "protocol violation: raw bytes where {wanted} was expected"
-            ))),
+            _ => Err(self.fail(
+                Violation::RawBytes {
+                    wanted: wanted.to_owned(),
+                }
+                .into(),
+            )),
         }
     }
 
@@ -398,10 +414,12 @@ impl ExecTarget {
             Message::Error {
                 path: Some(p),
                 message: text,
-            } if p == path => Ok(Err(TargetError::Path {
-                path: path.clone(),
-                reason: text.clone(),
-            })),
+            } if p == path => Ok(Err(TargetError::path(
+                path,
+                ExecError::AtPath {
+                    message: text.clone(),
+                },
+            ))),
             Message::Observed { path: p, .. }
             | Message::Content { path: p, .. }
             | Message::Ok { path: Some(p) }
@@ -452,9 +470,14 @@ impl ExecTarget {
                 token,
             } => {
                 if digest && sha256.is_none() {
-                    return Err(self.fail(format!(
-                        "protocol violation: no sha256 for {path}, which was asked for"
-                    )));
+                    return Err(self.fail(
+                        Violation::Missing {
+                            what: "sha256",
+                            path: path.clone(),
+                            were: "was",
+                        }
+                        .into(),
+                    ));
                 }
                 Observed::File {
                     size,
@@ -466,9 +489,14 @@ impl ExecTarget {
             Observation::Symlink { target } => Observed::Symlink { target },
             Observation::Dir { children } => {
                 if list && children.is_none() {
-                    return Err(self.fail(format!(
-                        "protocol violation: no children for {path}, which were asked for"
-                    )));
+                    return Err(self.fail(
+                        Violation::Missing {
+                            what: "children",
+                            path: path.clone(),
+                            were: "were",
+                        }
+                        .into(),
+                    ));
                 }
                 Observed::Dir {
                     children: children.map(|mut c| {
@@ -489,12 +517,8 @@ impl ExecTarget {
         content: &dyn Content,
     ) -> Result<Result<(), TargetError>, TargetError> {
         let path = change.path().clone();
-        let refuse = |reason: &str| {
-            Ok(Err(TargetError::Path {
-                path: change.path().clone(),
-                reason: reason.to_owned(),
-            }))
-        };
+        let refuse = |e: ExecError| Ok(Err(TargetError::path(change.path(), e)));
+        let lacks = |what| refuse(ExecError::Unsupported { what });
         let caps = self.capabilities;
         let (op, data) = match change {
             Change::WriteFile {
@@ -504,17 +528,18 @@ impl ExecTarget {
                 ..
             } => {
                 if *executable && !caps.executable {
-                    return refuse("the plugin has no executable files");
+                    return lacks("executable files");
                 }
                 let data = match content.get(blob) {
                     Ok(d) => d,
                     Err(e) => return Ok(Err(e)),
                 };
                 if data.len() as u64 != *size {
-                    return refuse(&format!(
-                        "content of {blob} is {} bytes, not the {size} expected",
-                        data.len()
-                    ));
+                    return refuse(ExecError::WrongSize {
+                        blob: *blob,
+                        actual: data.len() as u64,
+                        expected: *size,
+                    });
                 }
                 (
                     ApplyOp::Write {
@@ -526,7 +551,7 @@ impl ExecTarget {
             }
             Change::Symlink { target, .. } => {
                 if !caps.symlink {
-                    return refuse("the plugin has no symlinks");
+                    return lacks("symlinks");
                 }
                 (
                     ApplyOp::Symlink {
@@ -535,9 +560,8 @@ impl ExecTarget {
                     None,
                 )
             }
-            Change::MakeDir { .. } if !caps.dir => return refuse("the plugin has no directories"),
-            Change::RemoveDir { .. } if !caps.dir => {
-                return refuse("the plugin has no directories");
+            Change::MakeDir { .. } | Change::RemoveDir { .. } if !caps.dir => {
+                return lacks("directories");
             }
             Change::MakeDir { .. } => (ApplyOp::MakeDir, None),
             Change::RemoveDir { .. } => (ApplyOp::RemoveDir, None),
@@ -548,7 +572,7 @@ impl ExecTarget {
             op,
         };
         if request.encode().len() > MAX_LINE + 1 {
-            return refuse("too long for the plugin protocol's 1 MiB line");
+            return refuse(ExecError::TooLong);
         }
         self.send(request, data)?;
         Ok(self.answer_for(&path, "ok")?.map(drop))
@@ -589,10 +613,7 @@ impl Target for ExecTarget {
                     self.observe_batch(std::mem::take(&mut batch), &mut out)?;
                     batch_len = 64;
                 }
-                out.push(Err(TargetError::Path {
-                    path: r.path.clone(),
-                    reason: "too long for the plugin protocol's 1 MiB line".into(),
-                }));
+                out.push(Err(TargetError::path(&r.path, ExecError::TooLong)));
                 continue;
             }
             if !batch.is_empty() && (batch_len + len > MAX_LINE || batch.len() >= MAX_BATCH) {
@@ -629,10 +650,7 @@ impl Target for ExecTarget {
             let (batch, next) = rest.split_at(n);
             rest = next;
             if len > MAX_LINE {
-                return Err(TargetError::Path {
-                    path: batch[0].clone(),
-                    reason: "too long for the plugin protocol's 1 MiB line".into(),
-                });
+                return Err(TargetError::path(&batch[0], ExecError::TooLong));
             }
             self.send(
                 Request::Recover {
@@ -646,10 +664,7 @@ impl Target for ExecTarget {
                     path: Some(path),
                     message,
                 } if batch.contains(&path) => {
-                    return Err(TargetError::Path {
-                        path,
-                        reason: message,
-                    });
+                    return Err(TargetError::path(&path, ExecError::AtPath { message }));
                 }
                 other => return Err(self.unexpected("ok or error for recover", &other)),
             }
@@ -660,10 +675,7 @@ impl Target for ExecTarget {
     fn read(&mut self, path: &TargetPath) -> Result<Vec<u8>, TargetError> {
         self.check_alive()?;
         if (Request::Read { path: path.clone() }).encode().len() > MAX_LINE + 1 {
-            return Err(TargetError::Path {
-                path: path.clone(),
-                reason: "too long for the plugin protocol's 1 MiB line".into(),
-            });
+            return Err(TargetError::path(path, ExecError::TooLong));
         }
         self.send(Request::Read { path: path.clone() }, None)?;
         let size = match self.answer_for(path, "content")? {
@@ -677,9 +689,9 @@ impl Target for ExecTarget {
             match self.next_event()? {
                 Event::Bytes(chunk) => data.extend_from_slice(&chunk),
                 _ => {
-                    return Err(self.fail(format!(
-                        "protocol violation: a message inside the content of {path}"
-                    )));
+                    return Err(
+                        self.fail(Violation::MessageInContent { path: path.clone() }.into())
+                    );
                 }
             }
         }

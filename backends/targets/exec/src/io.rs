@@ -24,13 +24,13 @@ pub(crate) enum Event {
         mid_message: bool,
     },
     /// Reading the plugin's output failed.
-    ReadError(String),
+    ReadError(std::io::Error),
     /// The plugin wrote something that is not a message.
     Violation(ProtocolError),
     /// A chunk of a request reached the plugin.
     Wrote,
     /// Writing to the plugin failed (it stopped reading or exited).
-    WriteError(String),
+    WriteError(std::io::Error),
 }
 
 /// Starts the thread that frames the plugin's output into events.
@@ -59,7 +59,7 @@ fn read_loop(mut input: impl BufRead, events: &Sender<Event>) {
             }
             Ok(Line::Whole(line)) => line,
             Err(e) => {
-                let _ = events.send(Event::ReadError(e.to_string()));
+                let _ = events.send(Event::ReadError(e));
                 return;
             }
         };
@@ -95,7 +95,7 @@ fn read_loop(mut input: impl BufRead, events: &Sender<Event>) {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let _ = events.send(Event::ReadError(e.to_string()));
+                    let _ = events.send(Event::ReadError(e));
                     return;
                 }
             }
@@ -156,7 +156,7 @@ pub(crate) fn spawn_writer(
             for job in jobs {
                 for chunk in job.chunks(CHUNK) {
                     if let Err(e) = stdin.write_all(chunk).and_then(|()| stdin.flush()) {
-                        let _ = events.send(Event::WriteError(e.to_string()));
+                        let _ = events.send(Event::WriteError(e));
                         return;
                     }
                     // Progress only; nobody may be waiting.

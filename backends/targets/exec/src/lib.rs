@@ -22,10 +22,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod error;
 mod exec;
 mod io;
 pub mod protocol;
 
+pub use error::{ExecError, Violation};
 pub use exec::{
     Capabilities, DEFAULT_TIMEOUT, ExecTarget, SpawnOptions, TIMEOUT_ENV, timeout_from_env,
 };

@@ -100,7 +100,7 @@ impl Content for Blobs {
         self.0
             .get(blob)
             .cloned()
-            .ok_or_else(|| TargetError::Content(format!("no blob {blob}")))
+            .ok_or_else(|| TargetError::Content(format!("no blob {blob}").into()))
     }
 }
 
@@ -614,9 +614,9 @@ fn plugin_stderr_is_passed_through_with_its_name() {
 
 fn target_reason(e: TargetError) -> String {
     match e {
-        TargetError::Target { target, reason } => {
+        TargetError::Target { target, source } => {
             assert!(target.starts_with("exec:python3 "), "{target}");
-            reason
+            source.to_string()
         }
         other => panic!("expected a target error, got {other:?}"),
     }
@@ -801,7 +801,7 @@ fn a_program_that_does_not_exist_or_a_bad_command_line_is_an_error() {
 
 fn target_reason_any(e: TargetError) -> String {
     match e {
-        TargetError::Target { reason, .. } => reason,
+        TargetError::Target { source, .. } => source.to_string(),
         other => panic!("expected a target error, got {other:?}"),
     }
 }

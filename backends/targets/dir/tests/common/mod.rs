@@ -45,7 +45,7 @@ impl Content for Store {
             .expect("not poisoned")
             .get(blob)
             .cloned()
-            .ok_or_else(|| TargetError::Content(format!("{blob}: not in the store")))
+            .ok_or_else(|| TargetError::Content(format!("{blob}: not in the store").into()))
     }
 }
 
