@@ -1,0 +1,4 @@
+//! The directory target's integration tests, as one binary (but for
+//! `umask.rs`, which changes process-wide state).
+
+mod dir_target;

@@ -1,0 +1,3 @@
+//! The plugin target's integration tests, as one binary.
+
+mod plugin;
