@@ -12,7 +12,6 @@ mod kill;
 mod kill_apply;
 mod reconcile_hostile;
 mod store;
-mod store_conformance;
 mod target_conformance;
 
 use std::path::Path;

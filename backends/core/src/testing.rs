@@ -9,8 +9,12 @@
 //!
 //! [`MemoryContent`] is the store's content as a target sees it, and
 //! [`target`] drives a [`Target`](crate::target::Target) in a line.
+//!
+//! [`engine_suite`] is the conformance suite every storage
+//! [`Engine`](crate::engine::Engine) passes.
 
 mod content;
+pub mod engine_suite;
 pub mod target;
 
 pub use content::MemoryContent;
