@@ -10,12 +10,14 @@
 //! [`MemoryContent`] is the store's content as a target sees it, and
 //! [`target`] drives a [`Target`](crate::target::Target) in a line.
 //!
-//! [`engine_suite`] is the conformance suite every storage
-//! [`Engine`](crate::engine::Engine) passes.
+//! [`target_suite`] and [`engine_suite`] are the conformance suites every
+//! [`Target`](crate::target::Target) and every storage
+//! [`Engine`](crate::engine::Engine) pass.
 
 mod content;
 pub mod engine_suite;
 pub mod target;
+pub mod target_suite;
 
 pub use content::MemoryContent;
 

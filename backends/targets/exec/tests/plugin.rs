@@ -36,13 +36,15 @@ fn require_python() {
     );
 }
 
-struct Plugin {
+/// The reference plugin's command line, on a database of its own.
+pub(crate) struct Plugin {
     _dir: tempfile::TempDir,
     db: PathBuf,
     command: String,
 }
 
-fn plugin(misbehave: Option<&str>) -> Plugin {
+/// The reference plugin, misbehaving in `misbehave`'s way if given.
+pub(crate) fn plugin(misbehave: Option<&str>) -> Plugin {
     require_python();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("state.sqlite");
@@ -62,7 +64,8 @@ impl Plugin {
         ExecTarget::spawn_with(&self.command, std::env::temp_dir(), options)
     }
 
-    fn spawn(&self) -> ExecTarget {
+    /// Starts the plugin; the handshake must succeed.
+    pub(crate) fn spawn(&self) -> ExecTarget {
         self.spawn_with(SpawnOptions::with_timeout(Duration::from_secs(30)))
             .expect("plugin starts")
     }
