@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::Env;
+use plumb_testutils::fixture;
 use plumb_testutils::fs::is_root;
 use plumb_testutils::git::GitRepo as Repo;
 
@@ -210,6 +211,7 @@ fn check_source(
     }
 }
 
+#[derive(Clone)]
 struct Rich {
     repo: Repo,
     /// Commit with the hand-made signature.
@@ -223,13 +225,22 @@ struct Rich {
 
 const SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEEplumbtestsignaturenotreal\n=abcd\n-----END PGP SIGNATURE-----";
 
+/// A copy of [`build_rich`]'s repository at `env/rich`.
+fn rich(env: &Env) -> Rich {
+    let (_, built) = fixture::cached("git-rich", build_rich);
+    Rich {
+        repo: built.repo.copy_to(env, "rich"),
+        ..built
+    }
+}
+
 /// A repository exercising every kind of entry and history shape: exec
 /// bits, symlinks, an empty file, an LFS pointer, a non-UTF-8 name, a
 /// rename, a submodule, a branch and merge, annotated and lightweight
 /// tags, a commit only a tag reaches, and a signed commit with extra
-/// headers and a `-0000` zone.
-fn rich(env: &Env) -> Rich {
-    let repo = Repo::init(env, "rich", &[]);
+/// headers and a `-0000` zone; at `dir/rich`.
+fn build_rich(dir: &Path) -> Rich {
+    let repo = Repo::init(dir, "rich", &[]);
     repo.write("README", b"hello\n");
     repo.write("app.conf", b"port = 8080\n");
     repo.write("empty", b"");

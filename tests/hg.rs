@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::Env;
+use plumb_testutils::fixture;
 use plumb_testutils::fs::write;
 use plumb_testutils::hg::{all_nodes, commit, hg, hg_command};
 use plumb_testutils::net::free_port;
@@ -90,7 +91,7 @@ fn check_every_changeset(env: &Env, name: &str, root: &Path) {
 fn every_changeset_matches_hg() {
     let env = Env::new();
     let root = env.path("repo");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     env.ok(&["init"]);
     let added = env.ok_text(&["source", "add", "app", root.to_str().unwrap()]);
     assert!(added.contains("hg"), "{added}");
@@ -113,7 +114,7 @@ fn every_changeset_matches_hg() {
 fn refs_and_paths() {
     let env = Env::new();
     let root = env.path("repo");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     env.ok(&["init"]);
     env.ok(&[
         "source",
@@ -229,7 +230,7 @@ impl Drop for Served {
 fn remote_over_http() {
     let env = Env::new();
     let root = env.path("origin");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     let served = Served::start(&root);
     env.ok(&["init"]);
     let added = env.ok_text(&["source", "add", "web", &served.url, "--vcs", "hg"]);

@@ -41,3 +41,38 @@ pub fn exists(path: &Path) -> bool {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Copies the tree at `from` to `to`, which may exist: files with their
+/// permission bits, symlinks as symlinks, directories (with their own
+/// permission bits, set once they are filled). Names are copied byte for
+/// byte.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("list {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("list {}: {e}", from.display()));
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = src
+            .symlink_metadata()
+            .unwrap_or_else(|e| panic!("lstat {}: {e}", src.display()));
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&src)
+                .unwrap_or_else(|e| panic!("readlink {}: {e}", src.display()));
+            std::os::unix::fs::symlink(link, &dst)
+                .unwrap_or_else(|e| panic!("symlink {}: {e}", dst.display()));
+        } else if meta.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            // Copies the permission bits too.
+            std::fs::copy(&src, &dst)
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", src.display(), dst.display()));
+        }
+    }
+    let mode = from
+        .metadata()
+        .unwrap_or_else(|e| panic!("stat {}: {e}", from.display()))
+        .permissions()
+        .mode();
+    chmod(to, mode & 0o7777);
+}

@@ -73,6 +73,15 @@ impl GitRepo {
         }
     }
 
+    /// A copy of this repository at `base/rel`, with the same clock: how a
+    /// test gets its own copy of a [`fixture`](crate::fixture).
+    pub fn copy_to(&self, base: impl AsRef<Path>, rel: &str) -> Self {
+        let copy = Self::at(base, rel);
+        crate::fs::copy_tree(&self.dir, &copy.dir);
+        copy.time.set(self.time.get());
+        copy
+    }
+
     /// A `git ARGS` command in this repository.
     pub fn command(&self, args: &[&str]) -> Command {
         git_command(&self.dir, &self.home, self.time.get(), args)

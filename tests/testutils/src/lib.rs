@@ -6,6 +6,8 @@
 //! - [`git`] and [`hg`]: repositories built with the real `git` and `hg`,
 //!   isolated from the machine's configuration, so fixtures are
 //!   reproducible and the real tools are the oracles.
+//! - [`fixture`]: a fixture built once per test process and copied for
+//!   each test that uses it.
 //! - [`fs`] and [`tree`]: files, modes and whole trees, looked at without
 //!   following links.
 //! - [`net`]: a free loopback port for a test server.
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod fixture;
 pub mod fs;
 pub mod git;
 pub mod hg;

@@ -3,17 +3,28 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+use std::path::Path;
+
 use plumb_core::Tree;
 use plumb_core::source::{Source, SourceError};
 use plumb_core::testing::MemorySink;
 use plumb_source_git::GitSource;
+use plumb_testutils::fixture;
 use plumb_testutils::git::GitRepo;
 
-/// A repository of 3 directories × 20 files, then 10 commits each
-/// changing one file, and the temporary directory holding it.
+/// A copy of [`build_history`]'s repository of its own, and the temporary
+/// directory holding it.
 fn history() -> (tempfile::TempDir, GitRepo) {
+    let (_, built) = fixture::cached("git-history", build_history);
     let tmp = tempfile::tempdir().unwrap();
-    let repo = GitRepo::init(tmp.path(), "repo", &[]);
+    let repo = built.copy_to(tmp.path(), "repo");
+    (tmp, repo)
+}
+
+/// A repository of 3 directories × 20 files, then 10 commits each
+/// changing one file, at `dir/repo`.
+fn build_history(dir: &Path) -> GitRepo {
+    let repo = GitRepo::init(dir, "repo", &[]);
     for d in 0..3 {
         for f in 0..20 {
             repo.write(
@@ -30,7 +41,7 @@ fn history() -> (tempfile::TempDir, GitRepo) {
         );
         repo.commit(&format!("change {i}"));
     }
-    (tmp, repo)
+    repo
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use plumb_core::source::{Source, SourceError};
 use plumb_core::testing::{Flat, MemorySink};
 use plumb_source_hg::HgSource;
+use plumb_testutils::fixture;
 use plumb_testutils::fs::write;
 use plumb_testutils::hg::{all_nodes, commit, hg, hg_command, init, node};
 
@@ -178,7 +179,7 @@ fn history_repo(root: &Path) {
 fn merges_copies_branches_bookmarks_tags() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
 
     let sink = ingest_all(&root);
     // Every changeset reaches default's head through the merge.
@@ -238,7 +239,7 @@ fn merges_copies_branches_bookmarks_tags() {
 fn scoped_to_a_subdirectory() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
     let sink = MemorySink::new();
     source(&root, &[], Some("app")).ingest(&sink).unwrap();
     assert_eq!(check_against_hg(&root, &sink, "app"), 7);
@@ -426,7 +427,7 @@ fn obsolete_changesets_are_not_ingested() {
 fn shared_repositories_read_the_source_store() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
     let share = dir.path().join("share");
     hg(
         dir.path(),
