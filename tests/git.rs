@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::Env;
+use plumb_testutils::cli::split_z;
 use plumb_testutils::fixture;
 use plumb_testutils::fs::is_root;
 use plumb_testutils::git::GitRepo as Repo;
@@ -39,13 +40,6 @@ fn ls_tree(repo: &Repo, treeish: &str) -> Vec<GitEntry> {
                 path: r[tab + 1..].to_vec(),
             }
         })
-        .collect()
-}
-
-fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
-    out.split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(<[u8]>::to_vec)
         .collect()
 }
 

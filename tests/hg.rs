@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::Env;
+use plumb_testutils::cli::split_z;
 use plumb_testutils::fixture;
 use plumb_testutils::fs::write;
 use plumb_testutils::hg::{all_nodes, commit, hg, hg_command};
@@ -61,13 +61,6 @@ fn build(root: &Path) {
             "1700000700 0",
         ],
     );
-}
-
-fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
-    out.split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
 }
 
 /// For every visible changeset: `plumb ls -r` lists what `hg files` does

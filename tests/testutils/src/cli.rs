@@ -1,6 +1,7 @@
 //! The command-line test environment: a scratch directory holding a store
 //! and whatever a test needs, and a `plumb` binary run on it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -173,6 +174,15 @@ impl TestEnv {
     pub fn write(&self, rel: &str, content: &[u8]) {
         crate::fs::write(self.dir.path(), rel, content);
     }
+}
+
+/// The entries of NUL-separated output (`plumb ls -z`, `hg files -0`), as
+/// a set.
+pub fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
+    out.split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 impl AsRef<Path> for TestEnv {
