@@ -2,13 +2,12 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
-use common::Env;
+use crate::Env;
 use plumb::store::Store;
+use plumb_testutils::fs::exists;
 use std::os::unix::fs::FileExt;
 
 fn setup() -> Env {
@@ -268,7 +267,7 @@ fn store_from_environment() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(common::exists(&env.path("from-env/plumb-store")));
+    assert!(exists(&env.path("from-env/plumb-store")));
     // Default: ./.plumb
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumb"))
         .arg("init")
@@ -277,7 +276,7 @@ fn store_from_environment() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(common::exists(&env.path(".plumb/plumb-store")));
+    assert!(exists(&env.path(".plumb/plumb-store")));
 }
 
 #[test]

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
 use std::process::Command;
 
-use common::Env;
+use crate::Env;
 
 struct Mount(std::path::PathBuf);
 

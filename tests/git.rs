@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +11,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Env, GitRepo as Repo};
+use crate::Env;
+use plumb_testutils::cli::split_z;
+use plumb_testutils::fixture;
+use plumb_testutils::fs::is_root;
+use plumb_testutils::git::GitRepo as Repo;
 
 /// One tree entry as `git ls-tree -r -z` reports it.
 struct GitEntry {
@@ -41,13 +43,6 @@ fn ls_tree(repo: &Repo, treeish: &str) -> Vec<GitEntry> {
         .collect()
 }
 
-fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
-    out.split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
 fn arg(parts: &[&[u8]]) -> OsString {
     OsStr::from_bytes(&parts.concat()).to_owned()
 }
@@ -62,13 +57,9 @@ fn plumb_bytes(env: &Env, args: &[OsString]) -> Vec<u8> {
     out.stdout
 }
 
-fn json(env: &Env, args: &[&str]) -> serde_json::Value {
-    serde_json::from_slice(&env.ok(args)).unwrap()
-}
-
 /// The source's log as revision → (snapshot id, the log entry).
 fn log_by_revision(env: &Env, name: &str) -> (Vec<String>, HashMap<String, serde_json::Value>) {
-    let log = json(env, &["log", name, "--json"]);
+    let log = env.ok_json(&["log", name, "--json"]);
     let mut order = Vec::new();
     let mut map = HashMap::new();
     for e in log.as_array().unwrap() {
@@ -132,7 +123,7 @@ fn check_source(
         let target = format!("{name}@{sha}");
         let got = split_z(&env.ok(&["ls", "-r", "-z", &target]));
         assert_eq!(got, want, "files of {sha}");
-        let listed = json(env, &["ls", "-r", "--json", &target]);
+        let listed = env.ok_json(&["ls", "-r", "--json", &target]);
         let kinds: HashMap<String, String> = listed
             .as_array()
             .unwrap()
@@ -214,6 +205,7 @@ fn check_source(
     }
 }
 
+#[derive(Clone)]
 struct Rich {
     repo: Repo,
     /// Commit with the hand-made signature.
@@ -227,13 +219,22 @@ struct Rich {
 
 const SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----\n\niQEzBAABCAAdFiEEplumbtestsignaturenotreal\n=abcd\n-----END PGP SIGNATURE-----";
 
+/// A copy of [`build_rich`]'s repository at `env/rich`.
+fn rich(env: &Env) -> Rich {
+    let (_, built) = fixture::cached("git-rich", build_rich);
+    Rich {
+        repo: built.repo.copy_to(env, "rich"),
+        ..built
+    }
+}
+
 /// A repository exercising every kind of entry and history shape: exec
 /// bits, symlinks, an empty file, an LFS pointer, a non-UTF-8 name, a
 /// rename, a submodule, a branch and merge, annotated and lightweight
 /// tags, a commit only a tag reaches, and a signed commit with extra
-/// headers and a `-0000` zone.
-fn rich(env: &Env) -> Rich {
-    let repo = Repo::init(env, "rich", &[]);
+/// headers and a `-0000` zone; at `dir/rich`.
+fn build_rich(dir: &Path) -> Rich {
+    let repo = Repo::init(dir, "rich", &[]);
     repo.write("README", b"hello\n");
     repo.write("app.conf", b"port = 8080\n");
     repo.write("empty", b"");
@@ -352,9 +353,9 @@ fn every_commit_matches_git() {
 
     // The merge keeps both parents; the signed commit keeps its headers,
     // in order, and the payload its signature covers.
-    let merge = json(&env, &["show", &format!("app@{}", rich.merge), "--json"]);
+    let merge = env.ok_json(&["show", &format!("app@{}", rich.merge), "--json"]);
     assert_eq!(merge["parents"].as_array().unwrap().len(), 2);
-    let signed = json(&env, &["show", &format!("app@{}", rich.signed), "--json"]);
+    let signed = env.ok_json(&["show", &format!("app@{}", rich.signed), "--json"]);
     let extra: Vec<(String, String)> = signed["extra"]
         .as_array()
         .unwrap()
@@ -409,7 +410,7 @@ fn refs_tags_and_globs() {
     let v09 = rich.repo.text(&["rev-parse", "v0.9^{commit}"]);
     env.ok(&["cat", &format!("tags@{v09}:tmp.conf")]);
     assert_eq!(env.ok(&["cat", "tags@v0.9:tmp.conf"]), b"tmp\n");
-    let show = |rev: &str| json(&env, &["show", rev, "--json"])["revision"].clone();
+    let show = |rev: &str| env.ok_json(&["show", rev, "--json"])["revision"].clone();
     assert_eq!(
         show("tags@refs/tags/v1.0"),
         format!("git:sha1:{}", rich.merge).as_str()
@@ -420,7 +421,7 @@ fn refs_tags_and_globs() {
     // Annotated tags keep their tag object: tagger, message, and for a
     // signed one the signature and the bytes it covers, as Git has them.
     let ref_at = |rev: &str, name: &str| {
-        let refs = json(&env, &["show", rev, "--json"])["refs"].clone();
+        let refs = env.ok_json(&["show", rev, "--json"])["refs"].clone();
         let found = refs.as_array().unwrap().iter().find(|r| r["name"] == name);
         found
             .unwrap_or_else(|| panic!("{name} not in {refs}"))
@@ -549,7 +550,7 @@ fn incremental_ingest() {
     assert_eq!(out.trim_end().split(" (").next(), Some("app: up to date"));
     assert!(out.contains("(0 files read"), "{out}");
     assert_eq!(
-        json(&env, &["log", "app", "--json"])
+        env.ok_json(&["log", "app", "--json"])
             .as_array()
             .unwrap()
             .len(),
@@ -625,7 +626,7 @@ fn shallow_clone() {
     let cut: Vec<&str> = cut.lines().collect();
     assert!(!cut.is_empty());
     for sha in &cut {
-        let show = json(&env, &["show", &format!("sh@{sha}"), "--json"]);
+        let show = env.ok_json(&["show", &format!("sh@{sha}"), "--json"]);
         assert!(show["parents"].as_array().unwrap().is_empty());
         let raw = String::from_utf8(rich.repo.git(&["cat-file", "commit", sha])).unwrap();
         let want: Vec<&str> = raw
@@ -755,12 +756,4 @@ fn large_files_in_a_repository_of_another_user() {
     add(&env, "large", &repo.dir, &[]);
     env.ok(&["ingest", "large"]);
     assert!(env.ok(&["cat", "large@latest:large.bin"]) == data);
-}
-
-/// Whether the tests run as root (the `id` program says).
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }

@@ -4,15 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, GitRepo as Repo};
+use crate::Env;
+use plumb_testutils::git::GitRepo as Repo;
+use plumb_testutils::net::free_port;
 
 /// A bare origin at `env/origin.git` and a work clone at `env/work` that
 /// pushes to it: `main` with three commits (a file, an executable, a
@@ -41,12 +41,8 @@ fn origin(env: &Env) -> (Repo, Repo) {
     (origin, work)
 }
 
-fn json(env: &Env, args: &[&str]) -> serde_json::Value {
-    serde_json::from_slice(&env.ok(args)).unwrap()
-}
-
 fn revisions(env: &Env, name: &str) -> Vec<String> {
-    json(env, &["log", name, "--json"])
+    env.ok_json(&["log", name, "--json"])
         .as_array()
         .unwrap()
         .iter()
@@ -58,7 +54,7 @@ fn revisions(env: &Env, name: &str) -> Vec<String> {
 /// what `git ls-tree` and `git cat-file` say in the origin, and whose
 /// parents are the commit's; the source has exactly these snapshots.
 fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
-    let log = json(env, &["log", name, "--json"]);
+    let log = env.ok_json(&["log", name, "--json"]);
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), commits.len(), "snapshot count of {name}");
     let rev_of = |id: &str| {
@@ -112,7 +108,7 @@ fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
 }
 
 fn show_revision(env: &Env, rev: &str) -> String {
-    json(env, &["show", rev, "--json"])["revision"]
+    env.ok_json(&["show", rev, "--json"])["revision"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -247,11 +243,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[test]

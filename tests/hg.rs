@@ -4,51 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
-use common::Env;
-
-/// `hg` with no outside configuration, a fixed user and plain output.
-fn hg_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new("hg");
-    c.args(args)
-        .current_dir(dir)
-        .env("HGPLAIN", "1")
-        .env("HGRCPATH", "/dev/null")
-        .env("HGUSER", "Test User <test@example.com>")
-        .env("HGENCODING", "utf-8");
-    c
-}
-
-fn hg(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = match hg_cmd(dir, args).output() {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("these tests need Mercurial: install it (`apt-get install mercurial`)")
-        }
-        Err(e) => panic!("cannot run hg: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "hg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn write(root: &Path, rel: &str, content: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
-
-fn commit(root: &Path, msg: &str, date: &str) {
-    hg(root, &["commit", "-q", "-A", "-m", msg, "-d", date]);
-}
+use crate::Env;
+use plumb_testutils::cli::split_z;
+use plumb_testutils::fixture;
+use plumb_testutils::fs::write;
+use plumb_testutils::hg::{all_nodes, commit, hg, hg_command};
+use plumb_testutils::net::free_port;
 
 /// A repository with a named branch, a merge, a rename, an executable, a
 /// symlink, a bookmark, a tag, odd and long paths, and an amended
@@ -100,25 +63,10 @@ fn build(root: &Path) {
     );
 }
 
-fn nodes(root: &Path) -> Vec<String> {
-    String::from_utf8(hg(root, &["log", "-r", "all()", "-T", "{node}\n"]))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn split_z(out: &[u8]) -> BTreeSet<Vec<u8>> {
-    out.split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
 /// For every visible changeset: `plumb ls -r` lists what `hg files` does
 /// and `plumb cat` prints what `hg cat` does, file by file.
 fn check_every_changeset(env: &Env, name: &str, root: &Path) {
-    for node in nodes(root) {
+    for node in all_nodes(root) {
         let rev = format!("{name}@{node}");
         let ls = env.ok(&["ls", "-r", "-z", &rev]);
         let files = hg(root, &["files", "-0", "-r", &node]);
@@ -136,7 +84,7 @@ fn check_every_changeset(env: &Env, name: &str, root: &Path) {
 fn every_changeset_matches_hg() {
     let env = Env::new();
     let root = env.path("repo");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     env.ok(&["init"]);
     let added = env.ok_text(&["source", "add", "app", root.to_str().unwrap()]);
     assert!(added.contains("hg"), "{added}");
@@ -159,7 +107,7 @@ fn every_changeset_matches_hg() {
 fn refs_and_paths() {
     let env = Env::new();
     let root = env.path("repo");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     env.ok(&["init"]);
     env.ok(&[
         "source",
@@ -228,12 +176,6 @@ fn bad_repositories_are_one_clear_error() {
     assert!(err.contains("file:///nowhere/repo"), "{err}");
 }
 
-/// A free TCP port on the loopback interface.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// `hg serve` of a repository, stopped when dropped.
 struct Served {
     child: std::process::Child,
@@ -244,9 +186,8 @@ impl Served {
     fn start(root: &Path) -> Self {
         let port = free_port();
         let served = Self {
-            child: hg_cmd(
-                root,
-                &[
+            child: hg_command(root)
+                .args([
                     "serve",
                     "-p",
                     &port.to_string(),
@@ -254,12 +195,11 @@ impl Served {
                     "127.0.0.1",
                     "--config",
                     "web.push_ssl=false",
-                ],
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
             url: format!("http://127.0.0.1:{port}/"),
         };
         for _ in 0..200 {
@@ -283,7 +223,7 @@ impl Drop for Served {
 fn remote_over_http() {
     let env = Env::new();
     let root = env.path("origin");
-    build(&root);
+    fixture::copy_of("hg-rich", &root, build);
     let served = Served::start(&root);
     env.ok(&["init"]);
     let added = env.ok_text(&["source", "add", "web", &served.url, "--vcs", "hg"]);

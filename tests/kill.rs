@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Env;
+use crate::Env;
+use plumb_testutils::git::GitRepo;
 
 /// Writes `files` files of varied, compressible content; `round` varies a
 /// tenth of them so each round has new work.
@@ -101,21 +100,7 @@ fn kill_during_ingest_at_many_points() {
 /// files, made with `git fast-import`.
 fn git_history(env: &Env, commits: usize, files: usize) -> std::path::PathBuf {
     use std::io::Write;
-    let repo = env.path("repo");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&["init", "-q", "-b", "main"]);
+    let repo = GitRepo::init(env, "repo", &[]);
     let mut stream = Vec::new();
     for c in 0..commits {
         writeln!(stream, "commit refs/heads/main").unwrap();
@@ -139,15 +124,8 @@ fn git_history(env: &Env, commits: usize, files: usize) -> std::path::PathBuf {
             .unwrap();
         }
     }
-    let mut child = std::process::Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(&repo)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&stream).unwrap();
-    assert!(child.wait().unwrap().success());
-    repo
+    repo.git_input(&["fast-import", "--quiet"], Some(&stream));
+    repo.dir
 }
 
 #[test]

@@ -3,13 +3,12 @@
 //! files, no temporary files, nothing of the test's own touched.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Env, Node, is_temp_name, tree, tree_diff};
+use crate::Env;
+use plumb_testutils::tree::{Node, is_temp_name, tree, tree_diff};
 
 /// How many files the first snapshot holds.
 const FILES: usize = 3000;

@@ -5,14 +5,14 @@
 //! files.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Env, assert_same_tree, exists, is_temp_name, show, tree};
+use crate::Env;
+use plumb_testutils::fs::{chmod, exists, is_root, mode_of};
+use plumb_testutils::tree::{assert_same_tree, is_temp_name, show, tree};
 
 /// A store with a directory source `src` (at `src/`) holding `app.conf`,
 /// `conf.d/a.conf` and `conf.d/b.conf`, a target `t` on `target/`, and an
@@ -160,19 +160,6 @@ fn is_real_dir(p: &Path) -> bool {
 
 fn is_real_file(p: &Path) -> bool {
     p.symlink_metadata().is_ok_and(|m| m.is_file())
-}
-
-fn chmod(p: &Path, mode: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn mode_of(p: &Path) -> u32 {
-    p.symlink_metadata().unwrap().permissions().mode() & 0o7777
-}
-
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
 /// No temporary file anywhere below `root`.

@@ -5,12 +5,10 @@
 //! plugin target through a Python plugin keeping its state in SQLite.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Env;
+use crate::Env;
 
 /// Where a target keeps what plumb applies, and how a person would change
 /// it behind plumb's back.

@@ -580,3 +580,597 @@ pub fn plan(
     steps.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Plan { steps })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The plan as a table: a desired tree, an inventory and what the
+    //! target holds, and the action planned for every path.
+
+    use std::collections::BTreeMap;
+
+    use plumb_core::target::{Digest, DigestKind};
+    use plumb_core::{Blob, Name, ObjectId, SnapshotId};
+
+    use super::*;
+    use crate::store::Store;
+
+    /// One row of the table.
+    struct Case {
+        name: &'static str,
+        desired: Vec<(&'static str, Desired)>,
+        inventory: Vec<(&'static str, Held)>,
+        observed: Vec<(&'static str, Result<Observed, String>)>,
+        options: Options,
+        /// Every path's action, rendered by [`render`]: the rendering must
+        /// start with this (a conflict's or retention's reason may go on).
+        want: Vec<(&'static str, &'static str)>,
+    }
+
+    fn file(content: &str) -> Desired {
+        Desired::File {
+            blob: Blob::id_of(content.as_bytes()),
+            executable: false,
+        }
+    }
+
+    fn exec(content: &str) -> Desired {
+        Desired::File {
+            blob: Blob::id_of(content.as_bytes()),
+            executable: true,
+        }
+    }
+
+    fn link(target: &str) -> Desired {
+        Desired::Symlink {
+            target: target.as_bytes().to_vec(),
+        }
+    }
+
+    /// A file as a directory target shows it when asked for its digest.
+    fn seen_file(content: &str, executable: bool) -> Result<Observed, String> {
+        Ok(Observed::File {
+            size: content.len() as u64,
+            executable,
+            digest: Some(Digest::Blob(Blob::id_of(content.as_bytes()))),
+            token: None,
+        })
+    }
+
+    /// A file as a directory target shows it without its digest.
+    fn seen_stat(content: &str, token: &str) -> Result<Observed, String> {
+        Ok(Observed::File {
+            size: content.len() as u64,
+            executable: false,
+            digest: None,
+            token: Some(token.as_bytes().to_vec()),
+        })
+    }
+
+    fn seen_link(target: &str) -> Result<Observed, String> {
+        Ok(Observed::Symlink {
+            target: target.as_bytes().to_vec(),
+        })
+    }
+
+    fn seen_dir(children: &[&str]) -> Result<Observed, String> {
+        Ok(Observed::Dir {
+            children: Some(
+                children
+                    .iter()
+                    .map(|c| Name::new(c.as_bytes().to_vec()).expect("a valid name"))
+                    .collect(),
+            ),
+        })
+    }
+
+    fn blocked(at: &str, what: &str) -> Result<Observed, String> {
+        Ok(Observed::Blocked {
+            at: TargetPath::new(at.as_bytes().to_vec()).expect("a valid path"),
+            what: what.into(),
+        })
+    }
+
+    fn applied_file(content: &str, token: Option<&str>) -> Applied {
+        Applied::File {
+            blob: *Blob::id_of(content.as_bytes()).as_bytes(),
+            size: content.len() as u64,
+            executable: false,
+            sha256: None,
+            token: token.map(|t| t.as_bytes().to_vec()),
+        }
+    }
+
+    fn applied_link(target: &str) -> Applied {
+        Applied::Symlink {
+            target: target.as_bytes().to_vec(),
+        }
+    }
+
+    /// What plumb made (or adopted).
+    fn owned(state: Applied) -> Held {
+        Held {
+            state,
+            owned: true,
+            pending: false,
+        }
+    }
+
+    /// What was already right when plumb came.
+    fn found(state: Applied) -> Held {
+        Held {
+            state,
+            owned: false,
+            pending: false,
+        }
+    }
+
+    /// A change plumb began and never saw confirmed.
+    fn pending(state: Applied) -> Held {
+        Held {
+            state,
+            owned: true,
+            pending: true,
+        }
+    }
+
+    const DEFAULT: Options = Options {
+        prune: false,
+        adopt: false,
+    };
+    const PRUNE: Options = Options {
+        prune: true,
+        adopt: false,
+    };
+    const ADOPT: Options = Options {
+        prune: false,
+        adopt: true,
+    };
+    const PRUNE_ADOPT: Options = Options {
+        prune: true,
+        adopt: true,
+    };
+
+    /// An action as the table writes it.
+    fn render(action: &Action) -> String {
+        match action {
+            Action::Update {
+                reason,
+                remove_first: true,
+            } => format!("update, removing first: {reason}"),
+            Action::Update { reason, .. } => format!("update: {reason}"),
+            Action::Retain { reason } => format!("retain: {reason}"),
+            Action::Conflict { reason } => format!("conflict: {reason}"),
+            other => other.name().to_owned(),
+        }
+    }
+
+    fn path(p: &str) -> TargetPath {
+        TargetPath::new(p.as_bytes().to_vec()).expect("a valid path")
+    }
+
+    /// Plans a case against a directory target (digests are blob ids),
+    /// whose reserved names are its temporary files'.
+    fn plan_case(case: &Case) -> Result<Plan, ReconcileError> {
+        let desired = DesiredTree {
+            snapshot: SnapshotId::new(ObjectId::from_bytes([7; 32])),
+            entries: case
+                .desired
+                .iter()
+                .map(|(p, d)| (path(p), d.clone()))
+                .collect(),
+            skipped: Vec::new(),
+        };
+        let inventory = Inventory {
+            snapshot: None,
+            entries: case
+                .inventory
+                .iter()
+                .map(|(p, h)| (p.as_bytes().to_vec(), h.clone()))
+                .collect(),
+        };
+        let observed: Observations = case
+            .observed
+            .iter()
+            .map(|(p, o)| (path(p), o.clone()))
+            .collect();
+        let store = Store::memory();
+        let mut digests = Digests::new(DigestKind::Blob, &store, &inventory);
+        let reserved = |name: &[u8]| name.ends_with(b".plumb-tmp");
+        plan(
+            &desired,
+            &inventory,
+            observed,
+            case.options,
+            &mut digests,
+            &reserved,
+        )
+    }
+
+    fn cases() -> Vec<Case> {
+        vec![
+            // Desired paths.
+            Case {
+                name: "nothing there: create",
+                desired: vec![("a", file("x")), ("d", Desired::Dir), ("l", link("a"))],
+                inventory: vec![],
+                observed: vec![
+                    ("a", Ok(Observed::Missing)),
+                    ("d", Ok(Observed::Missing)),
+                    ("l", Ok(Observed::Missing)),
+                ],
+                options: DEFAULT,
+                want: vec![("a", "create"), ("d", "create"), ("l", "create")],
+            },
+            Case {
+                name: "already right, owned or not: keep",
+                desired: vec![
+                    ("a", file("x")),
+                    ("d", Desired::Dir),
+                    ("e", exec("run")),
+                    ("l", link("a")),
+                ],
+                inventory: vec![("a", found(applied_file("x", None)))],
+                observed: vec![
+                    ("a", seen_file("x", false)),
+                    ("d", seen_dir(&["stranger"])),
+                    ("e", seen_file("run", true)),
+                    ("l", seen_link("a")),
+                ],
+                options: DEFAULT,
+                want: vec![("a", "keep"), ("d", "keep"), ("e", "keep"), ("l", "keep")],
+            },
+            Case {
+                name: "owned and different: update, saying how",
+                desired: vec![("a", file("new")), ("e", exec("run")), ("l", link("b"))],
+                inventory: vec![
+                    ("a", owned(applied_file("old", None))),
+                    ("e", owned(applied_file("run", None))),
+                    ("l", owned(applied_link("a"))),
+                ],
+                observed: vec![
+                    ("a", seen_file("old", false)),
+                    ("e", seen_file("run", false)),
+                    ("l", seen_link("a")),
+                ],
+                options: DEFAULT,
+                want: vec![
+                    ("a", "update: content"),
+                    ("e", "update: mode"),
+                    ("l", "update: link target"),
+                ],
+            },
+            Case {
+                name: "a file or symlink plumb does not own: conflict",
+                desired: vec![("a", file("new")), ("l", link("b"))],
+                inventory: vec![("a", found(applied_file("new", None)))],
+                observed: vec![
+                    ("a", seen_file("changed", false)),
+                    ("l", seen_file("x", false)),
+                ],
+                options: DEFAULT,
+                want: vec![
+                    (
+                        "a",
+                        "conflict: a file plumb does not own is there (--adopt takes it over)",
+                    ),
+                    (
+                        "l",
+                        "conflict: a file plumb does not own is there (--adopt takes it over)",
+                    ),
+                ],
+            },
+            Case {
+                name: "--adopt takes over what is in the way",
+                desired: vec![("a", file("new")), ("l", link("b"))],
+                inventory: vec![],
+                observed: vec![("a", seen_file("old", false)), ("l", seen_file("x", false))],
+                options: ADOPT,
+                want: vec![("a", "update: content"), ("l", "update: file → symlink")],
+            },
+            Case {
+                name: "a pending change counts as owned",
+                desired: vec![("a", file("new"))],
+                inventory: vec![("a", pending(applied_file("new", None)))],
+                observed: vec![("a", seen_file("half", false))],
+                options: DEFAULT,
+                want: vec![("a", "update: content")],
+            },
+            Case {
+                name: "a matching stat token spares the digest; another one does not",
+                desired: vec![("a", file("x")), ("b", file("y"))],
+                inventory: vec![
+                    ("a", owned(applied_file("x", Some("t1")))),
+                    ("b", owned(applied_file("y", Some("t2")))),
+                ],
+                observed: vec![("a", seen_stat("x", "t1")), ("b", seen_stat("y", "other"))],
+                options: DEFAULT,
+                want: vec![("a", "keep"), ("b", "update: content")],
+            },
+            Case {
+                name: "a size other than recorded is a change, whatever the digest",
+                desired: vec![("a", file("x"))],
+                inventory: vec![(
+                    "a",
+                    owned(Applied::File {
+                        blob: *Blob::id_of(b"x").as_bytes(),
+                        size: 99,
+                        executable: false,
+                        sha256: None,
+                        token: None,
+                    }),
+                )],
+                observed: vec![("a", seen_file("x", false))],
+                options: DEFAULT,
+                want: vec![("a", "update: content")],
+            },
+            Case {
+                name: "a file where a directory goes: removed first; below it is made",
+                desired: vec![("d", Desired::Dir), ("d/f", file("x"))],
+                inventory: vec![("d", owned(applied_file("old", None)))],
+                observed: vec![
+                    ("d", seen_file("old", false)),
+                    ("d/f", blocked("d", "file")),
+                ],
+                options: DEFAULT,
+                want: vec![
+                    ("d", "update, removing first: file → directory"),
+                    ("d/f", "create"),
+                ],
+            },
+            Case {
+                name: "an owned directory becomes a file: its owned contents go too",
+                desired: vec![("d", file("x"))],
+                inventory: vec![
+                    ("d", owned(Applied::Dir)),
+                    ("d/f", owned(applied_file("f", None))),
+                ],
+                observed: vec![("d", seen_dir(&["f"])), ("d/f", seen_file("f", false))],
+                options: DEFAULT,
+                want: vec![
+                    ("d", "update, removing first: directory → file"),
+                    ("d/f", "delete"),
+                ],
+            },
+            Case {
+                name: "an owned directory holding a stranger cannot become a file",
+                desired: vec![("d", file("x"))],
+                inventory: vec![("d", owned(Applied::Dir))],
+                observed: vec![("d", seen_dir(&["stranger"]))],
+                options: DEFAULT,
+                want: vec![(
+                    "d",
+                    "conflict: must become a file, but holds what plumb does not own: d/stranger",
+                )],
+            },
+            Case {
+                name: "a directory plumb does not own where a file goes",
+                desired: vec![("d", link("x"))],
+                inventory: vec![],
+                observed: vec![("d", seen_dir(&[]))],
+                options: ADOPT,
+                want: vec![(
+                    "d",
+                    "conflict: a directory plumb does not own is where a symlink must go",
+                )],
+            },
+            Case {
+                name: "blocked, special, unreadable or reserved: conflict",
+                desired: vec![
+                    (".a.plumb-tmp", file("x")),
+                    ("d", Desired::Dir),
+                    ("d/f", file("x")),
+                    ("fifo", file("x")),
+                    ("locked", file("x")),
+                ],
+                inventory: vec![],
+                observed: vec![
+                    (".a.plumb-tmp", Ok(Observed::Missing)),
+                    ("d", seen_link("/etc")),
+                    ("d/f", blocked("d", "symlink")),
+                    (
+                        "fifo",
+                        Ok(Observed::Other {
+                            what: "FIFO".into(),
+                        }),
+                    ),
+                    ("locked", Err("permission denied".into())),
+                ],
+                options: ADOPT,
+                want: vec![
+                    (
+                        ".a.plumb-tmp",
+                        "conflict: the target reserves this name for its temporary files",
+                    ),
+                    ("d", "update, removing first: symlink → directory"),
+                    ("d/f", "create"),
+                    ("fifo", "conflict: a FIFO is there"),
+                    ("locked", "conflict: permission denied"),
+                ],
+            },
+            Case {
+                name: "blocked by what plumb does not replace",
+                desired: vec![("d", Desired::Dir), ("d/f", file("x"))],
+                inventory: vec![],
+                observed: vec![("d", seen_link("/etc")), ("d/f", blocked("d", "symlink"))],
+                options: DEFAULT,
+                want: vec![
+                    (
+                        "d",
+                        "conflict: a symlink plumb does not own is there (--adopt takes it over)",
+                    ),
+                    (
+                        "d/f",
+                        "conflict: a symlink at d is in the way; plumb never follows or replaces it",
+                    ),
+                ],
+            },
+            // Dropped paths.
+            Case {
+                name: "dropped, prune off: owned ones retained, others forgotten",
+                desired: vec![],
+                inventory: vec![
+                    ("a", owned(applied_file("x", None))),
+                    ("b", found(applied_file("y", None))),
+                ],
+                observed: vec![("a", seen_file("x", false)), ("b", seen_file("y", false))],
+                options: DEFAULT,
+                want: vec![
+                    ("a", "retain: no longer in the snapshot; --prune deletes it"),
+                    ("b", "forget"),
+                ],
+            },
+            Case {
+                name: "dropped, prune on: unchanged or pending deleted, gone forgotten",
+                desired: vec![],
+                inventory: vec![
+                    ("a", owned(applied_file("x", None))),
+                    ("b", found(applied_file("y", None))),
+                    ("gone", owned(applied_file("z", None))),
+                    ("l", owned(applied_link("a"))),
+                    ("p", pending(applied_file("new", None))),
+                ],
+                observed: vec![
+                    ("a", seen_file("x", false)),
+                    ("b", seen_file("y", false)),
+                    ("gone", Ok(Observed::Missing)),
+                    ("l", seen_link("a")),
+                    ("p", seen_file("old", false)),
+                ],
+                options: PRUNE,
+                want: vec![
+                    ("a", "delete"),
+                    ("b", "forget"),
+                    ("gone", "forget"),
+                    ("l", "delete"),
+                    ("p", "delete"),
+                ],
+            },
+            Case {
+                name: "dropped and changed by hand: conflict, unless --adopt",
+                desired: vec![("keep", file("k"))],
+                inventory: vec![
+                    ("a", owned(applied_file("x", None))),
+                    ("keep", owned(applied_file("k", None))),
+                    ("l", owned(applied_link("a"))),
+                ],
+                observed: vec![
+                    ("a", seen_file("edited", false)),
+                    ("keep", seen_file("k", false)),
+                    ("l", seen_link("elsewhere")),
+                ],
+                options: PRUNE,
+                want: vec![
+                    (
+                        "a",
+                        "conflict: a file changed since plumb applied it; not deleted (--adopt deletes it anyway)",
+                    ),
+                    ("keep", "keep"),
+                    (
+                        "l",
+                        "conflict: a symlink changed since plumb applied it; not deleted",
+                    ),
+                ],
+            },
+            Case {
+                name: "dropped and changed by hand, --adopt: deleted",
+                desired: vec![],
+                inventory: vec![("a", owned(applied_file("x", None)))],
+                observed: vec![("a", seen_file("edited", true))],
+                options: PRUNE_ADOPT,
+                want: vec![("a", "delete")],
+            },
+            Case {
+                name: "a dropped directory goes after its contents, unless a stranger stays",
+                desired: vec![],
+                inventory: vec![
+                    ("d", owned(Applied::Dir)),
+                    ("d/f", owned(applied_file("f", None))),
+                    ("e", owned(Applied::Dir)),
+                    ("e/f", owned(applied_file("f", None))),
+                ],
+                observed: vec![
+                    ("d", seen_dir(&["f"])),
+                    ("d/f", seen_file("f", false)),
+                    ("e", seen_dir(&["f", "stranger"])),
+                    ("e/f", seen_file("f", false)),
+                ],
+                options: PRUNE,
+                want: vec![
+                    ("d", "delete"),
+                    ("d/f", "delete"),
+                    ("e", "retain: still holds e/stranger"),
+                    ("e/f", "delete"),
+                ],
+            },
+        ]
+    }
+
+    /// The row named `name`.
+    fn case(name: &str) -> Case {
+        cases()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no case {name:?}"))
+    }
+
+    #[test]
+    fn every_case_plans_as_the_table_says() {
+        for case in cases() {
+            let plan = plan_case(&case).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got: Vec<(String, String)> = plan
+                .steps
+                .iter()
+                .map(|s| (s.path.to_string(), render(&s.action)))
+                .collect();
+            let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+            let want_paths: Vec<&str> = case.want.iter().map(|(p, _)| *p).collect();
+            assert_eq!(paths, want_paths, "{}: paths, in order", case.name);
+            for ((p, action), (_, want)) in got.iter().zip(&case.want) {
+                assert!(
+                    action.starts_with(want),
+                    "{}: {p}: planned {action:?}, want {want:?}",
+                    case.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn steps_carry_what_is_wanted_and_what_was_seen() {
+        let plan = plan_case(&case("owned and different: update, saying how")).expect("a plan");
+        let by_path: BTreeMap<String, &Step> =
+            plan.steps.iter().map(|s| (s.path.to_string(), s)).collect();
+        let a = by_path["a"];
+        assert_eq!(a.desired, Some(file("new")));
+        assert_eq!(Ok(a.observed.clone()), seen_file("old", false));
+        assert!(plan.has_changes());
+        assert_eq!(plan.tally().update, 3);
+        assert_eq!(plan.conflicts().count(), 0);
+        // A dropped path wants nothing.
+        let dropped = case("dropped, prune on: unchanged or pending deleted, gone forgotten");
+        let plan = plan_case(&dropped).expect("a plan");
+        assert!(plan.steps.iter().all(|s| s.desired.is_none()));
+        assert_eq!(plan.tally().delete, 3);
+    }
+
+    #[test]
+    fn a_plan_of_keeps_changes_nothing() {
+        let plan = plan_case(&case("already right, owned or not: keep")).expect("a plan");
+        assert!(!plan.has_changes());
+        assert_eq!(plan.tally().keep, 4);
+    }
+
+    #[test]
+    fn a_desired_path_not_observed_is_an_error() {
+        let case = Case {
+            name: "unobserved",
+            desired: vec![("a", file("x")), ("b", file("y"))],
+            inventory: vec![],
+            observed: vec![("a", Ok(Observed::Missing))],
+            options: DEFAULT,
+            want: vec![],
+        };
+        let err = plan_case(&case).expect_err("b was not observed");
+        assert!(err.to_string().contains("not observed"), "{err}");
+    }
+}

@@ -1,10 +1,25 @@
-//! An in-memory [`IngestSink`] for sources' tests (feature `testing`).
+//! What tests of sources and targets share (feature `testing`).
 //!
-//! It keeps the canonical bytes of everything put, counts every call, and
+//! [`MemorySink`] is an in-memory [`IngestSink`] for sources' tests. It
+//! keeps the canonical bytes of everything put, counts every call, and
 //! **panics** when a source breaks the sink contract: a snapshot committed
 //! before its tree or its parents, a snapshot that does not round-trip, a
 //! progress count past its total. Cache writes are buffered and become
 //! durable at the next commit, as the contract allows; reads see both.
+//!
+//! [`MemoryContent`] is the store's content as a target sees it, and
+//! [`target`] drives a [`Target`](crate::target::Target) in a line.
+//!
+//! [`target_suite`] and [`engine_suite`] are the conformance suites every
+//! [`Target`](crate::target::Target) and every storage
+//! [`Engine`](crate::engine::Engine) pass.
+
+mod content;
+pub mod engine_suite;
+pub mod target;
+pub mod target_suite;
+
+pub use content::MemoryContent;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +68,7 @@ struct State {
     fail_at_commit: Option<u64>,
 }
 
-/// A sink keeping everything in memory; see the module docs.
+/// An [`IngestSink`] keeping everything in memory; see the module docs.
 #[derive(Default)]
 pub struct MemorySink {
     state: Mutex<State>,

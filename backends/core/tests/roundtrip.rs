@@ -2,6 +2,7 @@
 //! encode/decode round trip, and every byte string the decoder accepts is
 //! the encoding of what it decodes to (one object, one byte string, one id).
 
+use crate::encode;
 use plumb_core::{
     Blob, BlobId, DecodeError, EntryValue, Kind, Name, Object, ObjectId, Person, Snapshot,
     SnapshotError, SnapshotId, Tree, TreeEntry, TreeError, TreeId, decode, decode_blob,
@@ -119,14 +120,6 @@ fn object() -> impl Strategy<Value = Object> {
         tree().prop_map(Object::Tree),
         snapshot().prop_map(Object::Snapshot),
     ]
-}
-
-fn encode(object: &Object) -> Vec<u8> {
-    match object {
-        Object::Blob(b) => b.encode(),
-        Object::Tree(t) => t.encode(),
-        Object::Snapshot(s) => s.encode().expect("generated snapshots are valid"),
-    }
 }
 
 /// The canonicality property: whatever `bytes` decode to encodes back to

@@ -1,6 +1,7 @@
 //! Checks the decoder and encoders against the golden vectors in
 //! `spec/vectors/objects.txt` (format described at the top of that file).
 
+use crate::encode;
 use plumb_core::leb128::Leb128Error;
 use plumb_core::{
     DecodeError, Kind, NameError, Object, ObjectId, decode, decode_blob, decode_snapshot,
@@ -83,14 +84,6 @@ fn load() -> Vec<Vector> {
         assert_ne!(pair[0], pair[1], "vector name used twice");
     }
     out
-}
-
-fn encode(object: &Object) -> Vec<u8> {
-    match object {
-        Object::Blob(b) => b.encode(),
-        Object::Tree(t) => t.encode(),
-        Object::Snapshot(s) => s.encode().expect("a decoded snapshot encodes"),
-    }
 }
 
 fn id(object: &Object) -> ObjectId {

@@ -3,17 +3,16 @@
 // Test code: a panic is how a failure is reported.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{MemorySink, chmod, paths, wait_out_racy_window, write};
 use plumb_core::source::{IngestReport, Source, SourceError};
+use plumb_core::testing::{Flat, MemorySink};
 use plumb_core::{EntryValue, Person, Snapshot, TreeId};
 use plumb_source_dir::{DirSource, STAT_CACHE_KEY};
+use plumb_testutils::fs::{chmod, write};
 
 fn ingest(root: &Path, sink: &MemorySink) -> IngestReport {
     DirSource::new(root, None).unwrap().ingest(sink).unwrap()
@@ -21,6 +20,19 @@ fn ingest(root: &Path, sink: &MemorySink) -> IngestReport {
 
 fn latest_tree(sink: &MemorySink) -> TreeId {
     sink.log().last().unwrap().1.tree
+}
+
+/// Waits out the stat cache's racy window, so files written so far can be
+/// cached.
+fn wait_out_racy_window() {
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+}
+
+/// Paths as text, for readable assertions.
+fn paths(flat: &Flat) -> Vec<String> {
+    flat.keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect()
 }
 
 fn kinds(sink: &MemorySink) -> Vec<(String, &'static str)> {
@@ -101,7 +113,7 @@ fn executable_if_any_x_bit() {
         ("all-x", 0o755),
     ] {
         write(root, name, name.as_bytes());
-        chmod(root, name, mode);
+        chmod(&root.join(name), mode);
     }
     let sink = MemorySink::new();
     ingest(root, &sink);
@@ -316,7 +328,7 @@ fn unreadable_file_fails_naming_the_path() {
     let root = dir.path();
     write(root, "ok.conf", b"ok");
     write(root, "locked.conf", b"locked");
-    chmod(root, "locked.conf", 0o000);
+    chmod(&root.join("locked.conf"), 0o000);
     if std::fs::File::open(root.join("locked.conf")).is_ok() {
         // Running as root (or with CAP_DAC_OVERRIDE): permissions don't bind.
         eprintln!("skipped: the file is still readable by this user");
@@ -344,11 +356,11 @@ fn unreadable_directory_or_ignore_file_fails_naming_the_path() {
         let root = dir.path();
         write(root, "conf.d/.gitignore", b"*.bak\n");
         write(root, "conf.d/x.conf", b"x");
-        chmod(root, locked, mode);
+        chmod(&root.join(locked), mode);
         if std::fs::read_dir(root.join(locked)).is_ok() || std::fs::read(root.join(locked)).is_ok()
         {
             eprintln!("skipped: {locked} is still readable by this user");
-            chmod(root, locked, 0o755);
+            chmod(&root.join(locked), 0o755);
             continue;
         }
         let sink = MemorySink::new();
@@ -356,7 +368,7 @@ fn unreadable_directory_or_ignore_file_fails_naming_the_path() {
             .unwrap()
             .ingest(&sink)
             .unwrap_err();
-        chmod(root, locked, 0o755);
+        chmod(&root.join(locked), 0o755);
         match err {
             SourceError::Io { path, source } => {
                 assert!(path.ends_with(locked), "{}", path.display());
@@ -458,7 +470,7 @@ fn a_change_commits_a_child_snapshot() {
 
     // Removing a file and making one executable are changes too.
     std::fs::remove_file(root.join("b.conf")).unwrap();
-    chmod(root, "a.conf", 0o755);
+    chmod(&root.join("a.conf"), 0o755);
     ingest(root, &sink);
     let log = sink.log();
     assert_eq!(log[2].1.revision, "dir:3");

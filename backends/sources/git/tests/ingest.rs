@@ -4,90 +4,50 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::path::Path;
-use std::process::Command;
 
 use plumb_core::Tree;
 use plumb_core::source::{Source, SourceError};
 use plumb_core::testing::MemorySink;
 use plumb_source_git::GitSource;
+use plumb_testutils::fixture;
+use plumb_testutils::git::GitRepo;
 
-fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> String {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "A")
-        .env("GIT_AUTHOR_EMAIL", "a@example.org")
-        .env("GIT_COMMITTER_NAME", "A")
-        .env("GIT_COMMITTER_EMAIL", "a@example.org")
-        .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run git");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.unwrap_or_default())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn write(dir: &Path, rel: &str, content: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
-
-fn commit(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"], None);
-    git(dir, &["commit", "-q", "-m", message], None);
-    git(dir, &["rev-parse", "HEAD"], None)
+/// A copy of [`build_history`]'s repository of its own, and the temporary
+/// directory holding it.
+fn history() -> (tempfile::TempDir, GitRepo) {
+    let (_, built) = fixture::cached("git-history", build_history);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = built.copy_to(tmp.path(), "repo");
+    (tmp, repo)
 }
 
 /// A repository of 3 directories × 20 files, then 10 commits each
-/// changing one file.
-fn repo() -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    git(dir, &["-c", "init.defaultBranch=main", "init", "-q"], None);
+/// changing one file, at `dir/repo`.
+fn build_history(dir: &Path) -> GitRepo {
+    let repo = GitRepo::init(dir, "repo", &[]);
     for d in 0..3 {
         for f in 0..20 {
-            write(
-                dir,
-                &format!("d{d}/sub/f{f}.conf"),
-                &format!("v = {d}.{f}\n"),
+            repo.write(
+                format!("d{d}/sub/f{f}.conf"),
+                format!("v = {d}.{f}\n").as_bytes(),
             );
         }
     }
-    commit(dir, "initial");
+    repo.commit("initial");
     for i in 0..10 {
-        write(
-            dir,
-            &format!("d{}/sub/f{i}.conf", i % 3),
-            &format!("v = {i}\n"),
+        repo.write(
+            format!("d{}/sub/f{i}.conf", i % 3),
+            format!("v = {i}\n").as_bytes(),
         );
-        commit(dir, &format!("change {i}"));
+        repo.commit(&format!("change {i}"));
     }
-    tmp
+    repo
 }
 
 #[test]
 fn nothing_new_is_cheap() {
-    let tmp = repo();
-    let source = GitSource::new(tmp.path(), &[], None).unwrap();
+    let (_tmp, repo) = history();
+    let source = GitSource::new(&repo.dir, &[], None).unwrap();
     let sink = MemorySink::default();
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.new_snapshots.len(), 11);
@@ -124,13 +84,13 @@ fn nothing_new_is_cheap() {
 
 #[test]
 fn one_new_commit_converts_only_what_changed() {
-    let tmp = repo();
-    let source = GitSource::new(tmp.path(), &[], None).unwrap();
+    let (_tmp, repo) = history();
+    let source = GitSource::new(&repo.dir, &[], None).unwrap();
     let sink = MemorySink::default();
     source.ingest(&sink).unwrap();
 
-    write(tmp.path(), "d1/sub/f7.conf", "v = new\n");
-    commit(tmp.path(), "one more");
+    repo.write("d1/sub/f7.conf", b"v = new\n");
+    repo.commit("one more");
     sink.reset_counts();
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.new_snapshots.len(), 1);
@@ -153,8 +113,8 @@ fn one_new_commit_converts_only_what_changed() {
     }
 
     // Content seen in an earlier ingest is not read again.
-    write(tmp.path(), "d1/sub/f7.conf", "v = 1.7\n");
-    commit(tmp.path(), "revert");
+    repo.write("d1/sub/f7.conf", b"v = 1.7\n");
+    repo.commit("revert");
     sink.reset_counts();
     let report = source.ingest(&sink).unwrap();
     assert_eq!(report.files_read, 0);
@@ -165,8 +125,8 @@ fn one_new_commit_converts_only_what_changed() {
 fn a_failing_sink_stops_the_ingest_with_its_own_error() {
     // Writes overlap reading: the sink's error must still be the one
     // reported, with every commit before it kept and nothing after it.
-    let tmp = repo();
-    let source = GitSource::new(tmp.path(), &[], None).unwrap();
+    let (_tmp, repo) = history();
+    let source = GitSource::new(&repo.dir, &[], None).unwrap();
     let sink = MemorySink::default();
     sink.fail_at_commit(Some(5));
     let err = source.ingest(&sink).unwrap_err();
@@ -186,8 +146,8 @@ fn a_failing_sink_stops_the_ingest_with_its_own_error() {
 
 #[test]
 fn every_commit_is_a_snapshot_when_scoped() {
-    let tmp = repo();
-    let source = GitSource::new(tmp.path(), &[], Some("d2/sub")).unwrap();
+    let (_tmp, repo) = history();
+    let source = GitSource::new(&repo.dir, &[], Some("d2/sub")).unwrap();
     let sink = MemorySink::default();
     source.ingest(&sink).unwrap();
     let log = sink.log();
@@ -196,7 +156,7 @@ fn every_commit_is_a_snapshot_when_scoped() {
     // Commits not touching d2/sub share its tree.
     let distinct: std::collections::HashSet<_> = log.iter().map(|(_, x)| x.tree).collect();
     assert_eq!(distinct.len(), 1 + 3);
-    let missing = GitSource::new(tmp.path(), &[], Some("nope/x")).unwrap();
+    let missing = GitSource::new(&repo.dir, &[], Some("nope/x")).unwrap();
     let sink = MemorySink::default();
     missing.ingest(&sink).unwrap();
     assert!(
@@ -205,27 +165,25 @@ fn every_commit_is_a_snapshot_when_scoped() {
             .all(|(_, x)| x.tree == Tree::default().id())
     );
 
-    let err = GitSource::new(tmp.path(), &[], Some("../x")).unwrap_err();
+    let err = GitSource::new(&repo.dir, &[], Some("../x")).unwrap_err();
     assert!(err.to_string().contains(".."), "{err}");
 }
 
 #[test]
 fn names_plumb_cannot_store_are_an_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    git(dir, &["init", "-q"], None);
-    let blob = git(dir, &["hash-object", "-w", "--stdin"], Some(b"x\n"));
+    let repo = GitRepo::init(tmp.path(), "repo", &[]);
+    let blob = repo.hash_object("blob", "x\n");
     // A tree entry named `a/b`, which only a hand-made tree can hold.
     let mut tree = b"100644 a/b\0".to_vec();
     tree.extend((0..20).map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).unwrap()));
-    let tree_id = git(
-        dir,
+    let tree_id = repo.text_input(
         &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
         Some(&tree),
     );
-    let c = git(dir, &["commit-tree", &tree_id, "-m", "bad"], None);
-    git(dir, &["update-ref", "HEAD", &c], None);
-    let source = GitSource::new(dir, &[], None).unwrap();
+    let c = repo.text(&["commit-tree", &tree_id, "-m", "bad"]);
+    repo.git(&["update-ref", "HEAD", &c]);
+    let source = GitSource::new(&repo.dir, &[], None).unwrap();
     let err = source.ingest(&MemorySink::default()).unwrap_err();
     let SourceError::Read { source, .. } = &err else {
         panic!("{err}");

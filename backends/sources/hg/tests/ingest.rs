@@ -4,13 +4,15 @@
 // Test code: a panic is how a failure is reported.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use common::*;
 use plumb_core::source::{Source, SourceError};
+use plumb_core::testing::{Flat, MemorySink};
 use plumb_source_hg::HgSource;
+use plumb_testutils::fixture;
+use plumb_testutils::fs::write;
+use plumb_testutils::hg::{all_nodes, commit, hg, hg_command, init, node};
 
 fn source(root: &Path, refs: &[&str], path: Option<&str>) -> HgSource {
     let refs: Vec<String> = refs.iter().map(|s| (*s).to_owned()).collect();
@@ -21,6 +23,66 @@ fn ingest_all(root: &Path) -> MemorySink {
     let sink = MemorySink::new();
     source(root, &[], None).ingest(&sink).unwrap();
     sink
+}
+
+/// What `hg` says changeset `node` holds: path → (kind, content).
+fn hg_files(root: &Path, node: &str) -> Flat {
+    let manifest = hg(root, &["manifest", "-v", "-r", node]);
+    let mut out = BTreeMap::new();
+    if manifest.is_empty() {
+        return out;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = format!("{}/%p", dir.path().display());
+    hg(root, &["cat", "-r", node, "-o", &pattern, "glob:**"]);
+    for line in manifest.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        // "644   path", "755 * path", "644 @ path"
+        let kind = match line[4] {
+            b'*' => "exec",
+            b'@' => "link",
+            _ => "file",
+        };
+        let path = line[6..].to_vec();
+        let file: PathBuf = dir
+            .path()
+            .join(std::str::from_utf8(&path).expect("test paths are UTF-8"));
+        let content = std::fs::read(&file).unwrap();
+        out.insert(path, (kind, content));
+    }
+    out
+}
+
+/// Checks every snapshot in `sink` against `hg`: same files, kinds and
+/// bytes, below `scope` (`""` for all). Returns how many were checked.
+fn check_against_hg(root: &Path, sink: &MemorySink, scope: &str) -> usize {
+    let log = sink.log();
+    for (_, snap) in &log {
+        let node = snap.revision.strip_prefix("hg:").unwrap();
+        let mut expected = hg_files(root, node);
+        if !scope.is_empty() {
+            let prefix = format!("{scope}/");
+            expected = expected
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(prefix.as_bytes())?.to_vec(), v)))
+                .collect();
+        }
+        let got = sink.files(snap.tree);
+        let names = |m: &Flat| {
+            m.keys()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&got), names(&expected), "file list of {node}");
+        for (path, exp) in &expected {
+            assert_eq!(
+                &got[path],
+                exp,
+                "{} in {node}",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
+    log.len()
 }
 
 #[test]
@@ -118,7 +180,7 @@ fn history_repo(root: &Path) {
 fn merges_copies_branches_bookmarks_tags() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
 
     let sink = ingest_all(&root);
     // Every changeset reaches default's head through the merge.
@@ -178,7 +240,7 @@ fn merges_copies_branches_bookmarks_tags() {
 fn scoped_to_a_subdirectory() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
     let sink = MemorySink::new();
     source(&root, &[], Some("app")).ingest(&sink).unwrap();
     assert_eq!(check_against_hg(&root, &sink, "app"), 7);
@@ -366,7 +428,7 @@ fn obsolete_changesets_are_not_ingested() {
 fn shared_repositories_read_the_source_store() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
-    history_repo(&root);
+    fixture::copy_of("hg-history", &root, history_repo);
     let share = dir.path().join("share");
     hg(
         dir.path(),

@@ -1,7 +1,5 @@
 //! The directory target against real files in temporary directories.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -9,25 +7,50 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Store, apply, apply_ok, look, observe, p};
 use plumb_core::Blob;
 use plumb_core::target::{
     Change, Digest, DigestKind, ObserveRequest, Observed, Target, TargetError,
 };
+use plumb_core::testing::MemoryContent;
+use plumb_core::testing::target::{apply_ok, observe_one, path as p, request, try_observe_one};
 use plumb_target_dir::DirTarget;
+use plumb_testutils::fs::{is_root, mode_of};
 
-fn setup() -> (tempfile::TempDir, DirTarget, Store) {
+fn setup() -> (tempfile::TempDir, DirTarget, MemoryContent) {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let target = DirTarget::new(tmp.path().join("root"));
-    (tmp, target, Store::default())
+    (tmp, target, MemoryContent::default())
 }
 
-fn mode_of(path: &Path) -> u32 {
-    fs::symlink_metadata(path)
-        .expect("exists")
-        .permissions()
-        .mode()
-        & 0o7777
+/// Applies `changes`; returns each change's outcome as text, requiring
+/// that every one was reported.
+fn apply(
+    target: &mut DirTarget,
+    store: &MemoryContent,
+    changes: &[Change],
+) -> Result<Vec<Result<(), String>>, TargetError> {
+    let (outcomes, result) = plumb_core::testing::target::apply(target, store, changes);
+    result?;
+    Ok(outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| o.unwrap_or_else(|| panic!("change {i} never reported")))
+        .collect())
+}
+
+/// Observes one path.
+fn observe(
+    target: &mut DirTarget,
+    path: &[u8],
+    digest: bool,
+    list: bool,
+) -> Result<Observed, TargetError> {
+    try_observe_one(target, request(path, digest, list))
+}
+
+/// Observes one path, with its digest and listing; it must be observable.
+fn look(target: &mut DirTarget, path: &[u8]) -> Observed {
+    observe_one(target, request(path, true, true))
 }
 
 fn names_in(dir: &Path) -> Vec<Vec<u8>> {
@@ -37,10 +60,6 @@ fn names_in(dir: &Path) -> Vec<Vec<u8>> {
         .collect();
     names.sort();
     names
-}
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
 }
 
 #[test]
@@ -62,7 +81,7 @@ fn missing_root_is_all_missing_and_created_by_the_first_apply() {
     assert_eq!(look(&mut target, b"x/y/z"), Observed::Missing);
     assert!(target.read(&p(b"x")).is_err());
     target.recover(&[p(b"x")]).expect("nothing to recover");
-    let store = Store::default();
+    let store = MemoryContent::default();
     apply_ok(&mut target, &store, &[]);
     assert!(!root.exists(), "an empty apply creates nothing");
 
@@ -437,7 +456,7 @@ fn symlink_above_a_path_blocks_it_and_nothing_escapes() {
     fs::create_dir(root.join("real")).expect("real");
     symlink("../../outside", root.join("real/up")).expect("link");
     let mut target = DirTarget::new(root.clone());
-    let store = Store::default();
+    let store = MemoryContent::default();
 
     for (path, at) in [
         (&b"a/x"[..], &b"a"[..]),
@@ -540,7 +559,7 @@ fn root_that_is_a_symlink_or_a_file_is_an_error() {
         );
         check(target.read(&p(b"x")).expect_err("root"));
         check(target.recover(&[p(b"x")]).expect_err("root"));
-        let store = Store::default();
+        let store = MemoryContent::default();
         let change = store.write(b"x", b"x", false);
         check(apply(&mut target, &store, &[change]).expect_err("root"));
     }

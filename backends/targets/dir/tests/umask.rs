@@ -1,12 +1,11 @@
 //! File modes are set exactly whatever the umask. A binary of its own,
 //! since the umask is process-wide.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Store, apply_ok};
+use plumb_core::testing::MemoryContent;
+use plumb_core::testing::target::apply_ok;
 use plumb_target_dir::DirTarget;
 use rustix::fs::Mode;
 
@@ -15,7 +14,7 @@ fn modes_ignore_the_umask() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     let mut target = DirTarget::new(root.clone());
-    let store = Store::default();
+    let store = MemoryContent::default();
     for umask in [0o077, 0o000, 0o022] {
         rustix::process::umask(Mode::from_raw_mode(umask));
         apply_ok(

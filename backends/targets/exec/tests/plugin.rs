@@ -5,17 +5,18 @@
 //!
 //! python3 is required: these tests fail, never skip, without it.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use plumb_core::Name;
 use plumb_core::target::{
-    Change, Content, Digest, DigestKind, ObserveRequest, Observed, Target, TargetError, TargetPath,
+    Change, Digest, DigestKind, ObserveRequest, Observed, Target, TargetError,
 };
-use plumb_core::{Blob, BlobId, Name};
+use plumb_core::testing::MemoryContent;
+use plumb_core::testing::target::{apply, apply_ok, observe_one, path as p, request as req};
 use plumb_target_exec::{Capabilities, ExecTarget, SpawnOptions};
 use sha2::{Digest as _, Sha256};
 
@@ -35,13 +36,15 @@ fn require_python() {
     );
 }
 
-struct Plugin {
+/// The reference plugin's command line, on a database of its own.
+pub(crate) struct Plugin {
     _dir: tempfile::TempDir,
     db: PathBuf,
     command: String,
 }
 
-fn plugin(misbehave: Option<&str>) -> Plugin {
+/// The reference plugin, misbehaving in `misbehave`'s way if given.
+pub(crate) fn plugin(misbehave: Option<&str>) -> Plugin {
     require_python();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("state.sqlite");
@@ -61,89 +64,15 @@ impl Plugin {
         ExecTarget::spawn_with(&self.command, std::env::temp_dir(), options)
     }
 
-    fn spawn(&self) -> ExecTarget {
+    /// Starts the plugin; the handshake must succeed.
+    pub(crate) fn spawn(&self) -> ExecTarget {
         self.spawn_with(SpawnOptions::with_timeout(Duration::from_secs(30)))
             .expect("plugin starts")
     }
 }
 
-fn p(s: &[u8]) -> TargetPath {
-    TargetPath::new(s.to_vec()).expect("valid path")
-}
-
-fn req(s: &[u8], digest: bool, list: bool) -> ObserveRequest {
-    ObserveRequest {
-        path: p(s),
-        digest,
-        list,
-    }
-}
-
 fn sha256(data: &[u8]) -> Digest {
     Digest::Sha256(Sha256::digest(data).into())
-}
-
-/// Blob content, in memory.
-#[derive(Default)]
-struct Blobs(HashMap<BlobId, Vec<u8>>);
-
-impl Blobs {
-    fn add(&mut self, data: &[u8]) -> (BlobId, u64) {
-        let id = Blob::id_of(data);
-        self.0.insert(id, data.to_vec());
-        (id, data.len() as u64)
-    }
-}
-
-impl Content for Blobs {
-    fn get(&self, blob: &BlobId) -> Result<Vec<u8>, TargetError> {
-        self.0
-            .get(blob)
-            .cloned()
-            .ok_or_else(|| TargetError::Content(format!("no blob {blob}").into()))
-    }
-}
-
-fn write(blobs: &mut Blobs, path: &[u8], data: &[u8], executable: bool) -> Change {
-    let (blob, size) = blobs.add(data);
-    Change::WriteFile {
-        path: p(path),
-        blob,
-        size,
-        executable,
-    }
-}
-
-/// What `done` reported for each change, `None` where it reported nothing.
-type Outcomes = Vec<Option<Result<(), String>>>;
-
-/// Applies `changes`, returning the outcome of each that `done` reported
-/// (`None` for a change never reported) and `apply`'s own result.
-fn apply(
-    target: &mut ExecTarget,
-    changes: &[Change],
-    blobs: &Blobs,
-) -> (Outcomes, Result<(), TargetError>) {
-    let mut outcomes = vec![None; changes.len()];
-    let result = target.apply(changes, blobs, &mut |i, r| {
-        assert!(outcomes[i].is_none(), "change {i} reported twice");
-        outcomes[i] = Some(r.map_err(|e| e.to_string()));
-    });
-    (outcomes, result)
-}
-
-fn apply_all_ok(target: &mut ExecTarget, changes: &[Change], blobs: &Blobs) {
-    let (outcomes, result) = apply(target, changes, blobs);
-    result.expect("apply");
-    for (i, o) in outcomes.iter().enumerate() {
-        assert_eq!(o, &Some(Ok(())), "change {i}: {:?}", changes[i]);
-    }
-}
-
-fn observe_one(target: &mut ExecTarget, r: ObserveRequest) -> Observed {
-    let mut got = target.observe(&[r]).expect("observe");
-    assert_eq!(got.len(), 1);
-    got.remove(0).expect("observe entry")
 }
 
 fn names(list: &[&[u8]]) -> Vec<Name> {
@@ -173,7 +102,7 @@ fn handshake_gives_name_capabilities_and_describe() {
 fn observe_missing_file_dir_listing_and_symlink() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     assert_eq!(
         observe_one(&mut target, req(b"nothing", true, true)),
         Observed::Missing
@@ -184,14 +113,14 @@ fn observe_missing_file_dir_listing_and_symlink() {
         Change::MakeDir {
             path: p(b"etc/app"),
         },
-        write(&mut blobs, b"etc/app/app.conf", b"port = 8080\n", false),
-        write(&mut blobs, b"etc/motd", b"hi\n", false),
+        blobs.write(b"etc/app/app.conf", b"port = 8080\n", false),
+        blobs.write(b"etc/motd", b"hi\n", false),
         Change::Symlink {
             path: p(b"etc/current"),
             target: b"app/app.conf".to_vec(),
         },
     ];
-    apply_all_ok(&mut target, &changes, &blobs);
+    apply_ok(&mut target, &blobs, &changes);
 
     let got = target
         .observe(&[
@@ -253,9 +182,9 @@ fn observe_missing_file_dir_listing_and_symlink() {
 fn write_then_observe_gives_sha256_and_stable_token_and_read_returns_bytes() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     let data = b"line one\n\0binary\xff\nno final newline";
-    apply_all_ok(&mut target, &[write(&mut blobs, b"f", data, false)], &blobs);
+    apply_ok(&mut target, &blobs, &[blobs.write(b"f", data, false)]);
     let first = observe_one(&mut target, req(b"f", true, false));
     let Observed::File {
         size,
@@ -272,16 +201,8 @@ fn write_then_observe_gives_sha256_and_stable_token_and_read_returns_bytes() {
     assert_eq!(target.read(&p(b"f")).expect("read"), data);
 
     // Rewriting changes the token; writing the same again is idempotent.
-    apply_all_ok(
-        &mut target,
-        &[write(&mut blobs, b"f", b"v2", false)],
-        &blobs,
-    );
-    apply_all_ok(
-        &mut target,
-        &[write(&mut blobs, b"f", b"v2", false)],
-        &blobs,
-    );
+    apply_ok(&mut target, &blobs, &[blobs.write(b"f", b"v2", false)]);
+    apply_ok(&mut target, &blobs, &[blobs.write(b"f", b"v2", false)]);
     let Observed::File {
         digest: d2,
         token: t2,
@@ -305,7 +226,7 @@ fn write_then_observe_gives_sha256_and_stable_token_and_read_returns_bytes() {
 fn large_content_streams_intact_both_ways() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     // 20 MiB that is not periodic in 64 KiB, so a misplaced chunk shows.
     let mut data = Vec::with_capacity(20 << 20);
     let mut x: u32 = 0x1234_5678;
@@ -315,8 +236,8 @@ fn large_content_streams_intact_both_ways() {
         x ^= x << 5;
         data.extend_from_slice(&x.to_le_bytes());
     }
-    let change = write(&mut blobs, b"big.bin", &data, false);
-    apply_all_ok(&mut target, &[change], &blobs);
+    let change = blobs.write(b"big.bin", &data, false);
+    apply_ok(&mut target, &blobs, &[change]);
     match observe_one(&mut target, req(b"big.bin", true, false)) {
         Observed::File { size, digest, .. } => {
             assert_eq!(size, data.len() as u64);
@@ -332,14 +253,14 @@ fn large_content_streams_intact_both_ways() {
 fn executable_bit_round_trips() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
-    apply_all_ok(
+    let blobs = MemoryContent::default();
+    apply_ok(
         &mut target,
-        &[
-            write(&mut blobs, b"run.sh", b"#!/bin/sh\n", true),
-            write(&mut blobs, b"plain", b"x", false),
-        ],
         &blobs,
+        &[
+            blobs.write(b"run.sh", b"#!/bin/sh\n", true),
+            blobs.write(b"plain", b"x", false),
+        ],
     );
     let exec = |o: Observed| match o {
         Observed::File { executable, .. } => executable,
@@ -347,10 +268,10 @@ fn executable_bit_round_trips() {
     };
     assert!(exec(observe_one(&mut target, req(b"run.sh", false, false))));
     assert!(!exec(observe_one(&mut target, req(b"plain", false, false))));
-    apply_all_ok(
+    apply_ok(
         &mut target,
-        &[write(&mut blobs, b"run.sh", b"#!/bin/sh\n", false)],
         &blobs,
+        &[blobs.write(b"run.sh", b"#!/bin/sh\n", false)],
     );
     assert!(!exec(observe_one(
         &mut target,
@@ -362,26 +283,26 @@ fn executable_bit_round_trips() {
 fn remove_and_rmdir_with_their_errors() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
-    apply_all_ok(
+    let blobs = MemoryContent::default();
+    apply_ok(
         &mut target,
+        &blobs,
         &[
             Change::MakeDir { path: p(b"d") },
             Change::MakeDir { path: p(b"d") }, // idempotent
             Change::MakeDir { path: p(b"empty") },
         ],
-        &blobs,
     );
-    apply_all_ok(
+    apply_ok(
         &mut target,
+        &blobs,
         &[
-            write(&mut blobs, b"d/f", b"1", false),
+            blobs.write(b"d/f", b"1", false),
             Change::Symlink {
                 path: p(b"d/l"),
                 target: b"f".to_vec(),
             },
         ],
-        &blobs,
     );
     // Removing a non-empty directory, a directory with `remove`, a file
     // with `rmdir`, or writing below a file fail for their paths only.
@@ -389,11 +310,11 @@ fn remove_and_rmdir_with_their_errors() {
         Change::RemoveDir { path: p(b"d") },
         Change::Remove { path: p(b"empty") },
         Change::RemoveDir { path: p(b"d/f") },
-        write(&mut blobs, b"d/f/below", b"x", false),
-        write(&mut blobs, b"nodir/f", b"x", false),
+        blobs.write(b"d/f/below", b"x", false),
+        blobs.write(b"nodir/f", b"x", false),
         Change::RemoveDir { path: p(b"empty") },
     ];
-    let (outcomes, result) = apply(&mut target, &changes, &blobs);
+    let (outcomes, result) = apply(&mut target, &blobs, &changes);
     result.expect("apply goes on after path errors");
     for (i, want) in [
         "directory not empty",
@@ -412,8 +333,9 @@ fn remove_and_rmdir_with_their_errors() {
     }
     assert_eq!(outcomes[5], Some(Ok(())));
 
-    apply_all_ok(
+    apply_ok(
         &mut target,
+        &blobs,
         &[
             Change::Remove { path: p(b"d/f") },
             Change::Remove { path: p(b"d/l") },
@@ -421,15 +343,14 @@ fn remove_and_rmdir_with_their_errors() {
                 path: p(b"d/never"),
             }, // nothing there is fine
         ],
-        &blobs,
     );
-    apply_all_ok(
+    apply_ok(
         &mut target,
+        &blobs,
         &[
             Change::RemoveDir { path: p(b"d") },
             Change::RemoveDir { path: p(b"d") },
         ],
-        &blobs,
     );
     for path in [&b"d"[..], b"d/f", b"d/l", b"empty"] {
         assert_eq!(
@@ -443,20 +364,20 @@ fn remove_and_rmdir_with_their_errors() {
 fn non_utf8_paths_and_link_targets_round_trip() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     let dir = b"caf\xe9";
     let file = b"caf\xe9/r\xc3\xa9sum\xe9\xff.txt";
-    apply_all_ok(&mut target, &[Change::MakeDir { path: p(dir) }], &blobs);
-    apply_all_ok(
+    apply_ok(&mut target, &blobs, &[Change::MakeDir { path: p(dir) }]);
+    apply_ok(
         &mut target,
+        &blobs,
         &[
-            write(&mut blobs, file, b"latin-1 name", false),
+            blobs.write(file, b"latin-1 name", false),
             Change::Symlink {
                 path: p(b"caf\xe9/link"),
                 target: b"../\xfe\xff".to_vec(),
             },
         ],
-        &blobs,
     );
     assert_eq!(
         observe_one(&mut target, req(dir, false, true)),
@@ -480,13 +401,13 @@ fn non_utf8_paths_and_link_targets_round_trip() {
 #[test]
 fn state_survives_a_new_plugin_process_and_recover_is_accepted() {
     let plugin = plugin(None);
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     {
         let mut target = plugin.spawn();
-        apply_all_ok(
+        apply_ok(
             &mut target,
-            &[write(&mut blobs, b"kept", b"durable", false)],
             &blobs,
+            &[blobs.write(b"kept", b"durable", false)],
         );
         // Dropped: says bye.
     }
@@ -506,18 +427,11 @@ fn state_survives_a_new_plugin_process_and_recover_is_accepted() {
 fn many_paths_in_one_observe() {
     let plugin = plugin(None);
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     let changes: Vec<Change> = (0..300)
-        .map(|i| {
-            write(
-                &mut blobs,
-                format!("f{i}").as_bytes(),
-                format!("{i}").as_bytes(),
-                false,
-            )
-        })
+        .map(|i| blobs.write(format!("f{i}").as_bytes(), format!("{i}").as_bytes(), false))
         .collect();
-    apply_all_ok(&mut target, &changes, &blobs);
+    apply_ok(&mut target, &blobs, &changes);
     let requests: Vec<ObserveRequest> = (0..600)
         .map(|i| req(format!("f{i}").as_bytes(), true, false))
         .collect();
@@ -538,16 +452,16 @@ fn many_paths_in_one_observe() {
 fn missing_capabilities_fail_those_changes_without_sending_them() {
     let plugin = plugin(Some("no-symlinks"));
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     let changes = [
         Change::Symlink {
             path: p(b"l"),
             target: b"x".to_vec(),
         },
-        write(&mut blobs, b"x", b"#!", true),
-        write(&mut blobs, b"y", b"plain", false),
+        blobs.write(b"x", b"#!", true),
+        blobs.write(b"y", b"plain", false),
     ];
-    let (outcomes, result) = apply(&mut target, &changes, &blobs);
+    let (outcomes, result) = apply(&mut target, &blobs, &changes);
     result.expect("apply");
     assert!(
         matches!(&outcomes[0], Some(Err(e)) if e.contains("no symlinks")),
@@ -626,14 +540,14 @@ fn target_reason(e: TargetError) -> String {
 fn crash_mid_apply_confirms_only_what_was_answered() {
     let plugin = plugin(Some("crash-apply:2"));
     let mut target = plugin.spawn();
-    let mut blobs = Blobs::default();
+    let blobs = MemoryContent::default();
     let changes = [
-        write(&mut blobs, b"a", b"1", false),
+        blobs.write(b"a", b"1", false),
         Change::MakeDir { path: p(b"d") },
-        write(&mut blobs, b"b", &vec![7u8; 300_000], false),
-        write(&mut blobs, b"c", b"3", false),
+        blobs.write(b"b", &vec![7u8; 300_000], false),
+        blobs.write(b"c", b"3", false),
     ];
-    let (outcomes, result) = apply(&mut target, &changes, &blobs);
+    let (outcomes, result) = apply(&mut target, &blobs, &changes);
     let reason = target_reason(result.expect_err("the plugin crashed"));
     assert!(
         reason.contains("exited") && reason.contains('3'),

@@ -1,0 +1,3 @@
+//! The redb engine's integration tests, as one binary.
+
+mod conformance;

@@ -1,0 +1,3 @@
+//! The sled engine's integration tests, as one binary.
+
+mod conformance;

@@ -1,0 +1,3 @@
+//! The directory source's integration tests, as one binary.
+
+mod ingest;

@@ -1,0 +1,3 @@
+//! The Git source's integration tests, as one binary.
+
+mod ingest;

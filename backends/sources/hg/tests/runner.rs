@@ -1,0 +1,3 @@
+//! The Mercurial source's integration tests, as one binary.
+
+mod ingest;

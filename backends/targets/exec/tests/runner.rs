@@ -1,0 +1,4 @@
+//! The plugin target's integration tests, as one binary.
+
+mod conformance;
+mod plugin;
