@@ -24,10 +24,7 @@ fn main() -> ExitCode {
     init_logging();
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            cli::report_error(&e);
-            ExitCode::from(cli::exit::ERROR)
-        }
+        Err(e) => ExitCode::from(cli::report_error(&e)),
     }
 }
 

@@ -325,3 +325,36 @@ fn gc_rewrites_a_half_dead_pack_and_keeps_the_live_half() {
     let out = env.ok_text(&["gc"]);
     assert!(!out.contains("rewrote"), "{out}");
 }
+
+/// Runs plumb with stdout and stderr both on a pipe nobody reads any more
+/// (`plumb fsck 2>&1 | head -0`): every write fails with a closed pipe.
+fn run_into_closed_pipe(env: &Env, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let err = writer.try_clone().unwrap();
+    env.cmd(args).stdout(writer).stderr(err).output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly_and_the_work_still_happens() {
+    let env = setup();
+    // An ingest whose report cannot be written still stores its snapshot.
+    let out = run_into_closed_pipe(&env, &["ingest"]);
+    assert_eq!(out.status.code(), Some(0), "ingest: {out:?}");
+    assert_eq!(env.ok_text(&["log", "app"]).lines().count(), 1);
+    for args in [
+        &["fsck"][..],
+        &["log", "app"],
+        &["log", "app", "--json"],
+        &["ls", "-r", "app@latest"],
+        &["show", "app@latest"],
+        &["source", "list"],
+        &["gc"],
+    ] {
+        let out = run_into_closed_pipe(&env, args);
+        assert_eq!(out.status.code(), Some(0), "plumb {args:?}: {out:?}");
+    }
+    // An error whose line cannot be written is still an error, not a panic.
+    let out = run_into_closed_pipe(&env, &["cat", "app@latest:missing"]);
+    assert_eq!(out.status.code(), Some(1), "cat: {out:?}");
+}

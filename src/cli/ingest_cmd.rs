@@ -1,5 +1,6 @@
 //! `plumb ingest`.
 
+use super::output::{errln, outln};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -40,18 +41,18 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
         bar.finish_and_clear();
         let report = report?;
         for w in &report.warnings {
-            eprintln!("plumb: warning: {name}: {w}");
+            errln!("plumb: warning: {name}: {w}");
         }
         let secs = started.elapsed().as_secs_f64();
         match report.new_snapshots.as_slice() {
-            [] => println!(
+            [] => outln!(
                 "{name}: up to date ({} files read, {secs:.2}s)",
                 report.files_read
             ),
             new => {
                 let last = new.last().expect("non-empty");
                 let s = store.snapshot(last)?;
-                println!(
+                outln!(
                     "{name}: {} new snapshot{} (latest {} {}), {} files read, {}, {secs:.2}s",
                     new.len(),
                     if new.len() == 1 { "" } else { "s" },

@@ -1,5 +1,6 @@
 //! `plumb fsck` and `plumb gc`.
 
+use super::output::{errln, outln};
 use anyhow::bail;
 
 use plumb::store::Store;
@@ -26,7 +27,7 @@ fn store_size(store: &Store) -> u64 {
 pub fn fsck(store: &Store) -> anyhow::Result<u8> {
     let report = plumb::maintenance::fsck(store, &|_| {})?;
     for p in &report.problems {
-        eprintln!("plumb: fsck: {p}");
+        errln!("plumb: fsck: {p}");
     }
     if !report.problems.is_empty() {
         bail!(
@@ -36,7 +37,7 @@ pub fn fsck(store: &Store) -> anyhow::Result<u8> {
             report.objects
         );
     }
-    println!(
+    outln!(
         "ok: {} objects ({} packed), {} snapshots in {} sources verified",
         report.objects,
         human_bytes(report.packed_bytes),
@@ -48,14 +49,14 @@ pub fn fsck(store: &Store) -> anyhow::Result<u8> {
 
 pub fn gc(mut store: Store) -> anyhow::Result<u8> {
     let r = plumb::maintenance::gc(&store)?;
-    println!(
+    outln!(
         "removed {} unreachable objects ({}), kept {}",
         r.removed,
         human_bytes(r.bytes_removed),
         r.kept
     );
     if r.packs_rewritten > 0 {
-        println!(
+        outln!(
             "rewrote {} pack file{}, {} freed",
             r.packs_rewritten,
             if r.packs_rewritten == 1 { "" } else { "s" },
@@ -66,7 +67,7 @@ pub fn gc(mut store: Store) -> anyhow::Result<u8> {
     store.compact()?;
     let after = store_size(&store);
     if before > after {
-        println!("compacted the store: {} freed", human_bytes(before - after));
+        outln!("compacted the store: {} freed", human_bytes(before - after));
     }
     Ok(exit::OK)
 }

@@ -9,6 +9,7 @@ mod output;
 mod source_cmd;
 mod target_cmd;
 
+use output::{errln, outln};
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -214,7 +215,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             let engine = EngineKind::named(engine)?;
             let dir = store_dir(&cli);
             Store::init(&dir, engine)?;
-            println!("initialized an empty plumb store in {}", dir.display());
+            outln!("initialized an empty plumb store in {}", dir.display());
             Ok(exit::OK)
         }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
@@ -285,11 +286,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Prints an error as one line. Every error's text includes its cause's
-/// (`plumb_core`'s rule on errors, which [`Within`] keeps too), so the
-/// outermost error's text is the whole message.
-pub fn report_error(e: &anyhow::Error) {
-    eprintln!("plumb: error: {e}");
+/// Prints an error as one line and gives the exit code. Every error's
+/// text includes its cause's (`plumb_core`'s rule on errors, which
+/// [`Within`] keeps too), so the outermost error's text is the whole
+/// message. The line is written without panicking, even when stderr is
+/// closed.
+pub fn report_error(e: &anyhow::Error) -> u8 {
+    errln!("plumb: error: {e}");
+    exit::ERROR
 }
 
 /// An error in something the user named: `WHAT: CAUSE`, the cause kept as

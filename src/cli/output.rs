@@ -48,12 +48,47 @@ pub fn short(id: &SnapshotId) -> String {
     id.to_hex()[..12].to_owned()
 }
 
-/// Writes JSON and a newline to stdout.
+/// Writes JSON and a newline to stdout; a closed pipe is a normal end
+/// (`plumb log --json | head -1`).
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    Ok(())
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(out));
+    ignore_broken_pipe(written)
+}
+
+/// Prints a line to stdout, like `println!`, but never panics: a closed
+/// pipe (`plumb ingest | head -1`) only discards the output (see
+/// [`discard_closed_pipe`]), and the command finishes its work.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        $crate::cli::output::discard_closed_pipe(writeln!(std::io::stdout(), $($arg)*));
+    }};
+}
+pub(crate) use outln;
+
+/// Prints a line to stderr, like `eprintln!`, but never panics: when stderr
+/// cannot be written there is nobody left to tell.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use errln;
+
+/// The rule for output that cannot be written: a closed pipe is the reader
+/// having seen enough, as with git, so it is no error and the work goes
+/// on; any other failure (a full disk behind a redirection) is said on
+/// stderr.
+pub fn discard_closed_pipe(r: io::Result<()>) {
+    if let Err(e) = r
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        errln!("plumb: error: writing to stdout: {e}");
+    }
 }
 
 /// Treats a closed pipe (`plumb log | head`) as a normal end.

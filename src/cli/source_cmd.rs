@@ -1,5 +1,6 @@
 //! `plumb source add|list|remove`.
 
+use super::output::outln;
 use std::path::Path;
 
 use anyhow::bail;
@@ -98,7 +99,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 path: path.clone(),
             };
             store.add_source(&def)?;
-            println!("added source {} ({} {})", def.name, kind.name, def.location);
+            outln!("added source {} ({} {})", def.name, kind.name, def.location);
         }
         SourceCommand::List { json } => {
             let sources = store.sources()?;
@@ -123,7 +124,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 for s in sources {
                     let count = store.head(&s.name)?.map_or(0, |h| h.seq);
                     let path = s.path.map(|p| format!(" --path {p}")).unwrap_or_default();
-                    println!(
+                    outln!(
                         "{}\t{}\t{}{}\t{} snapshots",
                         s.name,
                         s.vcs.kind().name,
@@ -145,7 +146,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                         .within(|| format!("removing {}", cache.display()))?;
                 }
             }
-            println!("removed source {name} (run `plumb gc` to free its objects)");
+            outln!("removed source {name} (run `plumb gc` to free its objects)");
         }
     }
     Ok(exit::OK)

@@ -1,6 +1,7 @@
 //! `plumb target add|list|remove`, and the reconcile commands: `plan`,
 //! `apply`, `drift`, `rollback`, `unpin`, `runs`.
 
+use super::output::{errln, outln};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -75,7 +76,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                 pin: None,
             };
             store.add_target(&def)?;
-            println!("added target {name} ({}) following {source}", def.location);
+            outln!("added target {name} ({}) following {source}", def.location);
             Ok(exit::OK)
         }
         TargetCommand::List { json } => {
@@ -123,7 +124,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
         }
         TargetCommand::Remove { name } => {
             store.remove_target(name)?;
-            println!("removed target {name}");
+            outln!("removed target {name}");
             Ok(exit::OK)
         }
     }
@@ -282,7 +283,7 @@ pub fn plan(
         return Ok(code);
     }
     for w in &prepared.desired.skipped {
-        eprintln!("plumb: warning: {w}");
+        errln!("plumb: warning: {w}");
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
     ignore_broken_pipe(writeln!(
@@ -375,7 +376,7 @@ pub fn apply(
         }
     };
     for w in &report.warnings {
-        eprintln!("plumb: warning: {w}");
+        errln!("plumb: warning: {w}");
     }
     let tally = report.plan.tally();
     if json {
@@ -520,12 +521,12 @@ pub fn unpin(store_dir: &Path, name: &str, wait: bool) -> anyhow::Result<u8> {
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
     match reconcile::unpin(&store, &def)? {
-        Some(was) => println!(
+        Some(was) => outln!(
             "{name}: unpinned from {}; it follows {} again",
             short(&was),
             def.source
         ),
-        None => println!("{name}: was not pinned"),
+        None => outln!("{name}: was not pinned"),
     }
     Ok(exit::OK)
 }
