@@ -526,6 +526,13 @@ fn plugin_stderr_is_passed_through_with_its_name() {
 
 // --- misbehaving plugins -------------------------------------------------
 
+/// Spawns the test plugin in `mode`, observes one path, and gives the
+/// reason of the target error that must follow.
+fn observe_fails(mode: &str) -> String {
+    let mut target = plugin(Some(mode)).spawn();
+    target_reason(target.observe(&[req(b"x", false, false)]).expect_err(mode))
+}
+
 fn target_reason(e: TargetError) -> String {
     match e {
         TargetError::Target { target, source } => {
@@ -636,13 +643,7 @@ fn hang_in_the_handshake_times_out() {
 
 #[test]
 fn garbage_output_is_a_protocol_violation() {
-    let plugin = plugin(Some("garbage"));
-    let mut target = plugin.spawn();
-    let reason = target_reason(
-        target
-            .observe(&[req(b"x", false, false)])
-            .expect_err("garbage"),
-    );
+    let reason = observe_fails("garbage");
     assert!(
         reason.starts_with("protocol violation: not JSON"),
         "{reason}"
@@ -651,13 +652,7 @@ fn garbage_output_is_a_protocol_violation() {
 
 #[test]
 fn an_over_long_line_is_a_protocol_violation() {
-    let plugin = plugin(Some("long-line"));
-    let mut target = plugin.spawn();
-    let reason = target_reason(
-        target
-            .observe(&[req(b"x", false, false)])
-            .expect_err("long"),
-    );
+    let reason = observe_fails("long-line");
     assert!(
         reason.contains("line longer than the 1048576-byte limit"),
         "{reason}"
@@ -666,13 +661,7 @@ fn an_over_long_line_is_a_protocol_violation() {
 
 #[test]
 fn an_unknown_message_type_is_a_protocol_violation() {
-    let plugin = plugin(Some("unknown-type"));
-    let mut target = plugin.spawn();
-    let reason = target_reason(
-        target
-            .observe(&[req(b"x", false, false)])
-            .expect_err("unknown"),
-    );
+    let reason = observe_fails("unknown-type");
     assert!(
         reason.contains("unknown message type \"observed-ish\""),
         "{reason}"
