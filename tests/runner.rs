@@ -13,6 +13,7 @@ mod kill_apply;
 mod reconcile_hostile;
 mod store;
 mod target_conformance;
+mod target_safety;
 
 use std::path::Path;
 

@@ -74,6 +74,26 @@ pub enum ReconcileError {
         /// Each conflicting path and why, in path order.
         list: Vec<Conflict>,
     },
+    /// A revision names a snapshot that is not in the target's source.
+    #[error(
+        "{given} is snapshot {} of {from}, not of source {follows} that target {target} follows; refusing to apply it there",
+        desired::short(snapshot)
+    )]
+    ForeignSnapshot {
+        /// The target.
+        target: String,
+        /// The source it follows.
+        follows: String,
+        /// The revision as given.
+        given: String,
+        /// The snapshot it names.
+        snapshot: SnapshotId,
+        /// Where the snapshot is from (`source NAME, …`).
+        from: String,
+    },
+    /// The plan deletes too much of what plumb owns; nothing was applied.
+    #[error("{0}")]
+    MassDelete(MassDelete),
     /// Another process is applying to the target.
     #[error("target {target:?} is being reconciled by another plumb process (--wait waits for it)")]
     Busy {
@@ -96,13 +116,44 @@ pub fn choose(
     rev: Option<&str>,
 ) -> Result<SnapshotId, ReconcileError> {
     if let Some(r) = rev {
-        return Ok(rev::resolve(store, r)?.id);
+        let id = rev::resolve(store, r)?.id;
+        check_in_source(store, def, id, r)?;
+        return Ok(id);
     }
     if let Some(pin) = def.pinned() {
         return Ok(pin);
     }
     let sel = def.sel.as_deref().unwrap_or("latest");
     Ok(rev::resolve(store, &format!("{}@{sel}", def.source))?.id)
+}
+
+/// Refuses a snapshot that is not in the log of the source the target
+/// follows: another source's tree would replace the target's files (and,
+/// with prune, delete them).
+fn check_in_source(
+    store: &Store,
+    def: &TargetDef,
+    id: SnapshotId,
+    given: &str,
+) -> Result<(), ReconcileError> {
+    let holders = store.sources_of(&id)?;
+    if holders.iter().any(|(name, _)| *name == def.source) {
+        return Ok(());
+    }
+    let from = match holders.as_slice() {
+        [] => "no source's log".to_string(),
+        list => {
+            let names: Vec<&str> = list.iter().map(|(name, _)| name.as_str()).collect();
+            format!("source {}", names.join(", "))
+        }
+    };
+    Err(ReconcileError::ForeignSnapshot {
+        target: def.name.clone(),
+        follows: def.source.clone(),
+        given: given.to_owned(),
+        snapshot: id,
+        from,
+    })
 }
 
 /// A plan with everything it was made from.
