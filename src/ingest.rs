@@ -4,6 +4,7 @@ use std::path::Path;
 
 use plumb_core::source::{IngestReport, Source, SourceError};
 
+use crate::reconcile::TargetStore;
 use crate::store::{SourceDef, Store, StoreError, StoreSink};
 
 /// Why an ingest failed.
@@ -80,4 +81,38 @@ pub fn ingest(
             })
         }
     }
+}
+
+/// What the newest snapshot of source `name` leaves empty: the source's
+/// own `--path` (a Git or Mercurial subtree no commit holds any more
+/// gives an empty tree) and the `--path` of each target following it.
+/// Each is a warning at ingest and an error at plan and apply, where an
+/// empty tree would prune the target.
+pub fn path_warnings(store: &Store, name: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let Some(head) = store.head(name)? else {
+        return Ok(out);
+    };
+    let snapshot = store.snapshot(&head.id)?;
+    let short = crate::reconcile::desired::short(&head.id);
+    let def = store.source(name)?;
+    if let Some(path) = &def.path
+        && store.tree(&snapshot.tree)?.is_empty()
+    {
+        out.push(format!(
+            "--path {path} matches nothing in the latest snapshot {short}"
+        ));
+    }
+    for target in store.targets()? {
+        let Some(path) = target.path.as_deref().filter(|_| target.source == name) else {
+            continue;
+        };
+        if crate::reconcile::desired::subtree(store, snapshot.tree, path)?.is_none() {
+            out.push(format!(
+                "target {}: --path {path} matches nothing in the latest snapshot {short}",
+                target.name
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -656,7 +656,9 @@ fn odd_names_are_applied_byte_exact_and_pruned() {
         }
     }
     rig.ingest();
-    rig.apply_ok();
+    // Nearly everything goes: past the delete guard, explicitly.
+    rig.env.fails(&["apply", "t"], 1);
+    rig.env.ok(&["apply", "t", "--allow-mass-delete"]);
     let left = tree(&rig.target(""));
     assert_eq!(
         left.keys().cloned().collect::<Vec<_>>(),

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use plumb::store::Store;
 
-use super::exit;
+use super::{Within, exit};
 
 pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
     let names: Vec<String> = if names.is_empty() {
@@ -40,7 +40,9 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
         );
         bar.finish_and_clear();
         let report = report?;
-        for w in &report.warnings {
+        let paths = plumb::ingest::path_warnings(store, name)
+            .within(|| format!("source {name:?}"))?;
+        for w in report.warnings.iter().chain(&paths) {
             errln!("plumb: warning: {name}: {w}");
         }
         let secs = started.elapsed().as_secs_f64();

@@ -10,6 +10,7 @@ use plumb_core::target::Observed;
 
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
+use plumb::reconcile::guard::MassDelete;
 use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
@@ -41,6 +42,9 @@ pub enum TargetCommand {
         /// Delete what plumb created and the snapshot dropped.
         #[arg(long)]
         prune: bool,
+        /// The largest share of the paths plumb owns that one apply may delete without --allow-mass-delete, in percent [default: 50].
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        max_delete: Option<u8>,
     },
     /// List targets.
     List {
@@ -64,6 +68,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             path,
             sel,
             prune,
+            max_delete,
         } => {
             store.source(source)?;
             let def = TargetDef {
@@ -74,6 +79,8 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                 sel: sel.clone(),
                 prune: *prune,
                 pin: None,
+                max_delete: *max_delete,
+                workdir: None,
             };
             store.add_target(&def)?;
             outln!("added target {name} ({}) following {source}", def.location);
@@ -92,6 +99,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                             "path": t.path,
                             "ref": t.sel,
                             "prune": t.prune,
+                            "max_delete": t.max_delete(),
                             "pinned": t.pinned().map(|p| p.to_string()),
                             "applied": store.applied_snapshot(&t.name)?.map(|s| s.to_string()),
                         }))
@@ -109,9 +117,12 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                     let pin = t
                         .pinned()
                         .map_or(String::new(), |p| format!(", pinned at {}", short(&p)));
+                    let share = t
+                        .max_delete
+                        .map_or(String::new(), |m| format!(" (max-delete {m}%)"));
                     ignore_broken_pipe(writeln!(
                         out,
-                        "{}\t{}\t{}{}{}\t{applied}{pin}",
+                        "{}\t{}\t{}{}{}{share}\t{applied}{pin}",
                         t.name,
                         t.location,
                         t.source,
@@ -143,10 +154,11 @@ pub fn open_store_waiting(dir: &Path, wait: bool) -> anyhow::Result<Store> {
     }
 }
 
-fn options(def: &TargetDef, adopt: bool) -> Options {
+fn options(def: &TargetDef, adopt: bool, allow_mass_delete: bool) -> Options {
     Options {
         prune: def.prune,
         adopt,
+        allow_mass_delete,
     }
 }
 
@@ -262,7 +274,13 @@ pub fn plan(
     let def = store.target(name)?;
     let snapshot = reconcile::choose(store, &def, rev)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
-    let prepared = reconcile::prepare(store, &def, target.as_mut(), snapshot, options(&def, adopt))
+    let prepared = reconcile::prepare(
+        store,
+        &def,
+        target.as_mut(),
+        snapshot,
+        options(&def, adopt, false),
+    )
         .within(|| name)?;
     let plan = &prepared.plan;
     let tally = plan.tally();
@@ -279,6 +297,7 @@ pub fn plan(
             "counts": counts_json(&tally, true),
             "steps": plan.steps.iter().filter(|s| s.action != Action::Keep).map(step_json).collect::<Vec<_>>(),
             "warnings": prepared.desired.skipped,
+            "guard": prepared.guard.as_ref().map(guard_json),
         }))?;
         return Ok(code);
     }
@@ -298,7 +317,9 @@ pub fn plan(
             ""
         }
     ))?;
-    match print_plan(&mut out, target.as_mut(), store, plan) {
+    match print_plan(&mut out, target.as_mut(), store, plan)
+        .and_then(|()| print_guard(&mut out, prepared.guard.as_ref()))
+    {
         Err(e) => match e.downcast::<io::Error>() {
             Ok(io) => ignore_broken_pipe(Err(io))?,
             Err(other) => return Err(other),
@@ -306,6 +327,26 @@ pub fn plan(
         Ok(()) => ignore_broken_pipe(out.flush())?,
     }
     Ok(code)
+}
+
+/// The delete guard's refusal in JSON.
+fn guard_json(g: &MassDelete) -> serde_json::Value {
+    serde_json::json!({
+        "trip": g.trip.name(),
+        "delete": g.delete,
+        "owned": g.owned,
+        "max_delete": g.max_delete,
+        "message": g.to_string(),
+    })
+}
+
+/// Says, after a plan, that apply will refuse it without
+/// `--allow-mass-delete`.
+fn print_guard(out: &mut impl Write, guard: Option<&MassDelete>) -> anyhow::Result<()> {
+    if let Some(g) = guard {
+        writeln!(out, "! guard    {g}")?;
+    }
+    Ok(())
 }
 
 /// The flags `apply` and `rollback` share.
@@ -320,6 +361,9 @@ pub struct ApplyFlags {
     /// Wait for another plumb process using the target or the store, instead of failing.
     #[arg(long)]
     wait: bool,
+    /// Apply even when it deletes every path plumb owns on the target, or more than its --max-delete share, or the snapshot is empty.
+    #[arg(long)]
+    allow_mass_delete: bool,
 }
 
 /// `plumb apply` and `plumb rollback`.
@@ -330,7 +374,12 @@ pub fn apply(
     flags: &ApplyFlags,
     kind: RunKind,
 ) -> anyhow::Result<u8> {
-    let &ApplyFlags { adopt, json, wait } = flags;
+    let &ApplyFlags {
+        adopt,
+        json,
+        wait,
+        allow_mass_delete,
+    } = flags;
     let _lock = TargetLock::acquire(store_dir, name, wait)?;
     let store = open_store_waiting(store_dir, wait)?;
     let def = store.target(name)?;
@@ -354,7 +403,7 @@ pub fn apply(
         &def,
         target.as_mut(),
         snapshot,
-        options(&def, adopt),
+        options(&def, adopt, allow_mass_delete),
         kind,
         &|done, total| {
             bar.set_length(total);

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use plumb_core::target::TargetPath;
-use plumb_core::{BlobId, EntryValue, SnapshotId, Tree};
+use plumb_core::{BlobId, EntryValue, SnapshotId, Tree, TreeId};
 
 use super::ReconcileError;
 use super::state::Applied;
 use crate::query;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What one path should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,17 +81,14 @@ pub fn desired(
     subdir: Option<&str>,
 ) -> Result<DesiredTree, ReconcileError> {
     let s = store.snapshot(&snapshot)?;
-    let root = match subdir.filter(|d| !d.trim_matches('/').is_empty()) {
+    let root = match subdir {
         None => s.tree,
-        Some(dir) => match query::lookup(store, s.tree, dir.as_bytes())? {
-            Some(EntryValue::Tree(id)) => id,
-            _ => {
-                return Err(ReconcileError::Invalid(format!(
-                    "snapshot {} has no directory {dir:?}; refusing to reconcile an empty tree in its place",
-                    short(&snapshot)
-                )));
-            }
-        },
+        Some(dir) => subtree(store, s.tree, dir)?.ok_or_else(|| {
+            ReconcileError::Invalid(format!(
+                "snapshot {} has no directory {dir:?}; refusing to reconcile an empty tree in its place",
+                short(&snapshot)
+            ))
+        })?,
     };
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
@@ -101,6 +98,18 @@ pub fn desired(
         // Built in one pass from the (nearly sorted) depth-first order.
         entries: entries.into_iter().collect(),
         skipped,
+    })
+}
+
+/// The tree at directory `dir` of the tree `root` (`root` itself for an
+/// empty `dir` or `/`), if there is a directory there.
+pub fn subtree(store: &Store, root: TreeId, dir: &str) -> Result<Option<TreeId>, StoreError> {
+    if dir.trim_matches('/').is_empty() {
+        return Ok(Some(root));
+    }
+    Ok(match query::lookup(store, root, dir.as_bytes())? {
+        Some(EntryValue::Tree(id)) => Some(id),
+        _ => None,
     })
 }
 

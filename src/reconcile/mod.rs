@@ -16,6 +16,7 @@
 pub mod apply;
 pub mod desired;
 pub mod drift;
+pub mod guard;
 pub mod join;
 pub mod lock;
 pub mod maintenance;
@@ -37,6 +38,7 @@ use crate::store::{Store, StoreError};
 use apply::ApplyFailure;
 use desired::DesiredTree;
 use drift::Drifted;
+use guard::MassDelete;
 use observe::Digests;
 use plan::{Conflict, Options, Plan};
 pub use records::{Record, TargetStore};
@@ -167,6 +169,9 @@ pub struct Prepared<'a> {
     /// Content digests computed while planning (SHA-256 for plugins),
     /// for the apply to reuse.
     pub digests: Digests<'a>,
+    /// Why the delete guard refuses the plan, if it does (whether or not
+    /// the options allow it).
+    pub guard: Option<MassDelete>,
 }
 
 /// Observes the target and plans the way to `snapshot`.
@@ -178,7 +183,7 @@ pub fn prepare<'a>(
     options: Options,
 ) -> Result<Prepared<'a>, ReconcileError> {
     let (inventory, desired) = load(store, def, snapshot)?;
-    prepare_with(store, target, options, inventory, desired)
+    prepare_with(store, def, target, options, inventory, desired)
 }
 
 /// Reads the inventory and the desired tree, in parallel: they are
@@ -201,12 +206,23 @@ fn load(
         ms = took.elapsed().as_millis() as u64,
         "inventory and desired tree loaded"
     );
-    Ok((inventory?, desired?))
+    let desired = desired?;
+    if desired.entries.is_empty()
+        && let Some(path) = store.source(&def.source)?.path
+    {
+        return Err(ReconcileError::Invalid(format!(
+            "source {} --path {path} matches nothing in snapshot {}; refusing to reconcile an empty tree in its place",
+            def.source,
+            desired::short(&snapshot)
+        )));
+    }
+    Ok((inventory?, desired))
 }
 
 /// [`prepare`] with the inventory and desired tree already loaded.
 fn prepare_with<'a>(
     store: &'a Store,
+    def: &TargetDef,
     target: &mut dyn Target,
     options: Options,
     inventory: Inventory,
@@ -239,11 +255,13 @@ fn prepare_with<'a>(
         &mut digests,
         &reserved,
     )?;
+    let guard = guard::check(&plan, &desired, &inventory, def.max_delete());
     Ok(Prepared {
         desired,
         inventory,
         plan,
         digests,
+        guard,
     })
 }
 
@@ -481,7 +499,7 @@ pub fn apply(
     let def_change = (new_def != *def).then_some(&new_def);
     let prepared = match load(store, def, snapshot).and_then(|(inventory, desired)| {
         recover(&inventory, target)?;
-        prepare_with(store, target, options, inventory, desired)
+        prepare_with(store, def, target, options, inventory, desired)
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -494,6 +512,7 @@ pub fn apply(
         inventory,
         plan,
         mut digests,
+        guard,
     } = prepared;
     let mut report = ApplyReport {
         snapshot,
@@ -506,8 +525,14 @@ pub fn apply(
         warnings: desired.skipped.clone(),
     };
     let list: Vec<Conflict> = report.plan.conflicts().collect();
-    if !list.is_empty() {
-        let refusal = ReconcileError::Conflicts { list };
+    let refusal = if !list.is_empty() {
+        Some(ReconcileError::Conflicts { list })
+    } else {
+        guard
+            .filter(|_| !options.allow_mass_delete)
+            .map(ReconcileError::MassDelete)
+    };
+    if let Some(refusal) = refusal {
         let mut run = run_record(kind, Some(snapshot), started_ms, took);
         run.counts = plan_counts(&report.plan);
         run.outcome = Outcome::Refused;

@@ -226,6 +226,8 @@ pub struct Options {
     /// Take over unowned paths that are in the way, and delete owned ones
     /// changed by hand.
     pub adopt: bool,
+    /// Apply even what the delete guard refuses ([`guard`](super::guard)).
+    pub allow_mass_delete: bool,
 }
 
 /// How many steps of a plan take each kind of action.
@@ -716,18 +718,22 @@ mod tests {
     const DEFAULT: Options = Options {
         prune: false,
         adopt: false,
+        allow_mass_delete: false,
     };
     const PRUNE: Options = Options {
         prune: true,
         adopt: false,
+        allow_mass_delete: false,
     };
     const ADOPT: Options = Options {
         prune: false,
         adopt: true,
+        allow_mass_delete: false,
     };
     const PRUNE_ADOPT: Options = Options {
         prune: true,
         adopt: true,
+        allow_mass_delete: false,
     };
 
     /// An action as the table writes it.

@@ -9,7 +9,7 @@ use plumb_core::{ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use super::runs::RunRecord;
-use super::state::{Held, Inventory, InventoryDelta, TargetDef};
+use super::state::{Held, Inventory, InventoryDelta, TargetDef, TargetDefV1};
 use crate::store::{
     EngineError, Keyspace, KeyspaceBatch, Store, StoreError, check_source_name, keyed,
 };
@@ -17,7 +17,8 @@ use crate::store::{
 /// The stored form of a target definition; new versions add variants.
 #[derive(Serialize, Deserialize)]
 enum TargetRecord {
-    V1(TargetDef),
+    V1(TargetDefV1),
+    V2(TargetDef),
 }
 
 /// The stored form of one directory of an inventory (key `TARGET \0 /`
@@ -63,7 +64,8 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode_target(key: &[u8], raw: &[u8]) -> Result<TargetDef, StoreError> {
     match postcard::from_bytes::<TargetRecord>(raw) {
-        Ok(TargetRecord::V1(def)) => Ok(def),
+        Ok(TargetRecord::V1(def)) => Ok(def.into()),
+        Ok(TargetRecord::V2(def)) => Ok(def),
         Err(e) => Err(Keyspace::Targets.corrupt(key, e)),
     }
 }
@@ -143,7 +145,7 @@ impl TargetStore for Store {
         batch.put(
             Keyspace::Targets,
             def.name.as_bytes(),
-            encode(&TargetRecord::V1(def.clone()))?,
+            encode(&TargetRecord::V2(def.clone()))?,
         );
         match self.keyspace_commit(batch) {
             Err(StoreError::Engine(EngineError::Conflict { .. })) => Err(StoreError::Invalid(
@@ -249,7 +251,7 @@ impl TargetStore for Store {
             batch.put(
                 Keyspace::Targets,
                 name.as_bytes(),
-                encode(&TargetRecord::V1(def.clone()))?,
+                encode(&TargetRecord::V2(def.clone()))?,
             );
         }
         let mut seq = None;
@@ -349,7 +351,29 @@ mod tests {
             sel: None,
             prune: true,
             pin: None,
+            max_delete: Some(30),
+            workdir: None,
         }
+    }
+
+    #[test]
+    fn reads_version_1_definitions() {
+        let v1 = TargetDefV1 {
+            name: "t".into(),
+            location: "dir:/srv/app".parse().expect("a valid location"),
+            source: "app".into(),
+            path: Some("etc".into()),
+            sel: None,
+            prune: true,
+            pin: None,
+        };
+        let raw = encode(&TargetRecord::V1(v1.clone())).expect("encodes");
+        let read = decode_target(b"t", &raw).expect("decodes");
+        assert_eq!(read, TargetDef::from(v1));
+        assert_eq!((read.max_delete, read.workdir), (None, None));
+        let now = def("t");
+        let raw = encode(&TargetRecord::V2(now.clone())).expect("encodes");
+        assert_eq!(decode_target(b"t", &raw).expect("decodes"), now);
     }
 
     fn run(kind: RunKind) -> RunRecord {

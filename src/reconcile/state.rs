@@ -27,9 +27,67 @@ pub struct TargetDef {
     pub prune: bool,
     /// The snapshot a rollback pinned the target to, until `unpin`.
     pub pin: Option<[u8; 32]>,
+    /// The largest share (percent) of the paths plumb owns that one apply
+    /// may delete without `--allow-mass-delete`; `None` for the default
+    /// ([`guard::DEFAULT_MAX_DELETE`](super::guard::DEFAULT_MAX_DELETE)).
+    pub max_delete: Option<u8>,
+    /// The directory a plugin target's program runs in: the current
+    /// directory at `target add`. `None` for a directory target (and a
+    /// plugin target recorded before plumb kept it: the caller's).
+    pub workdir: Option<String>,
+}
+
+/// A target definition as version 1 of its record held it, before the
+/// delete guard and the plugin's working directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetDefV1 {
+    /// See [`TargetDef::name`].
+    pub name: String,
+    /// See [`TargetDef::location`].
+    pub location: Location,
+    /// See [`TargetDef::source`].
+    pub source: String,
+    /// See [`TargetDef::path`].
+    pub path: Option<String>,
+    /// See [`TargetDef::sel`].
+    pub sel: Option<String>,
+    /// See [`TargetDef::prune`].
+    pub prune: bool,
+    /// See [`TargetDef::pin`].
+    pub pin: Option<[u8; 32]>,
+}
+
+impl From<TargetDefV1> for TargetDef {
+    fn from(v1: TargetDefV1) -> TargetDef {
+        let TargetDefV1 {
+            name,
+            location,
+            source,
+            path,
+            sel,
+            prune,
+            pin,
+        } = v1;
+        TargetDef {
+            name,
+            location,
+            source,
+            path,
+            sel,
+            prune,
+            pin,
+            max_delete: None,
+            workdir: None,
+        }
+    }
 }
 
 impl TargetDef {
+    /// The share of owned paths one apply may delete, in percent.
+    pub fn max_delete(&self) -> u8 {
+        self.max_delete.unwrap_or(super::guard::DEFAULT_MAX_DELETE)
+    }
+
     /// The pinned snapshot, if any.
     pub fn pinned(&self) -> Option<SnapshotId> {
         self.pin

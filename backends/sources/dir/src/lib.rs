@@ -30,6 +30,9 @@
 //! - Sockets, FIFOs and device nodes are **skipped**; each one adds a
 //!   warning naming its path to [`IngestReport::warnings`] (and to the
 //!   `tracing` log). They are never opened.
+//! - A root that became empty while the previous snapshot was not still
+//!   gives a snapshot (the empty tree), with a warning naming the root: a
+//!   pruning target applying it would lose everything plumb put there.
 //!
 //! # What is left out
 //!
@@ -313,7 +316,11 @@ impl Source for DirSource {
             });
         }
         let mut root_tree = None;
+        let mut root_empty = false;
         while let Some(dir) = dirs.pop() {
+            if dir.parent.is_none() {
+                root_empty = dir.entries.is_empty();
+            }
             let tree = Tree::new(dir.entries).map_err(|e| SourceError::Read {
                 location: self
                     .root
@@ -338,6 +345,18 @@ impl Source for DirSource {
             sink.cache_put(STAT_CACHE_KEY, &new_cache.encode())?;
         }
 
+        if root_empty
+            && latest
+                .as_ref()
+                .is_some_and(|(_, prev)| prev.tree != root_tree)
+        {
+            // An emptied tree applied to a pruning target deletes
+            // everything there: say so before anyone applies it.
+            report.warnings.push(format!(
+                "{} is empty now, and the previous snapshot was not",
+                self.snapshot_root().display()
+            ));
+        }
         if let Some((_, prev)) = &latest
             && prev.tree == root_tree
         {
