@@ -696,22 +696,39 @@ fn names_reserved_for_temporary_files_are_refused() {
 #[test]
 fn a_root_that_is_a_file_or_a_symlink_is_one_error_line() {
     let rig = Rig::new(true);
-    rig.env.write("rootfile", b"not a dir\n");
     let real = rig.env.path("realroot");
     std::fs::create_dir(&real).unwrap();
     let link = rig.env.path("rootlink");
     symlink(&real, &link).unwrap();
-    rig.add_target("f", &rig.env.path("rootfile"), true);
-    rig.add_target("l", &link, true);
-    // A trailing slash must not make plumb follow the link either.
+    // `target add` refuses a root that is a file; one can become a file later.
+    let file = rig.env.path("rootfile");
+    rig.add_target("f", &file, true);
+    rig.env.write("rootfile", b"not a dir\n");
+    let backend = format!("dir:{}", file.display());
+    let refused = rig
+        .env
+        .fails(&["target", "add", "g", &backend, "--source", "src"], 1);
+    assert!(refused.contains("is not a directory"), "{refused}");
+    // A trailing slash must not make plumb follow the link either (it is
+    // stored without it, and a root stored with it opens without it).
     let slash = PathBuf::from(format!("{}/", link.display()));
-    rig.add_target("s", &slash, true);
 
-    for (name, what) in [
-        ("f", "the root is a file, not a directory"),
-        ("l", "the root is a symlink, which plumb never follows"),
-        ("s", "the root is a symlink, which plumb never follows"),
+    for (name, root, what) in [
+        ("f", None, "the root is a file, not a directory"),
+        (
+            "l",
+            Some(&link),
+            "the root is a symlink, which plumb never follows",
+        ),
+        (
+            "s",
+            Some(&slash),
+            "the root is a symlink, which plumb never follows",
+        ),
     ] {
+        if let Some(root) = root {
+            rig.add_target(name, root, true);
+        }
         for cmd in ["plan", "apply", "drift"] {
             let line = rig.env.fails(&[cmd, name], 1);
             assert!(
@@ -723,6 +740,8 @@ fn a_root_that_is_a_file_or_a_symlink_is_one_error_line() {
                 "names the root: {line}"
             );
         }
+        // Two targets never share a root.
+        rig.env.ok(&["target", "remove", name]);
     }
     assert_eq!(
         std::fs::read(rig.env.path("rootfile")).unwrap(),

@@ -203,3 +203,125 @@ fn a_path_that_matches_nothing_warns_at_ingest_and_fails_at_plan() {
     assert_eq!(files(&env.path("tg")), ["app.conf"]);
     assert_eq!(files(&env.path("td")), ["x"]);
 }
+
+#[test]
+fn a_root_is_stored_normalized_and_never_through_dot_dot() {
+    let env = rig();
+    env.write("live2/a", b"not plumb's\n");
+    let dotdot = format!("dir:{}/live2/new/..", env.path("").display());
+    let line = env.fails(&["target", "add", "u", &dotdot, "--source", "src"], 1);
+    assert!(line.contains("'..'"), "{line}");
+    assert!(!env.path("live2/new").exists());
+    assert_eq!(std::fs::read(env.path("live2/a")).unwrap(), b"not plumb's\n");
+    // `.` and repeated slashes go; relative roots are made absolute here.
+    env.ok(&["target", "add", "u", "dir:./live2//./conf/", "--source", "src"]);
+    let want = format!("dir:{}", env.path("live2/conf").display());
+    assert_eq!(listed(&env, "u")["location"], want.as_str());
+}
+
+/// The reference plugin, copied to `plugins/sqlite_target.py` in the
+/// scratch directory, executable.
+fn plugin(env: &Env) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("backends/targets/exec/tests/plugins/sqlite_target.py");
+    let to = env.path("plugins/sqlite_target.py");
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, &to).unwrap();
+    plumb_testutils::fs::chmod(&to, 0o755);
+}
+
+/// Runs plumb in `dir` instead of the scratch directory.
+fn code_in(env: &Env, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = env.cmd(args).current_dir(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_plugin_runs_where_it_was_added_whatever_the_callers_directory() {
+    let env = rig();
+    plugin(&env);
+    // Relative program, relative arguments: resolved against the directory
+    // current at `target add`.
+    env.ok(&["target", "add", "p", "exec:python3 plugins/sqlite_target.py state.sqlite", "--source", "src"]);
+    env.ok(&["target", "add", "q", "exec:./plugins/sqlite_target.py other.sqlite", "--source", "src"]);
+    let program = env.path("plugins/sqlite_target.py");
+    assert_eq!(
+        listed(&env, "q")["location"],
+        format!("exec:{} other.sqlite", program.display()).as_str()
+    );
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for t in ["p", "q"] {
+        let (code, out, err) = code_in(&env, &elsewhere, &["apply", t]);
+        assert_eq!(code, 0, "apply {t}: {out}{err}");
+        let (code, out, err) = code_in(&env, &elsewhere, &["plan", t]);
+        assert_eq!(code, 0, "plan {t}: {out}{err}");
+        let (code, out, err) = code_in(&env, &elsewhere, &["drift", t, "--full"]);
+        assert_eq!(code, 0, "drift {t}: {out}{err}");
+        // The same from the directory it was added in.
+        assert_eq!(env.code(&["plan", t]).0, 0);
+    }
+    assert!(env.path("state.sqlite").is_file());
+    assert!(env.path("other.sqlite").is_file());
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+#[test]
+fn target_add_refuses_what_can_only_go_wrong() {
+    let env = rig();
+    env.write("afile", b"x\n");
+    let at = |rel: &str| format!("dir:{}", env.path(rel).display());
+    for (location, extra, words) in [
+        (at("afile"), None, "is not a directory"),
+        ("exec:plugin 'unbalanced".to_string(), None, "unbalanced quotes"),
+        (at("fresh"), Some("../etc"), "may not contain '..'"),
+        (at("tgt"), None, "is the root of target t"),
+        (at("tgt/inner"), None, "lies inside the root of target t"),
+        (at(""), None, "the store's directory"),
+        (at("store/x"), None, "lies inside the store's directory"),
+        ("dir:.".to_string(), None, "holds the store's directory"),
+    ] {
+        let mut args = vec!["target", "add", "u", &location, "--source", "src"];
+        if let Some(p) = extra {
+            args.extend(["--path", p]);
+        }
+        let line = env.fails(&args, 1);
+        assert!(line.contains(words), "{location}: {line}");
+    }
+    let none = env.ok_json(&["target", "list", "--json"]);
+    assert_eq!(none.as_array().unwrap().len(), 1, "{none}");
+}
+
+/// The scenario that replaced the store: a tree holding
+/// `.plumb/store.redb`, applied with `--adopt` to the directory holding
+/// the default store.
+#[test]
+fn a_target_on_the_directory_holding_the_default_store_is_refused() {
+    let env = Env::new();
+    let work = env.path("work");
+    std::fs::create_dir(&work).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumb"))
+            .args(args)
+            .current_dir(&work)
+            .env("NO_COLOR", "1")
+            .env_remove("PLUMB_STORE")
+            .output()
+            .unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(run(&["init"]).0, 0);
+    env.write("src/.plumb/store.redb", b"not a store\n");
+    env.write("src/a", b"a\n");
+    let src = env.path("src");
+    assert_eq!(run(&["source", "add", "s", src.to_str().unwrap(), "--vcs", "dir"]).0, 0);
+    assert_eq!(run(&["ingest"]).0, 0);
+    let (code, err) = run(&["target", "add", "t", "dir:.", "--source", "s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds the store's directory"), "{err}");
+    assert_eq!(run(&["fsck"]).0, 0);
+}

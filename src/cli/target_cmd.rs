@@ -15,6 +15,7 @@ use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
+use plumb::reconcile::define;
 use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError};
 
@@ -71,17 +72,19 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             max_delete,
         } => {
             store.source(source)?;
+            let location = Location::normalize(location)?;
             let def = TargetDef {
                 name: name.clone(),
-                location: Location::normalize(location)?,
+                workdir: workdir_for(&location)?,
+                location,
                 source: source.clone(),
                 path: path.clone(),
                 sel: sel.clone(),
                 prune: *prune,
                 pin: None,
                 max_delete: *max_delete,
-                workdir: None,
             };
+            define::check(&def, &store.targets()?, store.path())?;
             store.add_target(&def)?;
             outln!("added target {name} ({}) following {source}", def.location);
             Ok(exit::OK)
@@ -138,6 +141,19 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             outln!("removed target {name}");
             Ok(exit::OK)
         }
+    }
+}
+
+/// The working directory a target at `location` records: the current
+/// one, for a kind that runs somewhere (a plugin).
+fn workdir_for(location: &Location) -> anyhow::Result<Option<String>> {
+    if !location.kind().workdir {
+        return Ok(None);
+    }
+    let dir = plumb::reconcile::targets::current_dir()?;
+    match dir.to_str() {
+        Some(d) => Ok(Some(d.to_owned())),
+        None => anyhow::bail!("the current directory {dir:?} is not UTF-8"),
     }
 }
 

@@ -14,6 +14,7 @@
 //! store's reconciler keyspaces itself ([`records`], [`TargetStore`]).
 
 pub mod apply;
+pub mod define;
 pub mod desired;
 pub mod drift;
 pub mod guard;
@@ -77,22 +78,8 @@ pub enum ReconcileError {
         list: Vec<Conflict>,
     },
     /// A revision names a snapshot that is not in the target's source.
-    #[error(
-        "{given} is snapshot {} of {from}, not of source {follows} that target {target} follows; refusing to apply it there",
-        desired::short(snapshot)
-    )]
-    ForeignSnapshot {
-        /// The target.
-        target: String,
-        /// The source it follows.
-        follows: String,
-        /// The revision as given.
-        given: String,
-        /// The snapshot it names.
-        snapshot: SnapshotId,
-        /// Where the snapshot is from (`source NAME, …`).
-        from: String,
-    },
+    #[error(transparent)]
+    ForeignSnapshot(Box<ForeignSnapshot>),
     /// The plan deletes too much of what plumb owns; nothing was applied.
     #[error("{0}")]
     MassDelete(MassDelete),
@@ -104,10 +91,31 @@ pub enum ReconcileError {
     },
 }
 
+/// A revision that names a snapshot outside the log of the source a
+/// target follows.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{given} is snapshot {} of {from}, not of source {follows} that target {target} follows; refusing to apply it there",
+    desired::short(snapshot)
+)]
+pub struct ForeignSnapshot {
+    /// The target.
+    pub target: String,
+    /// The source it follows.
+    pub follows: String,
+    /// The revision as given.
+    pub given: String,
+    /// The snapshot it names.
+    pub snapshot: SnapshotId,
+    /// Where the snapshot is from (`source NAME, …`).
+    pub from: String,
+}
+
 /// Opens the target a definition's location names, as its kind's entry in
 /// [`targets`] opens it.
 pub fn open_target(def: &TargetDef) -> Result<Box<dyn Target>, ReconcileError> {
-    def.location.open()
+    def.location
+        .open(def.workdir.as_deref().map(std::path::Path::new))
 }
 
 /// The snapshot a run works towards: `rev` when given, else the pin, else
@@ -149,13 +157,13 @@ fn check_in_source(
             format!("source {}", names.join(", "))
         }
     };
-    Err(ReconcileError::ForeignSnapshot {
+    Err(ReconcileError::ForeignSnapshot(Box::new(ForeignSnapshot {
         target: def.name.clone(),
         follows: def.source.clone(),
         given: given.to_owned(),
         snapshot: id,
         from,
-    })
+    })))
 }
 
 /// A plan with everything it was made from.
