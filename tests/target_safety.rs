@@ -325,3 +325,61 @@ fn a_target_on_the_directory_holding_the_default_store_is_refused() {
     assert!(err.contains("holds the store's directory"), "{err}");
     assert_eq!(run(&["fsck"]).0, 0);
 }
+
+#[test]
+fn target_set_changes_a_target_in_place() {
+    let env = rig();
+    let help = env.ok_text(&["target", "set", "--help"]);
+    assert!(help.contains("--max-delete") && help.contains("--no-prune"), "{help}");
+    let applied = listed(&env, "t")["applied"].clone();
+    env.ok(&["target", "set", "t", "--no-prune", "--ref", "latest", "--max-delete", "20"]);
+    let t = listed(&env, "t");
+    assert_eq!((&t["prune"], &t["ref"], &t["max_delete"]), (&false.into(), &"latest".into(), &20.into()));
+    // What it applied is still known: in sync, nothing to do.
+    assert_eq!(t["applied"], applied);
+    assert_eq!(env.drift("t", true), (0, vec![]));
+    assert_eq!(env.code(&["plan", "t"]).0, 0);
+    // Without prune, a dropped file stays.
+    std::fs::remove_file(env.path("src/b.conf")).unwrap();
+    env.ok(&["ingest"]);
+    env.ok(&["apply", "t"]);
+    assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);
+    env.ok(&["target", "set", "t", "--prune", "--no-ref", "--max-delete", "50"]);
+    env.ok(&["apply", "t"]);
+    assert_eq!(files(&env.path("tgt")), ["a.conf"]);
+    let text = env.ok_text(&["target", "list"]);
+    assert!(text.contains("src (prune) (max-delete 50%)"), "{text}");
+    // Validated like `target add`; a directory target keeps its root.
+    for (args, words) in [
+        (&["target", "set", "t", "--path", "../x"][..], "may not contain '..'"),
+        (&["target", "set", "t", "--location", "dir:/elsewhere"], "a new root is a new target"),
+        (&["target", "set", "t", "--location", "exec:plugin"], "a new root is a new target"),
+        (&["target", "set", "nobody", "--prune"], "no target named"),
+    ] {
+        let line = env.fails(args, 1);
+        assert!(line.contains(words), "{args:?}: {line}");
+    }
+    // The same root, spelled differently, is no change.
+    let same = format!("dir:{}/./tgt/", env.path("").display());
+    assert!(env.ok_text(&["target", "set", "t", "--location", &same]).contains("unchanged"));
+}
+
+#[test]
+fn target_set_moves_a_plugin() {
+    let env = rig();
+    plugin(&env);
+    env.ok(&["target", "add", "p", "exec:python3 plugins/sqlite_target.py one.sqlite", "--source", "src"]);
+    env.ok(&["apply", "p"]);
+    // From another directory, with a path relative to it.
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let (code, _, err) = code_in(
+        &env,
+        &elsewhere,
+        &["target", "set", "p", "--location", "exec:python3 ../plugins/sqlite_target.py two.sqlite"],
+    );
+    assert_eq!(code, 0, "{err}");
+    env.ok(&["apply", "p"]);
+    assert!(elsewhere.join("two.sqlite").is_file());
+    assert_eq!(env.code(&["plan", "p"]).0, 0);
+}

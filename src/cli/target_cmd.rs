@@ -1,4 +1,4 @@
-//! `plumb target add|list|remove`, and the reconcile commands: `plan`,
+//! `plumb target add|set|list|remove`, and the reconcile commands: `plan`,
 //! `apply`, `drift`, `rollback`, `unpin`, `runs`.
 
 use super::output::{errln, outln};
@@ -8,6 +8,7 @@ use std::path::Path;
 use clap::Subcommand;
 use plumb_core::target::Observed;
 
+use plumb::reconcile::define;
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::guard::MassDelete;
@@ -15,8 +16,7 @@ use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
-use plumb::reconcile::define;
-use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
+use plumb::reconcile::{Record, RunKind, RunRecord, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError};
 
 use super::files::write_text_diff;
@@ -44,6 +44,35 @@ pub enum TargetCommand {
         #[arg(long)]
         prune: bool,
         /// The largest share of the paths plumb owns that one apply may delete without --allow-mass-delete, in percent [default: 50].
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+        max_delete: Option<u8>,
+    },
+    /// Change a target in place, keeping what it applied: prune, path, ref, delete share, or a plugin's command.
+    Set {
+        /// The target.
+        name: String,
+        /// A new exec:PROGRAM [ARGS...] for a plugin target (a directory target's root cannot change: a new root is a new target).
+        #[arg(long, value_name = "LOCATION")]
+        location: Option<String>,
+        /// Delete what plumb created and the snapshot dropped.
+        #[arg(long, conflicts_with = "no_prune")]
+        prune: bool,
+        /// Leave what the snapshot dropped in place.
+        #[arg(long)]
+        no_prune: bool,
+        /// Reconcile only this subdirectory of each snapshot.
+        #[arg(long, value_name = "SUBDIR", conflicts_with = "no_path")]
+        path: Option<String>,
+        /// Reconcile the whole snapshot.
+        #[arg(long)]
+        no_path: bool,
+        /// Follow this selector instead of the latest snapshot.
+        #[arg(long = "ref", value_name = "SEL", conflicts_with = "no_ref")]
+        sel: Option<String>,
+        /// Follow the latest snapshot.
+        #[arg(long)]
+        no_ref: bool,
+        /// The largest share of the paths plumb owns that one apply may delete without --allow-mass-delete, in percent.
         #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
         max_delete: Option<u8>,
     },
@@ -89,6 +118,63 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             outln!("added target {name} ({}) following {source}", def.location);
             Ok(exit::OK)
         }
+        TargetCommand::Set {
+            name,
+            location,
+            prune,
+            no_prune,
+            path,
+            no_path,
+            sel,
+            no_ref,
+            max_delete,
+        } => {
+            let old = store.target(name)?;
+            let mut def = old.clone();
+            if let Some(text) = location {
+                let location = Location::normalize(text)?;
+                if location != old.location
+                    && (old.location.root().is_some()
+                        || location.kind().name != old.location.kind().name)
+                {
+                    anyhow::bail!(
+                        "target {name} is at {}; a new root is a new target (`plumb target add` one, then `plumb target remove {name}`)",
+                        old.location
+                    );
+                }
+                def.workdir = workdir_for(&location)?;
+                def.location = location;
+            }
+            if *prune || *no_prune {
+                def.prune = *prune;
+            }
+            if path.is_some() || *no_path {
+                def.path = path.clone();
+            }
+            if sel.is_some() || *no_ref {
+                def.sel = sel.clone();
+            }
+            if max_delete.is_some() {
+                def.max_delete = *max_delete;
+            }
+            define::check(&def, &store.targets()?, store.path())?;
+            if def == old {
+                outln!("target {name} unchanged");
+                return Ok(exit::OK);
+            }
+            store.record(Record {
+                target: name,
+                inventory: None,
+                run: None,
+                def: Some(&def),
+            })?;
+            outln!(
+                "changed target {name} ({}) following {}",
+                def.location,
+                def.source
+            );
+            Ok(exit::OK)
+        }
         TargetCommand::List { json } => {
             let targets = store.targets()?;
             if *json {
@@ -125,10 +211,11 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                         .map_or(String::new(), |m| format!(" (max-delete {m}%)"));
                     ignore_broken_pipe(writeln!(
                         out,
-                        "{}\t{}\t{}{}{}{share}\t{applied}{pin}",
+                        "{}\t{}\t{}{}{}{}{share}\t{applied}{pin}",
                         t.name,
                         t.location,
                         t.source,
+                        t.sel.as_deref().map_or(String::new(), |s| format!("@{s}")),
                         t.path.as_deref().map_or(String::new(), |p| format!(":{p}")),
                         if t.prune { " (prune)" } else { "" },
                     ))?;
@@ -297,7 +384,7 @@ pub fn plan(
         snapshot,
         options(&def, adopt, false),
     )
-        .within(|| name)?;
+    .within(|| name)?;
     let plan = &prepared.plan;
     let tally = plan.tally();
     let code = if plan.has_changes() || tally.conflict > 0 {
