@@ -383,3 +383,19 @@ fn target_set_moves_a_plugin() {
     assert!(elsewhere.join("two.sqlite").is_file());
     assert_eq!(env.code(&["plan", "p"]).0, 0);
 }
+
+#[test]
+fn removing_a_followed_source_names_its_targets() {
+    let env = rig();
+    let line = env.fails(&["source", "remove", "src"], 1);
+    assert!(line.contains("target t") && line.contains("--with-targets"), "{line}");
+    assert_eq!(listed(&env, "t")["source"], "src");
+    env.ok(&["log", "src"]);
+    // Another source goes as before.
+    env.ok(&["source", "remove", "other"]);
+    let out = env.ok_text(&["source", "remove", "src", "--with-targets"]);
+    assert!(out.contains("removed target t"), "{out}");
+    assert_eq!(env.ok_json(&["target", "list", "--json"]), serde_json::json!([]));
+    // What it applied stays where it is.
+    assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);
+}

@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
 
+use plumb::reconcile::TargetStore;
 use plumb::sources::{self, Place, SOURCES, SourceKind};
 use plumb::store::{SourceDef, Store};
 
@@ -41,6 +42,9 @@ pub enum SourceCommand {
     Remove {
         /// The source.
         name: String,
+        /// Remove the targets that follow it too (what they applied stays where it is).
+        #[arg(long)]
+        with_targets: bool,
     },
 }
 
@@ -135,8 +139,26 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                 }
             }
         }
-        SourceCommand::Remove { name } => {
+        SourceCommand::Remove { name, with_targets } => {
             let def = store.source(name)?;
+            let followers: Vec<String> = store
+                .targets()?
+                .into_iter()
+                .filter(|t| t.source == *name)
+                .map(|t| t.name)
+                .collect();
+            if !followers.is_empty() && !with_targets {
+                bail!(
+                    "source {name} is followed by target{} {}; remove {} first, or pass --with-targets",
+                    if followers.len() == 1 { "" } else { "s" },
+                    followers.join(", "),
+                    if followers.len() == 1 { "it" } else { "them" },
+                );
+            }
+            for target in &followers {
+                store.remove_target(target)?;
+                outln!("removed target {target}");
+            }
             store.remove_source(name)?;
             // A remote source's copy goes with it.
             if let Some(dir) = store.path() {
