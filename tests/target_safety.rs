@@ -69,7 +69,11 @@ fn a_snapshot_of_another_source_is_refused() {
     let line = env.fails(&["rollback", "t", &id[..12]], 1);
     assert!(line.contains("source other"), "{line}");
     assert_eq!(tree(&env.path("tgt")), before, "the target changed");
-    assert_eq!(listed(&env, "t"), def, "the definition or inventory changed");
+    assert_eq!(
+        listed(&env, "t"),
+        def,
+        "the definition or inventory changed"
+    );
     assert_eq!(env.drift("t", true), (0, vec![]));
     // Its own source's snapshots still go.
     env.ok(&["rollback", "t", "src@latest"]);
@@ -112,7 +116,10 @@ fn an_emptied_source_directory_is_announced_and_refused() {
         (&2.into(), &2.into())
     );
     let (_, text, _) = env.code(&["plan", "t"]);
-    assert!(text.contains("! guard    apply would delete 2 of the 2"), "{text}");
+    assert!(
+        text.contains("! guard    apply would delete 2 of the 2"),
+        "{text}"
+    );
     refused_by_guard(&env, "delete 2 of the 2 paths");
     assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);
     // Allowed explicitly, it goes.
@@ -130,10 +137,28 @@ fn deleting_more_than_the_share_is_refused() {
     env.add_dir_source("src", "src");
     env.ok(&["ingest"]);
     let root = |rel: &str| format!("dir:{}", env.path(rel).display());
-    env.ok(&["target", "add", "t", &root("tgt"), "--source", "src", "--prune"]);
+    env.ok(&[
+        "target",
+        "add",
+        "t",
+        &root("tgt"),
+        "--source",
+        "src",
+        "--prune",
+    ]);
     // A target's own share.
     let (t2, u) = (root("tgt2"), "u");
-    env.ok(&["target", "add", u, &t2, "--source", "src", "--prune", "--max-delete", "80"]);
+    env.ok(&[
+        "target",
+        "add",
+        u,
+        &t2,
+        "--source",
+        "src",
+        "--prune",
+        "--max-delete",
+        "80",
+    ]);
     assert_eq!(listed(&env, u)["max_delete"], 80);
     assert_eq!(listed(&env, "t")["max_delete"], 50);
     env.ok(&["apply", "t"]);
@@ -155,7 +180,16 @@ fn deleting_more_than_the_share_is_refused() {
     env.ok(&["apply", u]);
     assert_eq!(files(&env.path("tgt2")), ["f8", "f9"]);
     // The share is a percentage.
-    let (code, _, err) = env.code(&["target", "add", "v", &root("v"), "--source", "src", "--max-delete", "101"]);
+    let (code, _, err) = env.code(&[
+        "target",
+        "add",
+        "v",
+        &root("v"),
+        "--source",
+        "src",
+        "--max-delete",
+        "101",
+    ]);
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("101 is not in 0..=100"), "{err}");
 }
@@ -174,8 +208,26 @@ fn a_path_that_matches_nothing_warns_at_ingest_and_fails_at_plan() {
     env.add_dir_source("d", "d");
     env.ok(&["ingest"]);
     let root = |rel: &str| format!("dir:{}", env.path(rel).display());
-    env.ok(&["target", "add", "tg", &root("tg"), "--source", "g", "--prune"]);
-    env.ok(&["target", "add", "td", &root("td"), "--source", "d", "--path", "sub", "--prune"]);
+    env.ok(&[
+        "target",
+        "add",
+        "tg",
+        &root("tg"),
+        "--source",
+        "g",
+        "--prune",
+    ]);
+    env.ok(&[
+        "target",
+        "add",
+        "td",
+        &root("td"),
+        "--source",
+        "d",
+        "--path",
+        "sub",
+        "--prune",
+    ]);
     env.ok(&["apply", "tg"]);
     env.ok(&["apply", "td"]);
 
@@ -187,14 +239,20 @@ fn a_path_that_matches_nothing_warns_at_ingest_and_fails_at_plan() {
     let warned: Vec<&str> = err.lines().collect();
     assert_eq!(warned.len(), 2, "{err}");
     assert!(
-        warned[0].starts_with("plumb: warning: d: target td: --path sub matches nothing in the latest snapshot"),
+        warned[0].starts_with(
+            "plumb: warning: d: target td: --path sub matches nothing in the latest snapshot"
+        ),
         "{err}"
     );
     assert!(
-        warned[1].starts_with("plumb: warning: g: --path conf matches nothing in the latest snapshot"),
+        warned[1]
+            .starts_with("plumb: warning: g: --path conf matches nothing in the latest snapshot"),
         "{err}"
     );
-    for (target, words) in [("tg", "source g --path conf matches nothing in snapshot"), ("td", "has no directory \"sub\"")] {
+    for (target, words) in [
+        ("tg", "source g --path conf matches nothing in snapshot"),
+        ("td", "has no directory \"sub\""),
+    ] {
         for cmd in ["plan", "apply"] {
             let line = env.fails(&[cmd, target], 1);
             assert!(line.contains(words), "{cmd} {target}: {line}");
@@ -212,9 +270,19 @@ fn a_root_is_stored_normalized_and_never_through_dot_dot() {
     let line = env.fails(&["target", "add", "u", &dotdot, "--source", "src"], 1);
     assert!(line.contains("'..'"), "{line}");
     assert!(!env.path("live2/new").exists());
-    assert_eq!(std::fs::read(env.path("live2/a")).unwrap(), b"not plumb's\n");
+    assert_eq!(
+        std::fs::read(env.path("live2/a")).unwrap(),
+        b"not plumb's\n"
+    );
     // `.` and repeated slashes go; relative roots are made absolute here.
-    env.ok(&["target", "add", "u", "dir:./live2//./conf/", "--source", "src"]);
+    env.ok(&[
+        "target",
+        "add",
+        "u",
+        "dir:./live2//./conf/",
+        "--source",
+        "src",
+    ]);
     let want = format!("dir:{}", env.path("live2/conf").display());
     assert_eq!(listed(&env, "u")["location"], want.as_str());
 }
@@ -228,6 +296,14 @@ fn plugin(env: &Env) {
     std::fs::create_dir_all(to.parent().unwrap()).unwrap();
     std::fs::copy(from, &to).unwrap();
     plumb_testutils::fs::chmod(&to, 0o755);
+}
+
+/// Adds plugin target `name` following `src`, the reference plugin run
+/// by a relative path from the scratch directory, keeping its files in
+/// `db` (relative too).
+fn add_plugin(env: &Env, name: &str, db: &str) {
+    let location = format!("exec:python3 plugins/sqlite_target.py {db}");
+    env.ok(&["target", "add", name, &location, "--source", "src"]);
 }
 
 /// Runs plumb in `dir` instead of the scratch directory.
@@ -246,8 +322,15 @@ fn a_plugin_runs_where_it_was_added_whatever_the_callers_directory() {
     plugin(&env);
     // Relative program, relative arguments: resolved against the directory
     // current at `target add`.
-    env.ok(&["target", "add", "p", "exec:python3 plugins/sqlite_target.py state.sqlite", "--source", "src"]);
-    env.ok(&["target", "add", "q", "exec:./plugins/sqlite_target.py other.sqlite", "--source", "src"]);
+    add_plugin(&env, "p", "state.sqlite");
+    env.ok(&[
+        "target",
+        "add",
+        "q",
+        "exec:./plugins/sqlite_target.py other.sqlite",
+        "--source",
+        "src",
+    ]);
     let program = env.path("plugins/sqlite_target.py");
     assert_eq!(
         listed(&env, "q")["location"],
@@ -277,7 +360,11 @@ fn target_add_refuses_what_can_only_go_wrong() {
     let at = |rel: &str| format!("dir:{}", env.path(rel).display());
     for (location, extra, words) in [
         (at("afile"), None, "is not a directory"),
-        ("exec:plugin 'unbalanced".to_string(), None, "unbalanced quotes"),
+        (
+            "exec:plugin 'unbalanced".to_string(),
+            None,
+            "unbalanced quotes",
+        ),
         (at("fresh"), Some("../etc"), "may not contain '..'"),
         (at("tgt"), None, "is the root of target t"),
         (at("tgt/inner"), None, "lies inside the root of target t"),
@@ -312,13 +399,19 @@ fn a_target_on_the_directory_holding_the_default_store_is_refused() {
             .env_remove("PLUMB_STORE")
             .output()
             .unwrap();
-        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert_eq!(run(&["init"]).0, 0);
     env.write("src/.plumb/store.redb", b"not a store\n");
     env.write("src/a", b"a\n");
     let src = env.path("src");
-    assert_eq!(run(&["source", "add", "s", src.to_str().unwrap(), "--vcs", "dir"]).0, 0);
+    assert_eq!(
+        run(&["source", "add", "s", src.to_str().unwrap(), "--vcs", "dir"]).0,
+        0
+    );
     assert_eq!(run(&["ingest"]).0, 0);
     let (code, err) = run(&["target", "add", "t", "dir:.", "--source", "s"]);
     assert_eq!(code, 1, "{err}");
@@ -330,11 +423,26 @@ fn a_target_on_the_directory_holding_the_default_store_is_refused() {
 fn target_set_changes_a_target_in_place() {
     let env = rig();
     let help = env.ok_text(&["target", "set", "--help"]);
-    assert!(help.contains("--max-delete") && help.contains("--no-prune"), "{help}");
+    assert!(
+        help.contains("--max-delete") && help.contains("--no-prune"),
+        "{help}"
+    );
     let applied = listed(&env, "t")["applied"].clone();
-    env.ok(&["target", "set", "t", "--no-prune", "--ref", "latest", "--max-delete", "20"]);
+    env.ok(&[
+        "target",
+        "set",
+        "t",
+        "--no-prune",
+        "--ref",
+        "latest",
+        "--max-delete",
+        "20",
+    ]);
     let t = listed(&env, "t");
-    assert_eq!((&t["prune"], &t["ref"], &t["max_delete"]), (&false.into(), &"latest".into(), &20.into()));
+    assert_eq!(
+        (&t["prune"], &t["ref"], &t["max_delete"]),
+        (&false.into(), &"latest".into(), &20.into())
+    );
     // What it applied is still known: in sync, nothing to do.
     assert_eq!(t["applied"], applied);
     assert_eq!(env.drift("t", true), (0, vec![]));
@@ -344,16 +452,33 @@ fn target_set_changes_a_target_in_place() {
     env.ok(&["ingest"]);
     env.ok(&["apply", "t"]);
     assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);
-    env.ok(&["target", "set", "t", "--prune", "--no-ref", "--max-delete", "50"]);
+    env.ok(&[
+        "target",
+        "set",
+        "t",
+        "--prune",
+        "--no-ref",
+        "--max-delete",
+        "50",
+    ]);
     env.ok(&["apply", "t"]);
     assert_eq!(files(&env.path("tgt")), ["a.conf"]);
     let text = env.ok_text(&["target", "list"]);
     assert!(text.contains("src (prune) (max-delete 50%)"), "{text}");
     // Validated like `target add`; a directory target keeps its root.
     for (args, words) in [
-        (&["target", "set", "t", "--path", "../x"][..], "may not contain '..'"),
-        (&["target", "set", "t", "--location", "dir:/elsewhere"], "a new root is a new target"),
-        (&["target", "set", "t", "--location", "exec:plugin"], "a new root is a new target"),
+        (
+            &["target", "set", "t", "--path", "../x"][..],
+            "may not contain '..'",
+        ),
+        (
+            &["target", "set", "t", "--location", "dir:/elsewhere"],
+            "a new root is a new target",
+        ),
+        (
+            &["target", "set", "t", "--location", "exec:plugin"],
+            "a new root is a new target",
+        ),
         (&["target", "set", "nobody", "--prune"], "no target named"),
     ] {
         let line = env.fails(args, 1);
@@ -361,14 +486,17 @@ fn target_set_changes_a_target_in_place() {
     }
     // The same root, spelled differently, is no change.
     let same = format!("dir:{}/./tgt/", env.path("").display());
-    assert!(env.ok_text(&["target", "set", "t", "--location", &same]).contains("unchanged"));
+    assert!(
+        env.ok_text(&["target", "set", "t", "--location", &same])
+            .contains("unchanged")
+    );
 }
 
 #[test]
 fn target_set_moves_a_plugin() {
     let env = rig();
     plugin(&env);
-    env.ok(&["target", "add", "p", "exec:python3 plugins/sqlite_target.py one.sqlite", "--source", "src"]);
+    add_plugin(&env, "p", "one.sqlite");
     env.ok(&["apply", "p"]);
     // From another directory, with a path relative to it.
     let elsewhere = env.path("elsewhere");
@@ -376,7 +504,13 @@ fn target_set_moves_a_plugin() {
     let (code, _, err) = code_in(
         &env,
         &elsewhere,
-        &["target", "set", "p", "--location", "exec:python3 ../plugins/sqlite_target.py two.sqlite"],
+        &[
+            "target",
+            "set",
+            "p",
+            "--location",
+            "exec:python3 ../plugins/sqlite_target.py two.sqlite",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     env.ok(&["apply", "p"]);
@@ -388,14 +522,41 @@ fn target_set_moves_a_plugin() {
 fn removing_a_followed_source_names_its_targets() {
     let env = rig();
     let line = env.fails(&["source", "remove", "src"], 1);
-    assert!(line.contains("target t") && line.contains("--with-targets"), "{line}");
+    assert!(
+        line.contains("target t") && line.contains("--with-targets"),
+        "{line}"
+    );
     assert_eq!(listed(&env, "t")["source"], "src");
     env.ok(&["log", "src"]);
     // Another source goes as before.
     env.ok(&["source", "remove", "other"]);
     let out = env.ok_text(&["source", "remove", "src", "--with-targets"]);
     assert!(out.contains("removed target t"), "{out}");
-    assert_eq!(env.ok_json(&["target", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        env.ok_json(&["target", "list", "--json"]),
+        serde_json::json!([])
+    );
     // What it applied stays where it is.
     assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);
+}
+
+#[test]
+fn one_failing_source_does_not_stop_the_others() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    env.write("a/x", b"x\n");
+    env.write("c/z", b"z\n");
+    env.add_dir_source("a-gone", "a");
+    env.add_dir_source("c-fine", "c");
+    std::fs::remove_dir_all(env.path("a")).unwrap();
+    let (code, out, err) = env.code(&["ingest"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("plumb: error: ") && lines[0].contains("a-gone"),
+        "{err}"
+    );
+    assert!(out.contains("c-fine: 1 new snapshot"), "{out}");
+    env.ok(&["log", "c-fine"]);
 }

@@ -23,50 +23,60 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
     if names.is_empty() {
         bail!("no sources defined (add one with `plumb source add NAME LOCATION`)");
     }
+    let mut failed = 0usize;
     for name in &names {
-        let started = Instant::now();
-        let bar = progress_bar(name);
-        let progress_bar = bar.clone();
-        let report = plumb::ingest::ingest(
-            store,
-            name,
-            Box::new(move |what: &str, done: u64, total: u64| {
-                if total > 0 {
-                    progress_bar.set_length(total);
-                }
-                progress_bar.set_message(what.to_owned());
-                progress_bar.set_position(done);
-            }),
-        );
-        bar.finish_and_clear();
-        let report = report?;
-        let paths = plumb::ingest::path_warnings(store, name)
-            .within(|| format!("source {name:?}"))?;
-        for w in report.warnings.iter().chain(&paths) {
-            errln!("plumb: warning: {name}: {w}");
-        }
-        let secs = started.elapsed().as_secs_f64();
-        match report.new_snapshots.as_slice() {
-            [] => outln!(
-                "{name}: up to date ({} files read, {secs:.2}s)",
-                report.files_read
-            ),
-            new => {
-                let last = new.last().expect("non-empty");
-                let s = store.snapshot(last)?;
-                outln!(
-                    "{name}: {} new snapshot{} (latest {} {}), {} files read, {}, {secs:.2}s",
-                    new.len(),
-                    if new.len() == 1 { "" } else { "s" },
-                    s.revision,
-                    super::output::short(last),
-                    report.files_read,
-                    human_bytes(report.bytes_read),
-                );
-            }
+        // One failing source does not keep the others from being read.
+        if let Err(e) = ingest_one(store, name) {
+            errln!("plumb: error: {e}");
+            failed += 1;
         }
     }
-    Ok(exit::OK)
+    Ok(if failed == 0 { exit::OK } else { exit::ERROR })
+}
+
+/// Ingests one source and prints what it did.
+fn ingest_one(store: &Store, name: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bar = progress_bar(name);
+    let progress_bar = bar.clone();
+    let report = plumb::ingest::ingest(
+        store,
+        name,
+        Box::new(move |what: &str, done: u64, total: u64| {
+            if total > 0 {
+                progress_bar.set_length(total);
+            }
+            progress_bar.set_message(what.to_owned());
+            progress_bar.set_position(done);
+        }),
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    let paths = plumb::ingest::path_warnings(store, name).within(|| format!("source {name:?}"))?;
+    for w in report.warnings.iter().chain(&paths) {
+        errln!("plumb: warning: {name}: {w}");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match report.new_snapshots.as_slice() {
+        [] => outln!(
+            "{name}: up to date ({} files read, {secs:.2}s)",
+            report.files_read
+        ),
+        new => {
+            let last = new.last().expect("non-empty");
+            let s = store.snapshot(last)?;
+            outln!(
+                "{name}: {} new snapshot{} (latest {} {}), {} files read, {}, {secs:.2}s",
+                new.len(),
+                if new.len() == 1 { "" } else { "s" },
+                s.revision,
+                super::output::short(last),
+                report.files_read,
+                human_bytes(report.bytes_read),
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn progress_bar(name: &str) -> ProgressBar {
