@@ -42,7 +42,7 @@ fn origin(env: &Env) -> (Repo, Repo) {
 }
 
 fn revisions(env: &Env, name: &str) -> Vec<String> {
-    env.ok_json(&["log", name, "--json"])
+    env.ok_json(&["log", name, "--json"])["snapshots"]
         .as_array()
         .unwrap()
         .iter()
@@ -54,7 +54,7 @@ fn revisions(env: &Env, name: &str) -> Vec<String> {
 /// what `git ls-tree` and `git cat-file` say in the origin, and whose
 /// parents are the commit's; the source has exactly these snapshots.
 fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
-    let log = env.ok_json(&["log", name, "--json"]);
+    let log = env.ok_json(&["log", name, "--json"])["snapshots"].clone();
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), commits.len(), "snapshot count of {name}");
     let rev_of = |id: &str| {

@@ -154,7 +154,7 @@ impl TestEnv {
                 .unwrap_or_else(|| panic!("{name} in {d}"))
                 .to_string()
         };
-        let list = v["drift"]
+        let list = v["drifted"]
             .as_array()
             .unwrap_or_else(|| panic!("{v}"))
             .iter()
