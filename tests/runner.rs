@@ -12,6 +12,7 @@ mod kill;
 mod kill_apply;
 mod output;
 mod reconcile_hostile;
+mod revisions;
 mod store;
 mod target_conformance;
 
