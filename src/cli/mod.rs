@@ -7,6 +7,7 @@ mod ingest_cmd;
 mod json;
 mod maintenance;
 mod output;
+mod progress;
 mod source_cmd;
 mod target_cmd;
 

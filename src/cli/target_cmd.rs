@@ -420,7 +420,7 @@ pub fn apply(
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
-    let bar = super::ingest_cmd::progress_bar(name);
+    let bar = super::progress::bar(name);
     bar.set_message("changes");
     let result = reconcile::apply(
         &store,
@@ -429,10 +429,7 @@ pub fn apply(
         snapshot,
         options(&def, adopt),
         kind,
-        &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
+        &|done, total| super::progress::update(&bar, done, total),
     );
     bar.finish_and_clear();
     let report = match result {
