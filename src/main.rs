@@ -11,20 +11,18 @@ fn main() -> ExitCode {
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => {
-            let code = if e.use_stderr() {
-                cli::exit::USAGE
-            } else {
-                cli::exit::OK
-            };
-            // clap prints help and version to stdout, errors to stderr.
-            let _ = e.print();
-            return ExitCode::from(code);
+            let json = std::env::args_os()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "--json");
+            return ExitCode::from(cli::report_parse_error(&e, json));
         }
     };
     init_logging();
+    let json = args.json();
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => ExitCode::from(cli::report_error(&e)),
+        Err(e) => ExitCode::from(cli::report_error(&e, json)),
     }
 }
 

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::Env;
+use crate::{Env, json_bytes};
 use plumb_testutils::cli::split_z;
 use plumb_testutils::fixture;
 use plumb_testutils::fs::is_root;
@@ -59,7 +59,7 @@ fn plumb_bytes(env: &Env, args: &[OsString]) -> Vec<u8> {
 
 /// The source's log as revision → (snapshot id, the log entry).
 fn log_by_revision(env: &Env, name: &str) -> (Vec<String>, HashMap<String, serde_json::Value>) {
-    let log = env.ok_json(&["log", name, "--json"]);
+    let log = env.ok_json(&["log", name, "--json"])["snapshots"].clone();
     let mut order = Vec::new();
     let mut map = HashMap::new();
     for e in log.as_array().unwrap() {
@@ -123,14 +123,14 @@ fn check_source(
         let target = format!("{name}@{sha}");
         let got = split_z(&env.ok(&["ls", "-r", "-z", &target]));
         assert_eq!(got, want, "files of {sha}");
-        let listed = env.ok_json(&["ls", "-r", "--json", &target]);
-        let kinds: HashMap<String, String> = listed
+        let listed = env.ok_json(&["ls", "-r", "--json", &target])["entries"].clone();
+        let kinds: HashMap<Vec<u8>, String> = listed
             .as_array()
             .unwrap()
             .iter()
             .map(|e| {
                 (
-                    e["path"].as_str().unwrap().to_owned(),
+                    json_bytes(&e["path"]),
                     e["kind"].as_str().unwrap().to_owned(),
                 )
             })
@@ -144,13 +144,13 @@ fn check_source(
                 ("160000", "commit") => "submodule",
                 other => panic!("unexpected git entry {other:?}"),
             };
-            assert_eq!(kinds[&lossy], kind, "kind of {lossy} in {sha}");
+            assert_eq!(kinds[&e.path], kind, "kind of {lossy} in {sha}");
             if e.kind == "commit" {
                 let id = listed
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|x| x["path"] == lossy.as_str())
+                    .find(|x| json_bytes(&x["path"]) == e.path)
                     .unwrap()["id"]
                     .clone();
                 assert_eq!(id, format!("{scheme}{}", e.oid).as_str());
@@ -550,7 +550,7 @@ fn incremental_ingest() {
     assert_eq!(out.trim_end().split(" (").next(), Some("app: up to date"));
     assert!(out.contains("(0 files read"), "{out}");
     assert_eq!(
-        env.ok_json(&["log", "app", "--json"])
+        env.ok_json(&["log", "app", "--json"])["snapshots"]
             .as_array()
             .unwrap()
             .len(),

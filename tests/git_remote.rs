@@ -42,7 +42,7 @@ fn origin(env: &Env) -> (Repo, Repo) {
 }
 
 fn revisions(env: &Env, name: &str) -> Vec<String> {
-    env.ok_json(&["log", name, "--json"])
+    env.ok_json(&["log", name, "--json"])["snapshots"]
         .as_array()
         .unwrap()
         .iter()
@@ -54,7 +54,7 @@ fn revisions(env: &Env, name: &str) -> Vec<String> {
 /// what `git ls-tree` and `git cat-file` say in the origin, and whose
 /// parents are the commit's; the source has exactly these snapshots.
 fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
-    let log = env.ok_json(&["log", name, "--json"]);
+    let log = env.ok_json(&["log", name, "--json"])["snapshots"].clone();
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), commits.len(), "snapshot count of {name}");
     let rev_of = |id: &str| {
@@ -105,13 +105,6 @@ fn check_source(env: &Env, name: &str, origin: &Repo, commits: &[String]) {
             .collect();
         assert_eq!(parents, want, "parents of {sha}");
     }
-}
-
-fn show_revision(env: &Env, rev: &str) -> String {
-    env.ok_json(&["show", rev, "--json"])["revision"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn url_of(dir: &Path) -> String {
@@ -166,11 +159,11 @@ fn file_remote_is_mirrored_and_fetched_incrementally() {
     work.git(&["push", "-q", "-f", "origin", "feat"]);
     work.git(&["push", "-q", "origin", ":gone"]);
     let gone = origin.text(&["rev-parse", "main~2"]);
-    assert_eq!(show_revision(&env, "all@gone"), format!("git:sha1:{gone}"));
+    assert_eq!(env.revision("all@gone"), format!("git:sha1:{gone}"));
     let out = env.ok_text(&["ingest", "all"]);
     assert!(out.contains("all: 2 new snapshots"), "{out}");
-    assert_eq!(show_revision(&env, "all@feat"), format!("git:sha1:{feat}"));
-    assert_eq!(show_revision(&env, "all@main"), format!("git:sha1:{new}"));
+    assert_eq!(env.revision("all@feat"), format!("git:sha1:{feat}"));
+    assert_eq!(env.revision("all@main"), format!("git:sha1:{new}"));
     let err = env.fails(&["show", "all@gone"], 1);
     assert!(err.contains("gone"), "{err}");
     // The old tip stays recorded; the cache mirrors the origin's refs.
@@ -260,7 +253,7 @@ fn git_daemon_remote_and_unreachable_remotes() {
     assert!(out.contains("app: 3 new snapshots"), "{out}");
     check_source(&env, "app", &origin, &origin.rev_list(&["main"]));
     let v1 = origin.text(&["rev-parse", "v1^{commit}"]);
-    assert_eq!(show_revision(&env, "app@v1"), format!("git:sha1:{v1}"));
+    assert_eq!(env.revision("app@v1"), format!("git:sha1:{v1}"));
 
     work.write("etc/db.conf", b"db2\n");
     let new = work.commit("four");
@@ -286,7 +279,7 @@ fn git_daemon_remote_and_unreachable_remotes() {
     assert!(err.to_lowercase().contains("connect"), "{err}");
     assert_eq!(env.ok(&["log", "app"]), log);
     assert_eq!(mirror.text(&["for-each-ref"]), mirrored);
-    assert_eq!(show_revision(&env, "app@main"), format!("git:sha1:{new}"));
+    assert_eq!(env.revision("app@main"), format!("git:sha1:{new}"));
     env.ok(&["fsck"]);
 
     // A remote never reached leaves no mirror behind.

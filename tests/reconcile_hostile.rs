@@ -212,7 +212,7 @@ fn symlinked_dir_to_outside_before_the_first_apply() {
     assert_empty(&rig.outside());
     assert!(is_symlink(&rig.target("conf.d")), "the link is left alone");
     assert!(!exists(&rig.target("app.conf")), "nothing applied");
-    let (_, runs) = rig.json(&["runs", "t", "--json"]);
+    let runs = rig.json(&["runs", "t", "--json"]).1["runs"].clone();
     assert_eq!(runs[0]["outcome"], "refused", "{runs}");
 
     // --adopt replaces the link itself with a directory, still writing
@@ -462,7 +462,7 @@ impl Nobody<'_> {
             .is_ok_and(|s| s.success())
     }
 
-    fn run(&self, args: &[&str]) -> (i32, String) {
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = Self::setpriv()
             .arg(env!("CARGO_BIN_EXE_plumb"))
             .arg("--store")
@@ -476,14 +476,18 @@ impl Nobody<'_> {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        (out.status.code().unwrap_or(-1), err)
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), stdout, err)
     }
 }
 
 /// The read-only directory check, with `plumb` run by `run`.
-fn read_only_dir_blocks_then_converges(rig: &Rig, run: &dyn Fn(&[&str]) -> (i32, String)) {
+/// Runs plumb: the exit code, stdout and stderr.
+type Run<'a> = dyn Fn(&[&str]) -> (i32, String, String) + 'a;
+
+fn read_only_dir_blocks_then_converges(rig: &Rig, run: &Run<'_>) {
     let ok = |args: &[&str]| {
-        let (code, err) = run(args);
+        let (code, _, err) = run(args);
         assert_eq!(code, 0, "{args:?}: {err}");
     };
     ok(&["apply", "t"]);
@@ -492,17 +496,21 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &dyn Fn(&[&str]) -> (i32,
     ok(&["ingest", "src"]);
     chmod(&rig.target("conf.d"), 0o555);
 
-    let (code, err) = run(&["apply", "t"]);
+    let (code, out, err) = run(&["apply", "t"]);
     assert_eq!(code, 1, "{err}");
     let lines: Vec<&str> = err.lines().collect();
-    // One error line naming the path and why (every failed change is
-    // listed on stdout).
+    // One error line saying what was done, what was not and why (every
+    // failed change is listed on stdout), and nothing claiming success.
     assert_eq!(
         lines,
         [
-            "plumb: error: t: 1 change failed (first: conf.d/a.conf: permission denied); the next apply retries them"
+            "plumb: error: t: apply failed, 1 of 2 changes made: 1 change failed (first: conf.d/a.conf: permission denied); the next apply retries the rest"
         ],
         "{err}"
+    );
+    assert!(
+        !out.contains("applied"),
+        "a failed apply claims success: {out}"
     );
     // What could be done was done; the blocked file is untouched.
     assert_eq!(
@@ -514,7 +522,7 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &dyn Fn(&[&str]) -> (i32,
         b"a = 1\n"
     );
     no_temp_files(&rig.target(""));
-    let (code, _) = run(&["drift", "t"]);
+    let (code, _, _) = run(&["drift", "t"]);
     assert_eq!(code, 2, "the failed change is drift until applied");
 
     chmod(&rig.target("conf.d"), 0o755);
@@ -523,9 +531,9 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &dyn Fn(&[&str]) -> (i32,
         std::fs::read(rig.target("conf.d/a.conf")).unwrap(),
         b"a = 2\n"
     );
-    let (code, err) = run(&["drift", "t", "--full"]);
+    let (code, _, err) = run(&["drift", "t", "--full"]);
     assert_eq!(code, 0, "{err}");
-    let (code, err) = run(&["plan", "t"]);
+    let (code, _, err) = run(&["plan", "t"]);
     assert_eq!(code, 0, "{err}");
     no_temp_files(&rig.target(""));
 }
@@ -534,10 +542,7 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &dyn Fn(&[&str]) -> (i32,
 fn a_read_only_dir_blocks_an_update_until_it_is_writable() {
     let rig = Rig::new(true);
     if !is_root() {
-        read_only_dir_blocks_then_converges(&rig, &|args| {
-            let (code, _, err) = rig.code(args);
-            (code, err)
-        });
+        read_only_dir_blocks_then_converges(&rig, &|args| rig.code(args));
         return;
     }
     // Root bypasses permissions: run plumb as nobody on a tree it owns.

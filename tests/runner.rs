@@ -10,7 +10,9 @@ mod git_remote;
 mod hg;
 mod kill;
 mod kill_apply;
+mod output;
 mod reconcile_hostile;
+mod revisions;
 mod store;
 mod target_conformance;
 mod target_safety;
@@ -35,6 +37,18 @@ impl std::ops::Deref for Env {
 
     fn deref(&self) -> &TestEnv {
         &self.0
+    }
+}
+
+/// A byte string as plumb's JSON holds it: a string when UTF-8, else
+/// `{"b64": …}`.
+fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
+    match v {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => {
+            let b64 = other["b64"].as_str().expect("a string or {\"b64\": …}");
+            plumb_target_exec::protocol::base64::decode(b64).expect("base64")
+        }
     }
 }
 

@@ -375,7 +375,7 @@ fn conflicts_refuse_everything_until_adopt() {
             "{name}: nothing applied"
         );
         // The refusal is in the audit log.
-        let (_, runs) = rig.json(&["runs", "t", "--json"]);
+        let runs = rig.json(&["runs", "t", "--json"]).1["runs"].clone();
         assert_eq!(runs[0]["outcome"], "refused", "{name}: {runs}");
         // Taken over only with --adopt.
         let (code, v) = rig.json(&["apply", "t", "--adopt", "--json"]);
@@ -422,7 +422,7 @@ fn drift_of_each_kind_then_heal() {
             "{name}: {text}"
         );
         // Each check is a run.
-        let (_, runs) = rig.json(&["runs", "t", "--json"]);
+        let runs = rig.json(&["runs", "t", "--json"]).1["runs"].clone();
         assert_eq!(runs[0]["kind"], "drift", "{name}");
         assert_eq!(runs[0]["outcome"], "drifted", "{name}");
         // Apply heals what it owns; the added file is not plumb's and stays.
@@ -478,7 +478,7 @@ fn rollback_pins_until_unpin() {
         rig.env.ok(&["unpin", "t"]);
         rig.apply();
         assert_eq!(rig.place.read("app.conf").unwrap(), b"port = 3\n", "{name}");
-        let (_, runs) = rig.json(&["runs", "t", "--json"]);
+        let runs = rig.json(&["runs", "t", "--json"]).1["runs"].clone();
         let kinds: Vec<&str> = runs
             .as_array()
             .unwrap()
@@ -529,22 +529,28 @@ fn a_plugin_crashing_mid_apply_confirms_nothing_it_did_not_answer() {
     let backend = format!("exec:sh {}", wrapper.display());
     env.ok(&["target", "add", "t", &backend, "--source", "src"]);
 
-    let (code, _, err) = env.code(&["apply", "t"]);
+    let (code, out, err) = env.code(&["apply", "t"]);
     assert_eq!(code, 1, "{err}");
     // The plugin's own stderr passes through, prefixed with its name;
-    // plumb adds one error line.
+    // plumb adds one error line saying what was done and what was not,
+    // and nothing on stdout claims success.
     let ours: Vec<&str> = err.lines().filter(|l| !l.starts_with('[')).collect();
     assert_eq!(ours.len(), 1, "{err}");
     assert!(
-        ours[0].contains("plugin exited") && ours[0].contains("4 of 6 changes not made"),
+        ours[0].starts_with("plumb: error: t: apply failed, 2 of 6 changes made: ")
+            && ours[0].contains("plugin exited")
+            && ours[0].contains("4 of 6 changes not made"),
         "{err}"
     );
-    let (_, runs) = env.json(&["runs", "t", "--json"]);
+    // Only what failed is listed on stdout.
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.lines().all(|l| l.starts_with("! failed   ")), "{out}");
+    let runs = env.json(&["runs", "t", "--json"]).1["runs"].clone();
     assert_eq!(runs[0]["outcome"], "failed", "{runs}");
     // Two writes were answered; the others were not and stay pending.
     let (code, drift) = env.json(&["drift", "t", "--json"]);
     assert_eq!(code, 2, "{drift}");
-    let unconfirmed = drift["drift"]
+    let unconfirmed = drift["drifted"]
         .as_array()
         .unwrap()
         .iter()
@@ -552,7 +558,7 @@ fn a_plugin_crashing_mid_apply_confirms_nothing_it_did_not_answer() {
         .count();
     assert_eq!(unconfirmed, 4, "{drift}");
     assert!(
-        drift["applied"].is_null(),
+        drift["snapshot"].is_null(),
         "not applied completely: {drift}"
     );
 

@@ -8,10 +8,12 @@ use anyhow::{anyhow, bail};
 use plumb::query::{self, Change};
 use plumb::rev;
 use plumb::store::Store;
+use plumb_core::quote::quote;
 use plumb_core::{EntryValue, TreeId};
 
-use super::output::{color_stdout, ignore_broken_pipe, print_json};
-use super::{Within, exit};
+use super::json::{self, Outcome};
+use super::output::{color_stdout, ignore_broken_pipe, label};
+use super::{UsageError, Within, exit};
 
 /// Resolves `REV[:PATH]` to the snapshot's root tree and the path.
 fn resolve_target(store: &Store, target: &OsString) -> anyhow::Result<(TreeId, Vec<u8>)> {
@@ -27,8 +29,9 @@ fn resolve_target(store: &Store, target: &OsString) -> anyhow::Result<(TreeId, V
     Ok((snapshot.tree, path.unwrap_or_default().to_vec()))
 }
 
-fn lossy(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
+/// A path as a person reads it ([`plumb_core::quote`]).
+fn shown(p: &[u8]) -> String {
+    quote(p).into_owned()
 }
 
 fn entry_id(v: &EntryValue) -> String {
@@ -51,8 +54,8 @@ pub fn ls(
     let (root, path) = resolve_target(store, target)?;
     let dir = match query::lookup(store, root, &path)? {
         Some(EntryValue::Tree(id)) => store.tree(&id)?,
-        Some(_) => bail!("{} is not a directory", lossy(&path)),
-        None => bail!("{}: no such path in the snapshot", lossy(&path)),
+        Some(_) => bail!("{} is not a directory", shown(&path)),
+        None => bail!("{}: no such path in the snapshot", shown(&path)),
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut items = Vec::new();
@@ -64,12 +67,17 @@ pub fn ls(
         }
         if json {
             items.push(serde_json::json!({
-                "path": lossy(p),
+                "path": json::bytes(p),
                 "kind": v.kind_name(),
                 "id": entry_id(v),
             }));
         } else if write_failed.is_none()
-            && let Err(e) = out.write_all(p).and_then(|()| out.write_all(&[end]))
+            && let Err(e) = (if nul {
+                out.write_all(p)
+            } else {
+                out.write_all(quote(p).as_bytes())
+            })
+            .and_then(|()| out.write_all(&[end]))
         {
             write_failed = Some(e);
         }
@@ -77,7 +85,7 @@ pub fn ls(
     })?;
     if json {
         drop(out);
-        print_json(&serde_json::Value::Array(items))?;
+        json::print(Outcome::Ok, serde_json::json!({ "entries": items }))?;
         return Ok(exit::OK);
     }
     if let Some(e) = write_failed {
@@ -96,11 +104,11 @@ pub fn cat(store: &Store, target: &OsString) -> anyhow::Result<u8> {
         Some(v @ (EntryValue::File(_) | EntryValue::Executable(_) | EntryValue::Symlink(_))) => {
             v.blob().expect("file kinds hold blobs")
         }
-        Some(EntryValue::Tree(_)) => bail!("{} is a directory (use `plumb ls`)", lossy(&path)),
+        Some(EntryValue::Tree(_)) => bail!("{} is a directory (use `plumb ls`)", shown(&path)),
         Some(EntryValue::Submodule(rev)) => {
-            bail!("{} is a submodule pinned at {rev}", lossy(&path))
+            bail!("{} is a submodule pinned at {rev}", shown(&path))
         }
-        None => bail!("{}: no such path in the snapshot", lossy(&path)),
+        None => bail!("{}: no such path in the snapshot", shown(&path)),
     };
     let data = store.blob(&blob)?;
     ignore_broken_pipe(io::stdout().lock().write_all(data.data()))?;
@@ -154,6 +162,19 @@ pub fn diff(
     json: bool,
     paths: &[OsString],
 ) -> anyhow::Result<u8> {
+    let (a, b) = (
+        rev::split_path(old.as_bytes()),
+        rev::split_path(new.as_bytes()),
+    );
+    if let Some(path) = a.1.or(b.1) {
+        return Err(UsageError(format!(
+            "diff compares whole snapshots, not REV:PATH; use: plumb diff {} {} -- {}",
+            String::from_utf8_lossy(a.0),
+            String::from_utf8_lossy(b.0),
+            String::from_utf8_lossy(path)
+        ))
+        .into());
+    }
     let a = rev::resolve(store, old).within(|| format!("old revision {old}"))?;
     let b = rev::resolve(store, new).within(|| format!("new revision {new}"))?;
     let ta = store.snapshot(&a.id)?.tree;
@@ -174,14 +195,21 @@ pub fn diff(
             .iter()
             .map(|c| {
                 serde_json::json!({
-                    "path": lossy(&c.path),
+                    "path": json::bytes(&c.path),
                     "status": status(c),
                     "old": side_json(&c.old),
                     "new": side_json(&c.new),
                 })
             })
             .collect();
-        print_json(&serde_json::Value::Array(list))?;
+        json::print(
+            Outcome::Ok,
+            serde_json::json!({
+                "old": a.id.to_string(),
+                "new": b.id.to_string(),
+                "changes": list,
+            }),
+        )?;
         return Ok(exit::OK);
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -223,12 +251,12 @@ fn line_counts(store: &Store, c: &Change) -> anyhow::Result<Option<(usize, usize
 fn write_stat(store: &Store, changes: &[Change], out: &mut impl Write) -> anyhow::Result<()> {
     let width = changes
         .iter()
-        .map(|c| lossy(&c.path).len())
+        .map(|c| shown(&c.path).len())
         .max()
         .unwrap_or(0);
     let (mut adds, mut dels) = (0, 0);
     for c in changes {
-        let name = lossy(&c.path);
+        let name = shown(&c.path);
         match line_counts(store, c)? {
             Some((a, d)) => {
                 adds += a;
@@ -268,12 +296,8 @@ fn write_patch(
 ) -> anyhow::Result<()> {
     let paint = |code: &str, s: &str| paint(color, code, s);
     for c in changes {
-        let name = lossy(&c.path);
-        writeln!(
-            out,
-            "{}",
-            paint("1", &format!("diff --plumb a/{name} b/{name}"))
-        )?;
+        let (a, b) = (label("a", &c.path), label("b", &c.path));
+        writeln!(out, "{}", paint("1", &format!("diff --plumb {a} {b}")))?;
         match (&c.old, &c.new) {
             (None, Some(n)) => writeln!(out, "new file mode {}", mode(n))?,
             (Some(o), None) => writeln!(out, "deleted file mode {}", mode(o))?,
@@ -287,12 +311,12 @@ fn write_patch(
             continue;
         }
         let a = if c.old.is_some() {
-            format!("a/{name}")
+            a
         } else {
             "/dev/null".into()
         };
         let b = if c.new.is_some() {
-            format!("b/{name}")
+            b
         } else {
             "/dev/null".into()
         };

@@ -7,7 +7,8 @@ use plumb::store::Store;
 use plumb_core::source::NamedRef;
 use plumb_core::{Snapshot, SnapshotId};
 
-use super::output::{ignore_broken_pipe, person, person_json, print_json, rfc3339, short};
+use super::json::{self, Outcome};
+use super::output::{ignore_broken_pipe, person, person_json, rfc3339, short};
 use super::{Within, exit};
 
 fn snapshot_json(id: &SnapshotId, s: &Snapshot) -> serde_json::Value {
@@ -19,7 +20,7 @@ fn snapshot_json(id: &SnapshotId, s: &Snapshot) -> serde_json::Value {
         "author": person_json(&s.author),
         "committer": person_json(&s.committer),
         "time": rfc3339(&s.committer),
-        "message": String::from_utf8_lossy(&s.message),
+        "message": json::bytes(&s.message),
     })
 }
 
@@ -62,7 +63,10 @@ pub fn log(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::R
     }
     if json {
         drop(out);
-        print_json(&serde_json::Value::Array(items))?;
+        json::print(
+            Outcome::Ok,
+            serde_json::json!({ "source": name, "snapshots": items }),
+        )?;
     }
     Ok(exit::OK)
 }
@@ -117,11 +121,11 @@ fn ref_json(r: &RefAt) -> serde_json::Value {
         v["tag"] = serde_json::json!({
             "object": t.object,
             "type": t.kind,
-            "name": String::from_utf8_lossy(&t.name),
+            "name": json::bytes(&t.name),
             "tagger": t.tagger.as_ref().map(person_json),
-            "message": String::from_utf8_lossy(&t.message),
-            "signature": t.signature.as_ref().map(|s| String::from_utf8_lossy(s)),
-            "signed_payload": t.signed_payload.as_ref().map(|s| String::from_utf8_lossy(s)),
+            "message": json::bytes(&t.message),
+            "signature": t.signature.as_deref().map(json::bytes),
+            "signed_payload": t.signed_payload.as_deref().map(json::bytes),
         });
     }
     v
@@ -162,10 +166,10 @@ pub fn show(store: &Store, rev: &str, json: bool) -> anyhow::Result<u8> {
         v["extra"] = s
             .extra
             .iter()
-            .map(|(k, val)| serde_json::json!({"name": k, "value": String::from_utf8_lossy(val)}))
+            .map(|(k, val)| serde_json::json!({"name": k, "value": json::bytes(val)}))
             .collect::<Vec<_>>()
             .into();
-        print_json(&v)?;
+        json::print(Outcome::Ok, v)?;
         return Ok(exit::OK);
     }
     let mut text = String::new();

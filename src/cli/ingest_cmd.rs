@@ -1,12 +1,9 @@
 //! `plumb ingest`.
 
 use super::output::{errln, outln};
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::bail;
-use indicatif::{ProgressBar, ProgressStyle};
-
 use plumb::store::Store;
 
 use super::{Within, exit};
@@ -37,17 +34,14 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
 /// Ingests one source and prints what it did.
 fn ingest_one(store: &Store, name: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    let bar = progress_bar(name);
+    let bar = super::progress::bar(name);
     let progress_bar = bar.clone();
     let report = plumb::ingest::ingest(
         store,
         name,
         Box::new(move |what: &str, done: u64, total: u64| {
-            if total > 0 {
-                progress_bar.set_length(total);
-            }
             progress_bar.set_message(what.to_owned());
-            progress_bar.set_position(done);
+            super::progress::update(&progress_bar, done, total);
         }),
     );
     bar.finish_and_clear();
@@ -77,19 +71,6 @@ fn ingest_one(store: &Store, name: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-pub(super) fn progress_bar(name: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template(&format!(
-        "{name}: {{msg}} {{bar:30}} {{pos}}/{{len}} ({{per_sec}}, {{eta}})"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }
 
 /// Bytes in binary units, one decimal.

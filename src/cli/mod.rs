@@ -4,8 +4,10 @@
 mod files;
 mod history;
 mod ingest_cmd;
+mod json;
 mod maintenance;
 mod output;
+mod progress;
 mod source_cmd;
 mod target_cmd;
 
@@ -149,7 +151,7 @@ enum Command {
         #[command(flatten)]
         flags: target_cmd::ApplyFlags,
     },
-    /// Compare a target with what plumb last applied (exit 0: in sync, 2: drifted).
+    /// Compare a target with what plumb last applied (exit 0: in sync, 2: drifted or never applied).
     Drift {
         /// The target.
         name: String,
@@ -191,6 +193,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+impl Cli {
+    /// Whether the command prints JSON (`--json`), errors included.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Log { json, .. }
+            | Command::Show { json, .. }
+            | Command::Ls { json, .. }
+            | Command::Diff { json, .. }
+            | Command::Plan { json, .. }
+            | Command::Drift { json, .. }
+            | Command::Runs { json, .. } => *json,
+            Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
+            Command::Source(source_cmd::SourceCommand::List { json })
+            | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
+            Command::Init { .. }
+            | Command::Source(_)
+            | Command::Ingest { .. }
+            | Command::Cat { .. }
+            | Command::Fsck
+            | Command::Gc
+            | Command::Target(_)
+            | Command::Unpin { .. } => false,
+        }
+    }
 }
 
 /// The store directory chosen by flag, environment or default.
@@ -286,14 +314,84 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Prints an error as one line and gives the exit code. Every error's
-/// text includes its cause's (`plumb_core`'s rule on errors, which
-/// [`Within`] keeps too), so the outermost error's text is the whole
-/// message. The line is written without panicking, even when stderr is
-/// closed.
-pub fn report_error(e: &anyhow::Error) -> u8 {
+/// Prints an error as one line and gives the exit code: 64 for an error
+/// in how the command was written, else 1. Every error's text includes
+/// its cause's (`plumb_core`'s rule on errors, which [`Within`] keeps
+/// too), so the outermost error's text is the whole message. Under
+/// `--json`, stdout carries the error's document too
+/// ([`json::error_document`]). Nothing is written with a panic, even
+/// when stderr is closed.
+pub fn report_error(e: &anyhow::Error, json: bool) -> u8 {
     errln!("plumb: error: {e}");
-    exit::ERROR
+    if json {
+        let _ = output::print_json(&json::error_document(e));
+    }
+    if is_usage(e) {
+        exit::USAGE
+    } else {
+        exit::ERROR
+    }
+}
+
+/// Reports a command line clap could not parse as one error line with a
+/// hint, and gives the exit code (64; 0 for `--help` and `--version`,
+/// which clap prints to stdout). `json` is whether `--json` was among the
+/// arguments.
+pub fn report_parse_error(e: &clap::Error, json: bool) -> u8 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return exit::OK;
+    }
+    // clap writes paragraphs: the error, then tips, usage, and where to
+    // read more; one line keeps the error and the hints.
+    let text = e.render().to_string();
+    let mut error = String::new();
+    let mut hints: Vec<String> = Vec::new();
+    for paragraph in text.split("\n\n") {
+        let joined = paragraph
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(tip) = joined.strip_prefix("tip: ") {
+            hints.push(tip.to_owned());
+        } else if let Some(more) = joined.strip_prefix("For more information, ") {
+            hints.push(more.trim_end_matches('.').to_owned());
+        } else if error.is_empty() && !joined.starts_with("Usage:") {
+            error = joined.strip_prefix("error: ").unwrap_or(&joined).to_owned();
+        }
+    }
+    let line = if hints.is_empty() {
+        error
+    } else {
+        format!("{error} ({})", hints.join("; "))
+    };
+    errln!("plumb: error: {line}");
+    if json {
+        let _ = output::print_json(&serde_json::json!({"outcome": "error", "error": line}));
+    }
+    exit::USAGE
+}
+
+/// An error in how the command was written (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Whether an error is in how the command was written: [`UsageError`] or
+/// bad revision syntax, anywhere in its chain.
+fn is_usage(e: &anyhow::Error) -> bool {
+    use plumb::reconcile::ReconcileError;
+    use plumb::rev::RevError;
+    e.chain().any(|c| {
+        c.is::<UsageError>()
+            || matches!(c.downcast_ref::<RevError>(), Some(RevError::Syntax { .. }))
+            || matches!(
+                c.downcast_ref::<ReconcileError>(),
+                Some(ReconcileError::Rev(RevError::Syntax { .. }))
+            )
+    })
 }
 
 /// An error in something the user named: `WHAT: CAUSE`, the cause kept as
@@ -314,11 +412,17 @@ pub(crate) trait Within<T> {
 
 impl<T, E: std::error::Error + Send + Sync + 'static> Within<T> for Result<T, E> {
     fn within<W: Display>(self, what: impl FnOnce() -> W) -> anyhow::Result<T> {
-        self.map_err(|e| {
-            anyhow::Error::new(InWhat {
-                what: what().to_string(),
-                source: Box::new(e),
-            })
-        })
+        self.map_err(|e| named(what(), e))
     }
+}
+
+/// `WHAT: CAUSE`, the error [`Within::within`] makes.
+pub(crate) fn named(
+    what: impl Display,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> anyhow::Error {
+    anyhow::Error::new(InWhat {
+        what: what.to_string(),
+        source: Box::new(e),
+    })
 }

@@ -34,13 +34,21 @@ pub fn person(p: &Person) -> String {
     )
 }
 
-/// A person as JSON.
+/// A person as JSON, name and email byte-exact.
 pub fn person_json(p: &Person) -> serde_json::Value {
     serde_json::json!({
-        "name": String::from_utf8_lossy(&p.name),
-        "email": String::from_utf8_lossy(&p.email),
+        "name": super::json::bytes(&p.name),
+        "email": super::json::bytes(&p.email),
         "time": rfc3339(p),
     })
+}
+
+/// `PREFIX/PATH` as a diff header shows it, quoted as a whole when the
+/// path needs it ([`plumb_core::quote`]).
+pub fn label(prefix: &str, path: &[u8]) -> String {
+    let mut raw = format!("{prefix}/").into_bytes();
+    raw.extend_from_slice(path);
+    plumb_core::quote::quote(&raw).into_owned()
 }
 
 /// The first 12 hex digits of an id: enough to name it in any real store.

@@ -11,7 +11,7 @@ use plumb::reconcile::TargetStore;
 use plumb::sources::{self, Place, SOURCES, SourceKind};
 use plumb::store::{SourceDef, Store};
 
-use super::output::print_json;
+use super::json::{self, Outcome};
 use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
@@ -123,7 +123,7 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
                         })
                     })
                     .collect();
-                print_json(&serde_json::Value::Array(list))?;
+                json::print(Outcome::Ok, serde_json::json!({ "sources": list }))?;
             } else {
                 for s in sources {
                     let count = store.head(&s.name)?.map_or(0, |h| h.seq);

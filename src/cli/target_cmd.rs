@@ -13,14 +13,17 @@ use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::guard::MassDelete;
 use plumb::reconcile::lock::TargetLock;
-use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
+use plumb::reconcile::plan::{Action, Conflict, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
 use plumb::reconcile::{Record, RunKind, RunRecord, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError};
 
+use plumb::reconcile::{Counts, Outcome as RunOutcome};
+
 use super::files::write_text_diff;
-use super::output::{color_stdout, ignore_broken_pipe, print_json};
+use super::json::{self, Ended, Outcome, Refusal};
+use super::output::{color_stdout, ignore_broken_pipe, label};
 use super::{Within, exit};
 
 #[derive(Debug, Subcommand)]
@@ -190,11 +193,11 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                             "prune": t.prune,
                             "max_delete": t.max_delete(),
                             "pinned": t.pinned().map(|p| p.to_string()),
-                            "applied": store.applied_snapshot(&t.name)?.map(|s| s.to_string()),
+                            "snapshot": store.applied_snapshot(&t.name)?.map(|s| s.to_string()),
                         }))
                     })
                     .collect::<Result<_, StoreError>>()?;
-                print_json(&serde_json::Value::Array(list))?;
+                json::print(Outcome::Ok, serde_json::json!({ "targets": list }))?;
             } else {
                 let mut out = io::stdout().lock();
                 for t in targets {
@@ -287,12 +290,22 @@ fn step_detail(s: &Step) -> String {
     }
 }
 
-fn step_json(s: &Step) -> serde_json::Value {
+/// A step in JSON; `diff` is the unified diff of an updated text file.
+fn step_json(s: &Step, diff: Option<String>) -> serde_json::Value {
     serde_json::json!({
-        "path": s.path.to_string(),
+        "path": json::bytes(s.path.as_bytes()),
         "action": s.action.name(),
         "kind": s.desired.as_ref().map(Desired::kind_name),
         "detail": step_detail(s),
+        "diff": diff,
+    })
+}
+
+/// A conflict in JSON.
+fn conflict_json(c: &Conflict) -> serde_json::Value {
+    serde_json::json!({
+        "path": json::bytes(c.path.as_bytes()),
+        "reason": c.reason.to_string(),
     })
 }
 
@@ -308,19 +321,60 @@ fn counts_line(tally: &Tally) -> String {
     )
 }
 
-/// The counts of a plan in JSON, with `conflict` for a plan not applied.
-fn counts_json(tally: &Tally, with_conflicts: bool) -> serde_json::Value {
+/// The counts of a run, planned or recorded, in JSON: the same names in
+/// plan, apply and runs; `retain` where it is known (a plan).
+fn counts_json(c: &Counts, retain: Option<u64>) -> serde_json::Value {
     let mut counts = serde_json::json!({
-        "create": tally.create,
-        "update": tally.update,
-        "delete": tally.delete,
-        "keep": tally.keep,
-        "retain": tally.retain,
+        "create": c.create,
+        "update": c.update,
+        "delete": c.delete,
+        "keep": c.keep,
+        "conflict": c.conflict,
+        "drifted": c.drifted,
+        "failed": c.failed,
     });
-    if with_conflicts {
-        counts["conflict"] = tally.conflict.into();
+    if let Some(r) = retain {
+        counts["retain"] = r.into();
     }
     counts
+}
+
+/// The diff `a` → `b` as text, for JSON.
+fn diff_text(a: &str, b: &str, x: &[u8], y: &[u8]) -> anyhow::Result<String> {
+    let mut buf = Vec::new();
+    write_text_diff(&mut buf, a, b, x, y, false)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// For a step updating a file's content: what the target holds and what
+/// the snapshot wants, when they differ.
+fn step_sides(
+    target: &mut dyn plumb_core::target::Target,
+    store: &Store,
+    s: &Step,
+) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let (Action::Update { .. }, Some(Desired::File { blob, .. }), Observed::File { .. }) =
+        (&s.action, &s.desired, &s.observed)
+    else {
+        return Ok(None);
+    };
+    let now = target.read(&s.path).unwrap_or_default();
+    let want = store.blob(blob)?.into_data();
+    Ok((now != want).then_some((now, want)))
+}
+
+/// The diff of one step, for JSON.
+fn step_diff(
+    target: &mut dyn plumb_core::target::Target,
+    store: &Store,
+    s: &Step,
+) -> anyhow::Result<Option<String>> {
+    step_sides(target, store, s)?
+        .map(|(now, want)| {
+            let p = s.path.as_bytes();
+            diff_text(&label("target", p), &label("snapshot", p), &now, &want)
+        })
+        .transpose()
 }
 
 /// Prints a plan: one line per path that is not simply kept, then a diff
@@ -344,26 +398,32 @@ fn print_plan(
         )?;
     }
     for s in &plan.steps {
-        if let (Action::Update { .. }, Some(Desired::File { blob, .. }), Observed::File { .. }) =
-            (&s.action, &s.desired, &s.observed)
-        {
-            let now = target.read(&s.path).unwrap_or_default();
-            let want = store.blob(blob)?.into_data();
-            if now != want {
-                let name = s.path.to_string();
-                write_text_diff(
-                    out,
-                    &format!("target/{name}"),
-                    &format!("snapshot/{name}"),
-                    &now,
-                    &want,
-                    color,
-                )?;
-            }
+        if let Some((now, want)) = step_sides(target, store, s)? {
+            let p = s.path.as_bytes();
+            write_text_diff(
+                out,
+                &label("target", p),
+                &label("snapshot", p),
+                &now,
+                &want,
+                color,
+            )?;
         }
     }
     writeln!(out, "{}", counts_line(&plan.tally()))?;
     Ok(())
+}
+
+/// Writes with `write`, treating a closed pipe as the reader having seen
+/// enough.
+fn finish_output(r: anyhow::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) => match e.downcast::<io::Error>() {
+            Ok(io) => ignore_broken_pipe(Err(io)),
+            Err(other) => Err(other),
+        },
+        Ok(()) => Ok(()),
+    }
 }
 
 /// `plumb plan`: exit 0 when there is nothing to do, 2 when there is.
@@ -387,21 +447,30 @@ pub fn plan(
     .within(|| name)?;
     let plan = &prepared.plan;
     let tally = plan.tally();
-    let code = if plan.has_changes() || tally.conflict > 0 {
-        exit::CHANGES
+    let (code, outcome) = if tally.conflict > 0 {
+        (exit::CHANGES, Outcome::Conflict)
+    } else if plan.has_changes() {
+        (exit::CHANGES, Outcome::Changes)
     } else {
-        exit::OK
+        (exit::OK, Outcome::InSync)
     };
     if json {
-        print_json(&serde_json::json!({
-            "target": def.name,
-            "snapshot": snapshot.to_string(),
-            "pinned": def.pinned().is_some(),
-            "counts": counts_json(&tally, true),
-            "steps": plan.steps.iter().filter(|s| s.action != Action::Keep).map(step_json).collect::<Vec<_>>(),
-            "warnings": prepared.desired.skipped,
-            "guard": prepared.guard.as_ref().map(guard_json),
-        }))?;
+        let mut steps = Vec::new();
+        for s in plan.steps.iter().filter(|s| s.action != Action::Keep) {
+            steps.push(step_json(s, step_diff(target.as_mut(), store, s)?));
+        }
+        json::print(
+            outcome,
+            serde_json::json!({
+                "target": def.name,
+                "snapshot": snapshot.to_string(),
+                "pinned": def.pinned().map(|p| p.to_string()),
+                "counts": counts_json(&reconcile::plan_counts(plan), Some(tally.retain)),
+                "steps": steps,
+                "warnings": prepared.desired.skipped,
+                "guard": prepared.guard.as_ref().map(guard_json),
+            }),
+        )?;
         return Ok(code);
     }
     for w in &prepared.desired.skipped {
@@ -420,15 +489,11 @@ pub fn plan(
             ""
         }
     ))?;
-    match print_plan(&mut out, target.as_mut(), store, plan)
-        .and_then(|()| print_guard(&mut out, prepared.guard.as_ref()))
-    {
-        Err(e) => match e.downcast::<io::Error>() {
-            Ok(io) => ignore_broken_pipe(Err(io))?,
-            Err(other) => return Err(other),
-        },
-        Ok(()) => ignore_broken_pipe(out.flush())?,
-    }
+    finish_output(
+        print_plan(&mut out, target.as_mut(), store, plan)
+            .and_then(|()| print_guard(&mut out, prepared.guard.as_ref()))
+            .and_then(|()| Ok(out.flush()?)),
+    )?;
     Ok(code)
 }
 
@@ -469,6 +534,13 @@ pub struct ApplyFlags {
     allow_mass_delete: bool,
 }
 
+impl ApplyFlags {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 /// `plumb apply` and `plumb rollback`.
 pub fn apply(
     store_dir: &Path,
@@ -491,15 +563,16 @@ pub fn apply(
     {
         let wanted = reconcile::choose(&store, &def, Some(r))?;
         if wanted != pin {
-            anyhow::bail!(
+            return Err(Refusal(format!(
                 "target {name} is pinned at {} by a rollback; `plumb rollback {name} {r}` moves the pin, `plumb unpin {name}` releases it",
                 short(&pin)
-            );
+            ))
+            .into());
         }
     }
     let snapshot = reconcile::choose(&store, &def, rev)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
-    let bar = super::ingest_cmd::progress_bar(name);
+    let bar = super::progress::bar(name);
     bar.set_message("changes");
     let result = reconcile::apply(
         &store,
@@ -508,41 +581,55 @@ pub fn apply(
         snapshot,
         options(&def, adopt, allow_mass_delete),
         kind,
-        &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
+        &|done, total| super::progress::update(&bar, done, total),
     );
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
-        Err(e) => {
-            if let ReconcileError::Conflicts { list } = &e {
+        Err(ReconcileError::Conflicts { list }) => {
+            if !json {
                 // Every conflict on stdout, like plan shows them; one error line.
                 let mut out = io::stdout().lock();
-                for c in list {
+                for c in &list {
                     ignore_broken_pipe(writeln!(out, "! conflict {}  {}", c.path, c.reason))?;
                 }
             }
-            return Err(e).within(|| name);
+            let fields = serde_json::json!({
+                "target": def.name,
+                "snapshot": snapshot.to_string(),
+                "conflicts": list.iter().map(conflict_json).collect::<Vec<_>>(),
+            });
+            let e = super::named(name, ReconcileError::Conflicts { list });
+            return Err(Ended::new(Outcome::Refused, e, fields).into());
         }
+        Err(e) => return Err(e).within(|| name),
     };
     for w in &report.warnings {
         errln!("plumb: warning: {w}");
     }
     let tally = report.plan.tally();
-    if json {
-        print_json(&serde_json::json!({
+    let unfinished = report.unfinished();
+    let mut counts = reconcile::plan_counts(&report.plan);
+    counts.failed = report.failed.len() as u64;
+    let document = || {
+        serde_json::json!({
             "target": def.name,
             "snapshot": report.snapshot.to_string(),
             "run": report.run,
-            "counts": counts_json(&tally, false),
+            "counts": counts_json(&counts, Some(tally.retain)),
             "confirmed": report.confirmed,
+            "total": report.total,
             "failed": report.failed.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "broken": report.broken.as_ref().map(ToString::to_string),
-            "steps": report.plan.steps.iter().filter(|s| s.action.changes()).map(step_json).collect::<Vec<_>>(),
-        }))?;
-    } else {
+            "steps": report.plan.steps.iter().filter(|s| s.action.changes()).map(|s| step_json(s, None)).collect::<Vec<_>>(),
+            "warnings": report.warnings,
+        })
+    };
+    let Some(unfinished) = unfinished else {
+        if json {
+            json::print(Outcome::Ok, document())?;
+            return Ok(exit::OK);
+        }
         let mut out = io::stdout().lock();
         for s in report.plan.steps.iter().filter(|s| s.action.changes()) {
             ignore_broken_pipe(writeln!(
@@ -575,28 +662,117 @@ pub fn apply(
                 def.source
             ))?;
         }
-    }
-    if report.failed.len() > 1 {
+        return Ok(exit::OK);
+    };
+    if report.failed.len() > 1 && !json {
         let mut out = io::stdout().lock();
         for f in &report.failed {
             ignore_broken_pipe(writeln!(out, "! failed   {f}"))?;
         }
     }
-    if let Some(unfinished) = report.unfinished() {
-        anyhow::bail!("{name}: {unfinished}; the next apply retries them");
-    }
-    Ok(exit::OK)
+    // Nothing above claims success: what was done and what was not is
+    // this one line.
+    let e = anyhow::anyhow!(
+        "{name}: {} failed, {} of {} changes made: {unfinished}; the next {} retries the rest",
+        kind.name(),
+        report.confirmed,
+        report.total,
+        kind.name(),
+    );
+    Err(Ended::new(Outcome::Failed, e, document()).into())
 }
 
-fn drift_json(d: &Drifted) -> serde_json::Value {
-    serde_json::json!({
-        "path": d.path.to_string(),
+/// How a drift check ended.
+fn drift_outcome(report: &reconcile::DriftReport) -> Outcome {
+    match report.applied {
+        _ if !report.drifted.is_empty() => Outcome::Drifted,
+        None => Outcome::NeverApplied,
+        Some(_) => Outcome::InSync,
+    }
+}
+
+/// For a modified file: what plumb applied and what the target holds.
+fn drift_sides(
+    target: &mut dyn plumb_core::target::Target,
+    store: &Store,
+    d: &Drifted,
+) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let (DriftKind::Modified, Some(blob)) = (&d.kind, &d.applied_blob) else {
+        return Ok(None);
+    };
+    let was = store.blob(blob)?.into_data();
+    let now = reconcile::observed_bytes(target, &d.path).unwrap_or_default();
+    Ok(Some((was, now)))
+}
+
+fn drift_json(
+    target: &mut dyn plumb_core::target::Target,
+    store: &Store,
+    d: &Drifted,
+) -> anyhow::Result<serde_json::Value> {
+    let diff = drift_sides(target, store, d)?
+        .map(|(was, now)| {
+            let p = d.path.as_bytes();
+            diff_text(&label("applied", p), &label("target", p), &was, &now)
+        })
+        .transpose()?;
+    Ok(serde_json::json!({
+        "path": json::bytes(d.path.as_bytes()),
         "drift": d.kind.name(),
         "detail": d.detail,
-    })
+        "diff": diff,
+    }))
 }
 
-/// `plumb drift`: exit 0 in sync, 2 drifted.
+/// The last line of a drift check: what was found, and what to do about
+/// it that is true (apply never removes what plumb does not own).
+fn drift_summary(name: &str, def: &TargetDef, report: &reconcile::DriftReport) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let Some(s) = report.applied else {
+        if report.drifted.is_empty() {
+            return format!(
+                "{name}: never applied; nothing to compare (`plumb apply {name}` applies {}'s snapshot)",
+                def.source
+            );
+        }
+        return format!(
+            "{name}: {} path{} not confirmed by an earlier apply (`plumb apply {name}` finishes it)",
+            report.drifted.len(),
+            plural(report.drifted.len())
+        );
+    };
+    let n = report.drifted.len();
+    if n == 0 {
+        return format!("{name}: in sync with snapshot {}", short(&s));
+    }
+    let added = report
+        .drifted
+        .iter()
+        .filter(|d| d.kind == DriftKind::Added)
+        .count();
+    let advice = match (n - added, added) {
+        (_, 0) => format!("`plumb apply {name}` restores it"),
+        (0, a) => format!(
+            "{} not plumb's: apply leaves {}; remove {} by hand or add {} to the source",
+            if a == 1 { "it is" } else { "they are" },
+            if a == 1 { "it" } else { "them" },
+            if a == 1 { "it" } else { "them" },
+            if a == 1 { "it" } else { "them" },
+        ),
+        (fix, a) => format!(
+            "`plumb apply {name}` restores {fix}; the {a} added path{} not plumb's and apply leaves {}",
+            if a == 1 { " is" } else { "s are" },
+            if a == 1 { "it" } else { "them" },
+        ),
+    };
+    format!(
+        "{name}: {n} path{} drifted from snapshot {} ({advice})",
+        plural(n),
+        short(&s)
+    )
+}
+
+/// `plumb drift`: exit 0 in sync, 2 drifted or never applied.
 pub fn drift(
     store_dir: &Path,
     name: &str,
@@ -609,61 +785,51 @@ pub fn drift(
     let def = store.target(name)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
     let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;
-    let code = if report.drifted.is_empty() {
+    let outcome = drift_outcome(&report);
+    let code = if outcome == Outcome::InSync {
         exit::OK
     } else {
         exit::CHANGES
     };
     if json {
-        print_json(&serde_json::json!({
-            "target": def.name,
-            "applied": report.applied.map(|s| s.to_string()),
-            "in_sync": report.drifted.is_empty(),
-            "run": report.run,
-            "drift": report.drifted.iter().map(drift_json).collect::<Vec<_>>(),
-        }))?;
+        let mut drifted = Vec::new();
+        for d in &report.drifted {
+            drifted.push(drift_json(target.as_mut(), &store, d)?);
+        }
+        json::print(
+            outcome,
+            serde_json::json!({
+                "target": def.name,
+                "snapshot": report.applied.map(|s| s.to_string()),
+                "run": report.run,
+                "drifted": drifted,
+            }),
+        )?;
         return Ok(code);
     }
     let color = color_stdout();
     let mut out = io::BufWriter::new(io::stdout().lock());
-    let r: io::Result<()> = (|| {
+    let r: anyhow::Result<()> = (|| {
         for d in &report.drifted {
             writeln!(out, "{:<11} {}  {}", d.kind.name(), d.path, d.detail)?;
         }
         for d in &report.drifted {
-            if let (DriftKind::Modified, Some(blob)) = (&d.kind, &d.applied_blob) {
-                let was = store
-                    .blob(blob)
-                    .map(|b| b.into_data())
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                let now = reconcile::observed_bytes(target.as_mut(), &d.path).unwrap_or_default();
-                let name = d.path.to_string();
+            if let Some((was, now)) = drift_sides(target.as_mut(), &store, d)? {
+                let p = d.path.as_bytes();
                 write_text_diff(
                     &mut out,
-                    &format!("applied/{name}"),
-                    &format!("target/{name}"),
+                    &label("applied", p),
+                    &label("target", p),
                     &was,
                     &now,
                     color,
                 )?;
             }
         }
-        match report.applied {
-            None => writeln!(out, "{name}: never applied"),
-            Some(s) if report.drifted.is_empty() => {
-                writeln!(out, "{name}: in sync with snapshot {}", short(&s))
-            }
-            Some(s) => writeln!(
-                out,
-                "{name}: {} path{} drifted from snapshot {} (`plumb apply {name}` restores it)",
-                report.drifted.len(),
-                if report.drifted.len() == 1 { "" } else { "s" },
-                short(&s)
-            ),
-        }?;
-        out.flush()
+        writeln!(out, "{}", drift_summary(name, &def, &report))?;
+        Ok(out.flush()?)
     })();
-    ignore_broken_pipe(r)?;
+    finish_output(r)?;
     Ok(code)
 }
 
@@ -683,6 +849,19 @@ pub fn unpin(store_dir: &Path, name: &str, wait: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// A recorded run's outcome in the words its command's `--json` uses: a
+/// drift check that found nothing is `in-sync`, or `never-applied`.
+fn run_outcome(r: &RunRecord) -> Outcome {
+    match (r.kind, r.outcome) {
+        (RunKind::Drift, RunOutcome::Ok) if r.snapshot.is_none() => Outcome::NeverApplied,
+        (RunKind::Drift, RunOutcome::Ok) => Outcome::InSync,
+        (_, RunOutcome::Ok) => Outcome::Ok,
+        (_, RunOutcome::Drifted) => Outcome::Drifted,
+        (_, RunOutcome::Refused) => Outcome::Refused,
+        (_, RunOutcome::Failed) => Outcome::Failed,
+    }
+}
+
 fn run_json(r: &RunRecord) -> serde_json::Value {
     serde_json::json!({
         "run": r.seq,
@@ -692,16 +871,8 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
         "user": r.user,
         "host": r.host,
         "snapshot": r.snapshot_id().map(|s| s.to_string()),
-        "outcome": r.outcome.name(),
-        "counts": {
-            "create": r.counts.create,
-            "update": r.counts.update,
-            "delete": r.counts.delete,
-            "keep": r.counts.keep,
-            "conflict": r.counts.conflict,
-            "drifted": r.counts.drifted,
-            "failed": r.counts.failed,
-        },
+        "outcome": run_outcome(r).name(),
+        "counts": counts_json(&r.counts, None),
         "error": r.error,
     })
 }
@@ -715,9 +886,13 @@ pub fn runs(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::
         Ok(max.is_none_or(|m| (list.len() as u64) < m))
     })?;
     if json {
-        print_json(&serde_json::Value::Array(
-            list.iter().map(run_json).collect(),
-        ))?;
+        json::print(
+            Outcome::Ok,
+            serde_json::json!({
+                "target": name,
+                "runs": list.iter().map(run_json).collect::<Vec<_>>(),
+            }),
+        )?;
         return Ok(exit::OK);
     }
     let mut out = io::stdout().lock();
@@ -738,10 +913,10 @@ pub fn runs(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::
             .map_or(String::new(), |e| format!("  {e}"));
         ignore_broken_pipe(writeln!(
             out,
-            "{:>4} {time} {:<8} {:<8} {snap} {what} {}ms {}@{}{err}",
+            "{:>4} {time} {:<8} {:<13} {snap} {what} {}ms {}@{}{err}",
             r.seq,
             r.kind.name(),
-            r.outcome.name(),
+            run_outcome(r).name(),
             r.duration_ms,
             r.user,
             r.host

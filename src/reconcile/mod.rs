@@ -111,6 +111,25 @@ pub struct ForeignSnapshot {
     pub from: String,
 }
 
+impl ReconcileError {
+    /// Whether the run was refused: it stopped before changing anything
+    /// because going on would be unsafe (conflicts). A refusal is recorded
+    /// as `refused` in the audit log, and `--json` says so as its
+    /// `outcome`; a new reason to refuse belongs here too.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ReconcileError::Conflicts { .. }
+            | ReconcileError::ForeignSnapshot(_)
+            | ReconcileError::MassDelete(_) => true,
+            ReconcileError::Store(_)
+            | ReconcileError::Rev(_)
+            | ReconcileError::Target(_)
+            | ReconcileError::Invalid(_)
+            | ReconcileError::Busy { .. } => false,
+        }
+    }
+}
+
 /// Opens the target a definition's location names, as its kind's entry in
 /// [`targets`] opens it.
 pub fn open_target(def: &TargetDef) -> Result<Box<dyn Target>, ReconcileError> {
@@ -472,7 +491,9 @@ fn record_failure(
     error
 }
 
-fn plan_counts(plan: &Plan) -> Counts {
+/// The counts a plan's run records: its tally (nothing drifted or failed
+/// yet).
+pub fn plan_counts(plan: &Plan) -> Counts {
     let tally = plan.tally();
     Counts {
         create: tally.create,

@@ -33,6 +33,7 @@ mod id;
 pub mod leb128;
 mod name;
 mod object;
+pub mod quote;
 pub mod source;
 pub mod target;
 #[cfg(feature = "testing")]

@@ -132,7 +132,9 @@ pub struct IngestReport {
     pub files_read: u64,
     /// Bytes read from the source.
     pub bytes_read: u64,
-    /// Warnings the user should see (skipped special files, …).
+    /// Warnings the user should see (skipped special files, …). Whoever
+    /// runs the ingest shows them, once; a source does not also log them
+    /// at warning level, which would print each twice.
     pub warnings: Vec<String>,
 }
 

@@ -81,9 +81,11 @@ impl TargetPath {
     }
 }
 
+/// The path as a person should read it: quoted with escapes when it holds
+/// a control character or bytes that are not UTF-8 ([`crate::quote`]).
 impl fmt::Display for TargetPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
+        f.write_str(&crate::quote::quote(&self.0))
     }
 }
 

@@ -75,6 +75,15 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("plumb {args:?}: {e}: {}", String::from_utf8_lossy(&out)))
     }
 
+    /// The native revision of the snapshot `REV` names (`plumb show REV
+    /// --json`).
+    pub fn revision(&self, rev: &str) -> String {
+        self.ok_json(&["show", rev, "--json"])["revision"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no revision for {rev}"))
+            .to_owned()
+    }
+
     /// Runs and requires failure with `code` and exactly one line of error
     /// on stderr (fsck's own report aside), no panic; returns that line.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
@@ -154,7 +163,7 @@ impl TestEnv {
                 .unwrap_or_else(|| panic!("{name} in {d}"))
                 .to_string()
         };
-        let list = v["drift"]
+        let list = v["drifted"]
             .as_array()
             .unwrap_or_else(|| panic!("{v}"))
             .iter()

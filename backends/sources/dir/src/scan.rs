@@ -159,7 +159,7 @@ pub(crate) fn walk(root: &Path, subdir: Option<&Path>) -> Result<Scan, SourceErr
             } else {
                 "special file"
             };
-            tracing::warn!(path = %path.display(), kind, "skipping special file");
+            tracing::debug!(path = %path.display(), kind, "skipping special file");
             scan.warnings
                 .push(format!("skipped {kind} {}", path.display()));
         }
@@ -221,7 +221,7 @@ fn soft_error(
             source: std::io::Error::new(io.kind(), io.to_string()),
         });
     }
-    tracing::warn!(error = %err, "skipping a malformed ignore rule");
+    tracing::debug!(error = %err, "skipping a malformed ignore rule");
     warnings.push(format!("skipped a malformed ignore rule: {err}"));
     Ok(())
 }

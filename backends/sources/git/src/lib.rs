@@ -469,7 +469,7 @@ impl Source for GitSource {
             ..IngestReport::default()
         };
         for w in &report.warnings {
-            tracing::warn!(location = %self.location, "{w}");
+            tracing::debug!(location = %self.location, "{w}");
         }
         let shallow: HashSet<ObjectId> = repo
             .shallow_commits()

@@ -606,7 +606,7 @@ impl Source for HgSource {
             }
         }
         for w in &warnings {
-            tracing::warn!("{w}");
+            tracing::debug!("{w}");
         }
         let mut report = IngestReport {
             warnings,
