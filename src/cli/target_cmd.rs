@@ -10,12 +10,11 @@ use plumb_core::target::Observed;
 
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
-use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
 use plumb::reconcile::{RunKind, RunRecord, TargetDef, TargetStore};
-use plumb::store::{Store, StoreError};
+use plumb::store::{Store, StoreError, Wait};
 
 use super::files::write_text_diff;
 use super::output::{color_stdout, ignore_broken_pipe, print_json};
@@ -126,19 +125,6 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             store.remove_target(name)?;
             outln!("removed target {name}");
             Ok(exit::OK)
-        }
-    }
-}
-
-/// Opens the store for writing; with `wait`, waits while another process
-/// holds it.
-pub fn open_store_waiting(dir: &Path, wait: bool) -> anyhow::Result<Store> {
-    loop {
-        match Store::open(dir) {
-            Err(StoreError::Locked { .. }) if wait => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            other => return Ok(other?),
         }
     }
 }
@@ -317,9 +303,6 @@ pub struct ApplyFlags {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// Wait for another plumb process using the target or the store, instead of failing.
-    #[arg(long)]
-    wait: bool,
 }
 
 /// `plumb apply` and `plumb rollback`.
@@ -329,10 +312,11 @@ pub fn apply(
     rev: Option<&str>,
     flags: &ApplyFlags,
     kind: RunKind,
+    wait: Wait,
 ) -> anyhow::Result<u8> {
-    let &ApplyFlags { adopt, json, wait } = flags;
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+    let &ApplyFlags { adopt, json } = flags;
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     if kind == RunKind::Apply
         && let (Some(pin), Some(r)) = (def.pinned(), rev)
@@ -450,10 +434,10 @@ pub fn drift(
     name: &str,
     full: bool,
     json: bool,
-    wait: bool,
+    wait: Wait,
 ) -> anyhow::Result<u8> {
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
     let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;
@@ -516,9 +500,9 @@ pub fn drift(
 }
 
 /// `plumb unpin`.
-pub fn unpin(store_dir: &Path, name: &str, wait: bool) -> anyhow::Result<u8> {
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+pub fn unpin(store_dir: &Path, name: &str, wait: Wait) -> anyhow::Result<u8> {
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     match reconcile::unpin(&store, &def)? {
         Some(was) => outln!(
