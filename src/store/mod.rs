@@ -266,7 +266,9 @@ impl Store {
     /// Opens the store in directory `dir` for reading only: it never waits
     /// for and never fails because of a writer (on an engine shared between
     /// processes, as redb is), and every read sees the last commit. Writes
-    /// fail.
+    /// fail, but for one case: a database a killed writer left unfinished,
+    /// with nobody holding the writer turn, is recovered by opening it for
+    /// writing, and read through that handle, holding the turn.
     pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
         let kind = Self::read_format(dir)?;
         let started = std::time::Instant::now();
@@ -276,12 +278,16 @@ impl Store {
                 other => return other,
             }
             // A writer was killed with the database open. The next writer
-            // to open it recovers it: this one, when nobody holds the turn;
-            // else the holder, which is opening it now.
+            // to open it recovers it: the holder of the turn, which is
+            // opening it now; or, when nobody holds the turn, this process,
+            // which then reads through that handle (a recovery that cannot
+            // be written back, on a full disk, must not be retried
+            // forever).
             match Self::take_turn(dir, Wait::No, &|_| {}) {
                 Ok(turn) => {
-                    drop(Self::open_kind(dir, kind, Mode::ReadWrite)?);
-                    drop(turn);
+                    let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+                    store.turn = Some(turn);
+                    return Ok(store);
                 }
                 Err(StoreError::Locked { .. }) if started.elapsed() < RECOVERY_WAIT => {
                     std::thread::sleep(Duration::from_millis(20));
