@@ -197,6 +197,8 @@ fn queries_never_wait_and_writers_take_turns() {
     );
     env.ok(&["log", "app"]);
     env.ok(&["ls", "-r", "app@latest"]);
+    env.ok(&["source", "list"]);
+    env.ok(&["target", "list"]);
     let out = env.run(&["fsck"]);
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);

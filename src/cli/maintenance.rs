@@ -56,6 +56,14 @@ fn check_database(dir: &Path, problems: &mut Vec<Problem>) -> anyhow::Result<Dat
             problems.push(database_problem(&e));
             ("damaged", None)
         }
+        // The check commits what it rebuilds, so it needs room to write.
+        Err(StoreError::Engine(EngineError::NoSpace)) => (
+            "skipped",
+            Some(
+                "database pages not checked: the disk is full (rows and objects are checked)"
+                    .into(),
+            ),
+        ),
         Err(e) => return Err(e.into()),
     };
     Ok(DatabaseCheck { state, note })

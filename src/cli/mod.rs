@@ -278,6 +278,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             outln!("initialized an empty plumb store in {}", dir.display());
             Ok(exit::OK)
         }
+        // Listing is a query: it never waits for a writer.
+        Command::Source(cmd @ source_cmd::SourceCommand::List { .. }) => {
+            source_cmd::run(&open_store_read_only(&cli)?, cmd)
+        }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
         Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
         Command::Log {
@@ -308,6 +312,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
+        Command::Target(cmd @ target_cmd::TargetCommand::List { .. }) => {
+            target_cmd::run(&open_store_read_only(&cli)?, cmd)
+        }
         Command::Target(cmd) => target_cmd::run(&open_store(&cli)?, cmd),
         Command::Plan {
             name,
