@@ -184,15 +184,63 @@ fn user_errors_are_one_line() {
 }
 
 #[test]
-fn a_locked_store_is_refused_at_once() {
+fn queries_never_wait_and_writers_take_turns() {
     let env = setup();
+    env.ok(&["ingest"]);
+    // This process holds the writer turn, as an ingest would.
     let held = Store::open(&env.store()).unwrap();
+    let me = format!("pid {}", std::process::id());
     let started = std::time::Instant::now();
-    let e = env.fails(&["log", "app"], 1);
-    assert!(e.contains("in use by another plumb process"), "{e}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    drop(held);
+    assert_eq!(
+        env.ok(&["cat", "app@latest:app.conf"]),
+        b"port = 8080\nhost = a\n"
+    );
     env.ok(&["log", "app"]);
+    env.ok(&["ls", "-r", "app@latest"]);
+    env.ok(&["source", "list"]);
+    env.ok(&["target", "list"]);
+    let out = env.run(&["fsck"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not checked") && err.contains(&me), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A second writer: at once with --no-wait, naming the holder.
+    let e = env.fails(&["ingest", "--no-wait"], 1);
+    assert!(e.contains(&format!("in use by {me}")), "{e}");
+    // With --timeout, after that long, having said once whom it waits for.
+    let started = std::time::Instant::now();
+    let out = env.run(&["source", "add", "two", "cfg", "--timeout", "1500ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("plumb: waiting for {me}")),
+        "{err}"
+    );
+    assert!(lines[1].contains("still, after waiting 1.5s"), "{err}");
+    // By default it waits, and completes once the holder is done.
+    let child = env
+        .cmd(&["source", "add", "two", "cfg"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("plumb: waiting for").count(), 1, "{err}");
+    env.ok(&["ingest", "two"]);
+    // The three options exclude each other; bad durations are usage errors.
+    for bad in [
+        &["ingest", "--wait", "--no-wait"][..],
+        &["ingest", "--timeout", "soon"],
+    ] {
+        assert_eq!(env.run(bad).status.code(), Some(64), "{bad:?}");
+    }
 }
 
 #[test]
@@ -221,7 +269,32 @@ fn corruption_is_named_and_reported() {
     let out = env.run(&["fsck"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&blob.to_hex()), "{err}");
+    // One line for the damaged object, which is corrupt, not missing;
+    // the snapshot it breaks, once; one summary.
+    let about: Vec<&str> = err.lines().filter(|l| l.contains(&blob.to_hex())).collect();
+    assert_eq!(about.len(), 1, "{err}");
+    assert!(about[0].contains("is corrupt"), "{err}");
+    assert!(
+        !err.contains("missing:") && !err.contains("is missing"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("plumb: fsck: affected: app #1 ").count(),
+        1,
+        "{err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("plumb: error: store is damaged: 1 corrupt object, 0 missing"),
+        "{err}"
+    );
+    let (code, v) = env.json(&["fsck", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["outcome"], "damaged");
+    assert_eq!(v["problems"][0]["kind"], "corrupt");
+    assert_eq!(v["problems"][0]["object"], blob.to_string());
+    assert_eq!(v["affected"][0]["source"], "app");
+    assert_eq!(v["affected"].as_array().unwrap().len(), 1);
     // Other files are still served.
     assert_eq!(env.ok(&["cat", "app@latest:nested/deep/x.yaml"]), b"k: v\n");
 }

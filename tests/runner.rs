@@ -4,6 +4,8 @@
 //! MODULE::`.
 
 mod cli;
+mod concurrency;
+mod damage;
 mod full_disk;
 mod git;
 mod git_remote;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use plumb::store::fsck::ProblemKind;
 use plumb::store::{SourceDef, Store, StoreError, StoreSink, Vcs, engines};
 use plumb_core::engine::memory::MemoryEngine;
 use plumb_core::engine::{Batch, Engine, EngineError, KeyRange, Table, Visit};
@@ -198,7 +199,8 @@ fn corrupt_objects_are_errors_naming_them() {
         assert!(err.to_string().contains(&id.to_hex()));
         let report = plumb::maintenance::fsck(&store, &|_| {}).unwrap();
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
-        assert!(report.problems[0].contains(&id.to_hex()));
+        assert!(report.problems[0].detail.contains(&id.to_hex()));
+        assert_eq!(report.problems[0].kind, ProblemKind::Corrupt);
     }
 }
 
@@ -232,7 +234,9 @@ fn gc_keeps_what_logs_reach_and_fsck_finds_holes() {
         let store = commit_beneath(&beneath, store, batch);
         let problems = plumb::maintenance::fsck(&store, &|_| {}).unwrap().problems;
         assert!(
-            problems.iter().any(|p| p.contains(&needed.to_hex())),
+            problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::Missing && p.detail.contains(&needed.to_hex())),
             "{problems:?}"
         );
         // Removing the source makes everything garbage.
@@ -288,19 +292,28 @@ fn store_directory_lifecycle() {
         Err(StoreError::AlreadyExists { .. })
     ));
     drop(Store::open(&dir).unwrap());
-    // Readers share the store with each other, not with a writer, and cannot write.
+    // Readers share the store with each other and with one writer, see
+    // its commits, and cannot write; a second writer is refused.
     let r1 = Store::open_read_only(&dir).unwrap();
     let r2 = Store::open_read_only(&dir).unwrap();
-    assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+    let writer = Store::open(&dir).unwrap();
+    let e = Store::open(&dir).unwrap_err();
+    assert!(matches!(e, StoreError::Locked { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("in use by pid {}", std::process::id())),
+        "{e}"
+    );
     let write = r1.put_object(&Object::Blob(Blob::new(b"x".to_vec())));
     assert!(write.is_err(), "a read-only store accepted a write");
+    let id = writer
+        .put_object(&Object::Blob(Blob::new(b"y".to_vec())))
+        .unwrap();
+    assert!(r2.contains(&id).unwrap(), "a reader missed a commit");
     drop((r1, r2));
-    let writer = Store::open(&dir).unwrap();
-    assert!(matches!(
-        Store::open_read_only(&dir),
-        Err(StoreError::Locked { .. })
-    ));
-    drop(writer);
+    let r3 = Store::open_read_only(&dir).unwrap();
+    assert!(r3.contains(&id).unwrap());
+    drop((writer, r3));
     std::fs::write(dir.join("plumb-store"), "something else\n").unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Format { .. })));
 }

@@ -3,7 +3,13 @@
 use super::output::{errln, outln};
 use anyhow::bail;
 
-use plumb::store::Store;
+use std::path::Path;
+
+use plumb::maintenance::FsckReport;
+use plumb::store::fsck::{Problem, ProblemKind};
+use plumb::store::{EngineCheck, EngineError, Integrity, Store, StoreError};
+
+use super::output::{print_json, short};
 
 use super::exit;
 use super::ingest_cmd::human_bytes;
@@ -24,27 +30,146 @@ fn store_size(store: &Store) -> u64 {
     store.path().map_or(0, walk)
 }
 
-pub fn fsck(store: &Store) -> anyhow::Result<u8> {
-    let report = plumb::maintenance::fsck(store, &|_| {})?;
-    for p in &report.problems {
-        errln!("plumb: fsck: {p}");
+/// What `fsck` learnt of the database from the engine's own check.
+struct DatabaseCheck {
+    /// `intact`, `repaired`, `unchecked`, `skipped` or `damaged`.
+    state: &'static str,
+    /// A line to say about it, if any.
+    note: Option<String>,
+}
+
+fn check_database(dir: &Path, problems: &mut Vec<Problem>) -> anyhow::Result<DatabaseCheck> {
+    let (state, note) = match Store::check_engine(dir) {
+        Ok(EngineCheck::Ran(Integrity::Intact)) => ("intact", None),
+        Ok(EngineCheck::Ran(Integrity::Repaired)) => (
+            "repaired",
+            Some("the engine found its free-space records inconsistent and rebuilt them".into()),
+        ),
+        Ok(EngineCheck::Ran(Integrity::Unchecked)) => ("unchecked", None),
+        Ok(EngineCheck::Skipped { holder }) => (
+            "skipped",
+            Some(format!(
+                "database pages not checked: {holder} holds the writer's turn (rows and objects are checked)"
+            )),
+        ),
+        Err(StoreError::Engine(e @ EngineError::Damaged { .. })) => {
+            problems.push(database_problem(&e));
+            ("damaged", None)
+        }
+        // The check commits what it rebuilds, so it needs room to write.
+        Err(StoreError::Engine(EngineError::NoSpace)) => (
+            "skipped",
+            Some(
+                "database pages not checked: the disk is full (rows and objects are checked)"
+                    .into(),
+            ),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(DatabaseCheck { state, note })
+}
+
+fn database_problem(e: &EngineError) -> Problem {
+    Problem {
+        kind: ProblemKind::Database,
+        object: None,
+        detail: e.to_string(),
     }
-    if !report.problems.is_empty() {
-        bail!(
-            "store is damaged: {} problem{} found in {} objects",
-            report.problems.len(),
-            if report.problems.len() == 1 { "" } else { "s" },
-            report.objects
+}
+
+/// Runs `fsck` on the store at `dir`: the engine's check of its database,
+/// then every object and row. A database too damaged to read ends the
+/// check with what was found.
+pub fn fsck(dir: &Path, json: bool) -> anyhow::Result<u8> {
+    let mut problems = Vec::new();
+    let database = check_database(dir, &mut problems)?;
+    let damaged = |e: StoreError, problems: &mut Vec<Problem>| match e {
+        StoreError::Engine(e @ EngineError::Damaged { .. }) => {
+            if problems.is_empty() {
+                problems.push(database_problem(&e));
+            }
+            Ok(FsckReport::default())
+        }
+        other => Err(other),
+    };
+    let report = match Store::open_read_only(dir) {
+        Ok(store) => plumb::maintenance::fsck(&store, &|_| {}),
+        Err(e) => Err(e),
+    };
+    let mut report = match report {
+        Ok(r) => r,
+        Err(e) => damaged(e, &mut problems)?,
+    };
+    problems.append(&mut report.problems);
+    report.problems = problems;
+    let count = |kind| report.problems.iter().filter(|p| p.kind == kind).count();
+    let summary = format!(
+        "{} corrupt object{}, {} missing, {} index problem{}, database {}; {} snapshot{} affected",
+        count(ProblemKind::Corrupt),
+        plural(count(ProblemKind::Corrupt)),
+        count(ProblemKind::Missing),
+        count(ProblemKind::Index),
+        plural(count(ProblemKind::Index)),
+        database.state,
+        report.affected.len(),
+        plural(report.affected.len()),
+    );
+    let ok = report.problems.is_empty();
+    if json {
+        print_json(&serde_json::json!({
+            "outcome": if ok { "ok" } else { "damaged" },
+            "objects": report.objects,
+            "packed_bytes": report.packed_bytes,
+            "snapshots": report.snapshots,
+            "sources": report.sources,
+            "rows": report.rows,
+            "database": database.state,
+            "problems": report.problems.iter().map(|p| serde_json::json!({
+                "kind": p.kind.name(),
+                "object": p.object.map(|o| o.to_string()),
+                "detail": p.detail,
+            })).collect::<Vec<_>>(),
+            "affected": report.affected.iter().map(|a| serde_json::json!({
+                "source": a.source,
+                "seq": a.seq,
+                "snapshot": a.snapshot.to_string(),
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        if let Some(note) = &database.note {
+            errln!("plumb: fsck: {note}");
+        }
+        for p in &report.problems {
+            errln!("plumb: fsck: {p}");
+        }
+        for a in &report.affected {
+            errln!(
+                "plumb: fsck: affected: {} #{} snapshot {}",
+                a.source,
+                a.seq,
+                short(&a.snapshot)
+            );
+        }
+    }
+    if !ok {
+        bail!("store is damaged: {summary}");
+    }
+    if !json {
+        outln!(
+            "ok: {} objects ({} packed), {} snapshots in {} sources, {} index rows verified; database {}",
+            report.objects,
+            human_bytes(report.packed_bytes),
+            report.snapshots,
+            report.sources,
+            report.rows,
+            database.state,
         );
     }
-    outln!(
-        "ok: {} objects ({} packed), {} snapshots in {} sources verified",
-        report.objects,
-        human_bytes(report.packed_bytes),
-        report.snapshots,
-        report.sources
-    );
     Ok(exit::OK)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 pub fn gc(mut store: Store) -> anyhow::Result<u8> {

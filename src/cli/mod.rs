@@ -14,12 +14,14 @@ mod target_cmd;
 use output::{errln, outln};
 use std::ffi::OsString;
 use std::fmt::Display;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use plumb::reconcile::RunKind;
-use plumb::store::{EngineKind, Store};
+use plumb::reconcile::lock::TargetLock;
+use plumb::store::{EngineKind, Holder, Store, Wait};
 
 /// Exit codes scripts can rely on.
 pub mod exit {
@@ -45,6 +47,20 @@ pub struct Cli {
     /// The store directory [default: $PLUMB_STORE, else ./.plumb]
     #[arg(long, global = true, value_name = "DIR", env = "PLUMB_STORE")]
     store: Option<PathBuf>,
+
+    /// Writers (ingest, apply, gc, edits) take turns: wait for another one
+    /// holding the store or the target as long as it takes [the default].
+    /// Queries never wait.
+    #[arg(long, global = true, conflicts_with_all = ["timeout", "no_wait"])]
+    wait: bool,
+
+    /// Wait at most DURATION (500ms, 30s, 5m, 1h) for another writer.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Fail at once when another writer holds the store or the target.
+    #[arg(long, global = true, conflicts_with = "timeout")]
+    no_wait: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -120,8 +136,12 @@ enum Command {
         #[arg(last = true)]
         paths: Vec<OsString>,
     },
-    /// Verify every object and index entry.
-    Fsck,
+    /// Verify the database, every object and every index row (exit 1: damaged).
+    Fsck {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove objects that no source or target reaches.
     Gc,
     /// Define, list and remove targets.
@@ -161,9 +181,6 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Wait for another plumb process using the target or the store, instead of failing.
-        #[arg(long)]
-        wait: bool,
     },
     /// Apply an earlier revision and pin the target there until `plumb unpin`.
     Rollback {
@@ -178,9 +195,6 @@ enum Command {
     Unpin {
         /// The target.
         name: String,
-        /// Wait for another plumb process using the target or the store, instead of failing.
-        #[arg(long)]
-        wait: bool,
     },
     /// A target's audit log: every apply, drift check, rollback and unpin, newest first.
     Runs {
@@ -205,7 +219,8 @@ impl Cli {
             | Command::Diff { json, .. }
             | Command::Plan { json, .. }
             | Command::Drift { json, .. }
-            | Command::Runs { json, .. } => *json,
+            | Command::Runs { json, .. }
+            | Command::Fsck { json } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
             | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
@@ -213,11 +228,15 @@ impl Cli {
             | Command::Source(_)
             | Command::Ingest { .. }
             | Command::Cat { .. }
-            | Command::Fsck
             | Command::Gc
             | Command::Target(_)
             | Command::Unpin { .. } => false,
         }
+    }
+
+    /// The store directory the command line names (for messages).
+    pub fn store_dir(&self) -> PathBuf {
+        store_dir(self)
     }
 }
 
@@ -226,12 +245,51 @@ fn store_dir(cli: &Cli) -> PathBuf {
     cli.store.clone().unwrap_or_else(|| PathBuf::from(".plumb"))
 }
 
-fn open_store(cli: &Cli) -> anyhow::Result<Store> {
-    Ok(Store::open(&store_dir(cli))?)
+/// `--wait`, `--timeout DURATION` or `--no-wait`.
+fn wait_policy(cli: &Cli) -> Wait {
+    match (cli.no_wait, cli.timeout) {
+        (true, _) => Wait::No,
+        (false, Some(limit)) => Wait::At(limit),
+        (false, None) => Wait::Forever,
+    }
 }
 
-/// Queries share the store with each other (not with a writer) and never
-/// write to it.
+/// A duration: a number with a unit (`500ms`, `30s`, `5m`, `1h`, `1h30m`),
+/// or bare seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    let d: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 500ms, 30s, 5m, 1h)"))?;
+    Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
+}
+
+/// Tells, once, who a waiting writer waits for.
+fn waiting_for(what: &str) -> impl Fn(&Holder) + '_ {
+    move |holder| errln!("plumb: waiting for {holder} to finish with {what}")
+}
+
+/// Opens the store for writing, taking turns with other writers as the
+/// wait policy says.
+fn open_writer(dir: &Path, wait: Wait) -> anyhow::Result<Store> {
+    let what = format!("the store at {}", dir.display());
+    Ok(Store::open_writer(dir, wait, &waiting_for(&what))?)
+}
+
+/// Takes target `name`'s turn, as the wait policy says.
+fn lock_target(dir: &Path, name: &str, wait: Wait) -> anyhow::Result<TargetLock> {
+    let what = format!("target {name}");
+    Ok(TargetLock::acquire(dir, name, wait, &waiting_for(&what))?)
+}
+
+fn open_store(cli: &Cli) -> anyhow::Result<Store> {
+    open_writer(&store_dir(cli), wait_policy(cli))
+}
+
+/// Queries share the store with each other and with a writer, never wait
+/// for one, and never write to it.
 fn open_store_read_only(cli: &Cli) -> anyhow::Result<Store> {
     Ok(Store::open_read_only(&store_dir(cli))?)
 }
@@ -245,6 +303,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Store::init(&dir, engine)?;
             outln!("initialized an empty plumb store in {}", dir.display());
             Ok(exit::OK)
+        }
+        // Listing is a query: it never waits for a writer.
+        Command::Source(cmd @ source_cmd::SourceCommand::List { .. }) => {
+            source_cmd::run(&open_store_read_only(&cli)?, cmd)
         }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
         Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
@@ -274,8 +336,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             json,
             paths,
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
-        Command::Fsck => maintenance::fsck(&open_store_read_only(&cli)?),
+        Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
+        Command::Target(cmd @ target_cmd::TargetCommand::List { .. }) => {
+            target_cmd::run(&open_store_read_only(&cli)?, cmd)
+        }
         Command::Target(cmd) => target_cmd::run(&open_store(&cli)?, cmd),
         Command::Plan {
             name,
@@ -295,17 +360,20 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             rev.as_deref(),
             flags,
             RunKind::Apply,
+            wait_policy(&cli),
         ),
-        Command::Drift {
-            name,
-            full,
-            json,
-            wait,
-        } => target_cmd::drift(&store_dir(&cli), name, *full, *json, *wait),
-        Command::Rollback { name, rev, flags } => {
-            target_cmd::apply(&store_dir(&cli), name, Some(rev), flags, RunKind::Rollback)
+        Command::Drift { name, full, json } => {
+            target_cmd::drift(&store_dir(&cli), name, *full, *json, wait_policy(&cli))
         }
-        Command::Unpin { name, wait } => target_cmd::unpin(&store_dir(&cli), name, *wait),
+        Command::Rollback { name, rev, flags } => target_cmd::apply(
+            &store_dir(&cli),
+            name,
+            Some(rev),
+            flags,
+            RunKind::Rollback,
+            wait_policy(&cli),
+        ),
+        Command::Unpin { name } => target_cmd::unpin(&store_dir(&cli), name, wait_policy(&cli)),
         Command::Runs {
             name,
             max_count,

@@ -12,12 +12,11 @@ use plumb::reconcile::define;
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::guard::MassDelete;
-use plumb::reconcile::lock::TargetLock;
 use plumb::reconcile::plan::{Action, Conflict, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
 use plumb::reconcile::{Record, RunKind, RunRecord, TargetDef, TargetStore};
-use plumb::store::{Store, StoreError};
+use plumb::store::{Store, StoreError, Wait};
 
 use plumb::reconcile::{Counts, Outcome as RunOutcome};
 
@@ -244,19 +243,6 @@ fn workdir_for(location: &Location) -> anyhow::Result<Option<String>> {
     match dir.to_str() {
         Some(d) => Ok(Some(d.to_owned())),
         None => anyhow::bail!("the current directory {dir:?} is not UTF-8"),
-    }
-}
-
-/// Opens the store for writing; with `wait`, waits while another process
-/// holds it.
-pub fn open_store_waiting(dir: &Path, wait: bool) -> anyhow::Result<Store> {
-    loop {
-        match Store::open(dir) {
-            Err(StoreError::Locked { .. }) if wait => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            other => return Ok(other?),
-        }
     }
 }
 
@@ -526,9 +512,6 @@ pub struct ApplyFlags {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// Wait for another plumb process using the target or the store, instead of failing.
-    #[arg(long)]
-    wait: bool,
     /// Apply even when it deletes every path plumb owns on the target, or more than its --max-delete share, or the snapshot is empty.
     #[arg(long)]
     allow_mass_delete: bool,
@@ -548,15 +531,15 @@ pub fn apply(
     rev: Option<&str>,
     flags: &ApplyFlags,
     kind: RunKind,
+    wait: Wait,
 ) -> anyhow::Result<u8> {
     let &ApplyFlags {
         adopt,
         json,
-        wait,
         allow_mass_delete,
     } = flags;
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     if kind == RunKind::Apply
         && let (Some(pin), Some(r)) = (def.pinned(), rev)
@@ -778,10 +761,10 @@ pub fn drift(
     name: &str,
     full: bool,
     json: bool,
-    wait: bool,
+    wait: Wait,
 ) -> anyhow::Result<u8> {
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
     let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;
@@ -834,9 +817,9 @@ pub fn drift(
 }
 
 /// `plumb unpin`.
-pub fn unpin(store_dir: &Path, name: &str, wait: bool) -> anyhow::Result<u8> {
-    let _lock = TargetLock::acquire(store_dir, name, wait)?;
-    let store = open_store_waiting(store_dir, wait)?;
+pub fn unpin(store_dir: &Path, name: &str, wait: Wait) -> anyhow::Result<u8> {
+    let _lock = super::lock_target(store_dir, name, wait)?;
+    let store = super::open_writer(store_dir, wait)?;
     let def = store.target(name)?;
     match reconcile::unpin(&store, &def)? {
         Some(was) => outln!(

@@ -1,13 +1,15 @@
 //! The reconciler's part in store maintenance: what its targets keep
-//! alive for `gc`, and `fsck`'s check that what they name is stored.
+//! alive for `gc`, and `fsck`'s check of its rows and of what they name.
+
+use std::collections::BTreeSet;
 
 use plumb_core::{Kind, ObjectId};
 
 use super::records::TargetStore;
 use super::state::Applied;
-use crate::store::fsck::Verified;
+use crate::store::fsck::{Problems, Verified};
 use crate::store::gc::Roots;
-use crate::store::{Store, StoreError};
+use crate::store::{Keyspace, Store, StoreError};
 
 /// What targets keep alive: the snapshots they are pinned to and last
 /// applied, and every blob their inventories record (a drift diff needs
@@ -27,57 +29,97 @@ pub fn roots(store: &Store) -> Result<Roots, StoreError> {
     Ok(roots)
 }
 
-/// Every target's definition, inventory and runs decode; what they point
-/// at (pin, applied snapshot, inventory blobs) is stored.
+/// The target name a row's key starts with (before its NUL, or the whole
+/// key in `targets`).
+fn target_of(space: Keyspace, key: &[u8]) -> String {
+    let name = match space {
+        Keyspace::Targets => key,
+        _ => key.split(|b| *b == 0).next().unwrap_or_default(),
+    };
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// Every row of the reconciler's keyspaces decodes and belongs to a target
+/// that exists; each target's runs are numbered 1 to its last without a
+/// gap; what targets point at (pin, applied snapshot, inventory blobs) is
+/// stored. Returns the count of rows checked.
 pub fn check_targets(
     store: &Store,
     verified: &Verified,
-    problems: &mut Vec<String>,
-) -> Result<(), StoreError> {
-    let targets = match store.targets() {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(e.to_string());
-            return Ok(());
-        }
-    };
-    for def in targets {
-        let name = &def.name;
-        if let Some(pin) = def.pinned()
-            && !verified.is(&pin.object_id(), Kind::Snapshot)
-        {
-            problems.push(format!("target {name:?}: pinned snapshot {pin} is missing"));
-        }
-        let inv = match store.inventory(name) {
-            Ok(inv) => inv,
+    problems: &mut Problems,
+) -> Result<u64, StoreError> {
+    let mut rows = 0u64;
+    let mut names = BTreeSet::new();
+    let mut orphans = BTreeSet::new();
+    for space in [Keyspace::Targets, Keyspace::Inventory, Keyspace::Runs] {
+        store.keyspace_scan(space, b"", false, |k, _| {
+            rows += 1;
+            let name = target_of(space, k);
+            if space == Keyspace::Targets {
+                names.insert(name);
+            } else if !names.contains(&name) {
+                orphans.insert((format!("{space:?}").to_lowercase(), name));
+            }
+            Ok(true)
+        })?;
+    }
+    for (space, name) in orphans {
+        problems.index(format!(
+            "{space}: rows of target {name:?}, which is not defined"
+        ));
+    }
+    for name in names {
+        let def = match store.target(&name) {
+            Ok(def) => def,
             Err(e) => {
-                problems.push(e.to_string());
+                problems.index(e.to_string());
                 continue;
             }
         };
-        if let Some(s) = inv.applied()
-            && !verified.is(&s.object_id(), Kind::Snapshot)
-        {
-            problems.push(format!("target {name:?}: applied snapshot {s} is missing"));
+        if let Some(pin) = def.pinned() {
+            verified.require(pin.object_id(), Kind::Snapshot, problems, || {
+                format!("target {name:?}: its pin")
+            });
         }
-        let missing = inv
-            .entries
-            .values()
-            .filter(|h| match &h.state {
-                Applied::File { blob, .. } => {
-                    !verified.is(&ObjectId::from_bytes(*blob), Kind::Blob)
+        match store.inventory(&name) {
+            Ok(inv) => {
+                if let Some(s) = inv.applied() {
+                    verified.require(s.object_id(), Kind::Snapshot, problems, || {
+                        format!("target {name:?}: the snapshot it last applied")
+                    });
                 }
-                _ => false,
-            })
-            .count();
-        if missing > 0 {
-            problems.push(format!(
-                "target {name:?}: {missing} inventory files point to no blob"
-            ));
+                for (path, held) in &inv.entries {
+                    if let Applied::File { blob, .. } = &held.state {
+                        verified.require(ObjectId::from_bytes(*blob), Kind::Blob, problems, || {
+                            format!(
+                                "target {name:?}: inventory of {}",
+                                String::from_utf8_lossy(path)
+                            )
+                        });
+                    }
+                }
+            }
+            Err(e) => problems.index(e.to_string()),
         }
-        if let Err(e) = store.runs(name, |_| Ok(true)) {
-            problems.push(e.to_string());
+        let mut expected: Option<u64> = None;
+        let checked = store.runs(&name, |r| {
+            if expected.is_some_and(|want| r.seq != want) || r.seq == 0 {
+                problems.index(format!(
+                    "target {name:?}: run {} is out of sequence (expected {})",
+                    r.seq,
+                    expected.unwrap_or(1)
+                ));
+            }
+            expected = r.seq.checked_sub(1);
+            Ok(true)
+        });
+        match checked {
+            Ok(()) if expected.is_some_and(|s| s != 0) => {
+                problems.index(format!("target {name:?}: runs do not start at 1"));
+            }
+            Ok(()) => {}
+            Err(e) => problems.index(e.to_string()),
         }
     }
-    Ok(())
+    Ok(rows)
 }

@@ -84,10 +84,12 @@ pub enum ReconcileError {
     #[error("{0}")]
     MassDelete(MassDelete),
     /// Another process is applying to the target.
-    #[error("target {target:?} is being reconciled by another plumb process (--wait waits for it)")]
+    #[error("target {target:?} is being reconciled by {holder}")]
     Busy {
         /// The target.
         target: String,
+        /// Who holds it (`pid 12 (plumb apply web)`).
+        holder: String,
     },
 }
 

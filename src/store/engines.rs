@@ -24,9 +24,10 @@ pub type OpenFn = fn(&Path) -> Result<Box<dyn Engine>, EngineError>;
 pub struct Opener {
     /// Creates it (the path does not exist yet).
     pub create: OpenFn,
-    /// Opens it for reading and writing, held by this process alone.
+    /// Opens it for reading and writing: one writer at a time.
     pub open: OpenFn,
-    /// Opens it for reading, shared with other readers and no writer.
+    /// Opens it for reading, beside other readers and a writer when the
+    /// engine is shared.
     pub open_read_only: OpenFn,
 }
 
@@ -37,8 +38,9 @@ pub struct Opener {
 /// - `name` and `file` are stable: a store directory records the name in
 ///   its format file, and keeps the engine's data at `file`.
 /// - What the opener returns meets the `Engine` contract
-///   (`backends/core/src/engine/mod.rs`); a second process that opens a
-///   store held by another gets [`EngineError::Locked`] at once.
+///   (`backends/core/src/engine/mod.rs`), sharing between processes as
+///   `shared` says: a second writer, or any second handle of an engine not
+///   shared, gets [`EngineError::Locked`] at once.
 #[derive(Debug)]
 pub struct EngineKind {
     /// Its name in the format file and for `plumb init --engine`.
@@ -47,6 +49,9 @@ pub struct EngineKind {
     pub file: &'static str,
     /// The cargo feature that builds it in, when it is optional.
     pub feature: Option<&'static str>,
+    /// Whether it is shared between processes (readers beside a writer),
+    /// or admits one process at a time (the `Engine` contract's sharing).
+    pub shared: bool,
     /// How to create and open it; `None` when this build leaves it out.
     pub opener: Option<Opener>,
 }
@@ -56,6 +61,7 @@ pub static REDB: EngineKind = EngineKind {
     name: "redb",
     file: "store.redb",
     feature: None,
+    shared: true,
     opener: Some(Opener {
         create: |path| Ok(Box::new(RedbEngine::create(path)?)),
         open: |path| Ok(Box::new(RedbEngine::open(path)?)),
@@ -63,12 +69,15 @@ pub static REDB: EngineKind = EngineKind {
     }),
 };
 
-/// sled 0.34 (cargo feature `sled`), kept to measure against redb. It has
-/// no read-only mode: a reader holds the store as a writer does.
+/// sled 0.34 (cargo feature `sled`), kept to measure against redb. It is
+/// single-process: sled locks its directory for one handle, with no
+/// read-only mode, so a reader holds the store as a writer does and any
+/// second process is refused at once.
 pub static SLED: EngineKind = EngineKind {
     name: "sled",
     file: "sled",
     feature: Some("sled"),
+    shared: false,
     #[cfg(feature = "sled")]
     opener: Some(Opener {
         create: open_sled,

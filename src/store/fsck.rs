@@ -1,11 +1,125 @@
-//! Verifying a store: every object and every index entry.
+//! Verifying a store: every object, every index row, and what each source's
+//! snapshots reach.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
 
 use plumb_core::{EntryValue, Kind, ObjectId, SnapshotId, TreeId};
 
 use super::packs::Location;
 use super::{Store, StoreError, Table};
+
+/// What kind of problem `fsck` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// An object is stored, but its bytes are damaged (hash, frame, pack).
+    Corrupt,
+    /// Something refers to an object that is not stored.
+    Missing,
+    /// An index row does not decode, or disagrees with another.
+    Index,
+    /// The engine's own check of its database failed.
+    Database,
+}
+
+impl ProblemKind {
+    /// Its name in output: `corrupt`, `missing`, `index`, `database`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::Corrupt => "corrupt",
+            ProblemKind::Missing => "missing",
+            ProblemKind::Index => "index",
+            ProblemKind::Database => "database",
+        }
+    }
+}
+
+/// One problem, one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// The object concerned, for `corrupt` and `missing`.
+    pub object: Option<ObjectId>,
+    /// The line that says it.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// Problems as they are found: one per damaged or missing object, however
+/// many things refer to it.
+#[derive(Debug, Default)]
+pub struct Problems {
+    list: Vec<Problem>,
+    objects: HashSet<ObjectId>,
+}
+
+impl Problems {
+    /// An object is stored but damaged.
+    pub fn corrupt(&mut self, id: ObjectId, detail: impl Into<String>) {
+        self.object(ProblemKind::Corrupt, id, detail.into());
+    }
+
+    /// Something refers to an object not stored.
+    pub fn missing(&mut self, id: ObjectId, detail: impl Into<String>) {
+        self.object(ProblemKind::Missing, id, detail.into());
+    }
+
+    /// An index row is wrong.
+    pub fn index(&mut self, detail: impl Into<String>) {
+        self.list.push(Problem {
+            kind: ProblemKind::Index,
+            object: None,
+            detail: detail.into(),
+        });
+    }
+
+    /// The engine's check of its database failed.
+    pub fn database(&mut self, detail: impl Into<String>) {
+        self.list.push(Problem {
+            kind: ProblemKind::Database,
+            object: None,
+            detail: detail.into(),
+        });
+    }
+
+    fn object(&mut self, kind: ProblemKind, id: ObjectId, detail: String) {
+        if self.objects.insert(id) {
+            self.list.push(Problem {
+                kind,
+                object: Some(id),
+                detail,
+            });
+        }
+    }
+
+    /// How many so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// A snapshot that reaches a damaged or missing object (itself, its tree,
+/// or anything below).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Affected {
+    /// The source whose log holds it.
+    pub source: String,
+    /// Its position there.
+    pub seq: u64,
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+}
 
 /// What `fsck` found.
 #[derive(Debug, Default)]
@@ -18,15 +132,21 @@ pub struct FsckReport {
     pub snapshots: u64,
     /// Sources checked.
     pub sources: u64,
+    /// Index rows decoded and cross-checked (objects aside).
+    pub rows: u64,
     /// Every problem, one line each.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+    /// Every snapshot of a log that reaches a problem, once, by source and
+    /// position.
+    pub affected: Vec<Affected>,
 }
 
-/// The objects `fsck` read and verified, by kind: what references kept
-/// outside the store's index are checked against.
+/// The objects `fsck` read, by what it found: what references kept outside
+/// the store's index are checked against.
 #[derive(Debug, Default)]
 pub struct Verified {
     kinds: HashMap<ObjectId, Kind>,
+    damaged: HashSet<ObjectId>,
 }
 
 impl Verified {
@@ -34,18 +154,40 @@ impl Verified {
     pub fn is(&self, id: &ObjectId, kind: Kind) -> bool {
         self.kinds.get(id) == Some(&kind)
     }
+
+    /// Whether `id` is stored but damaged (its own problem is listed).
+    pub fn is_damaged(&self, id: &ObjectId) -> bool {
+        self.damaged.contains(id)
+    }
+
+    /// Adds to `problems` that `what` refers to `id`, of kind `kind`,
+    /// unless it is stored as that; returns whether it is.
+    pub fn require(
+        &self,
+        id: ObjectId,
+        kind: Kind,
+        problems: &mut Problems,
+        what: impl FnOnce() -> String,
+    ) -> bool {
+        if self.is(&id, kind) {
+            return true;
+        }
+        if !self.is_damaged(&id) {
+            problems.missing(id, format!("{}: {kind} {id} is missing", what()));
+        }
+        false
+    }
 }
 
-/// A check of references to stored objects kept outside the store's own
+/// A check of index rows and references kept outside the store's own
 /// index (the reconciler's targets). Given what `fsck` verified, it adds
-/// one line to `problems` per problem found; it fails only when the store
-/// itself does.
-pub type ReferenceCheck<'a> = dyn Fn(&Verified, &mut Vec<String>) -> Result<(), StoreError> + 'a;
+/// one problem per problem found and returns the count of rows it
+/// checked; it fails only when the store itself does.
+pub type ReferenceCheck<'a> = dyn Fn(&Verified, &mut Problems) -> Result<u64, StoreError> + 'a;
 
-/// Checks every object (hash and canonical form) and the index (logs,
-/// heads, named refs and their annotations, revisions, times, snapshot
-/// map) and that every snapshot in a log
-/// has its whole tree present, then runs `references` against the
+/// Checks every object (hash and canonical form), every row of the index
+/// (`super::rows`), each source's log (from 1 to its head, every snapshot
+/// with its parents and whole tree), then runs `references` against the
 /// objects verified. Problems are collected, not fatal; only a failing
 /// engine stops the check.
 pub fn fsck(
@@ -54,6 +196,65 @@ pub fn fsck(
     progress: &dyn Fn(u64),
 ) -> Result<FsckReport, StoreError> {
     let mut report = FsckReport::default();
+    let mut problems = Problems::default();
+    let verified = verify_objects(store, &mut report, &mut problems, progress)?;
+
+    let mut trees: HashMap<TreeId, bool> = HashMap::new();
+    let mut logs: BTreeMap<String, HashMap<u64, SnapshotId>> = BTreeMap::new();
+    for def in store.sources()? {
+        report.sources += 1;
+        let name = def.name;
+        let mut log = HashMap::new();
+        let mut expected_seq = None;
+        let mut newest = None;
+        store.log(&name, |e| {
+            if newest.is_none() {
+                newest = Some(e);
+            }
+            if let Some(want) = expected_seq
+                && e.seq != want
+            {
+                problems.index(format!(
+                    "source {name:?}: log skips from {want} to {}",
+                    e.seq
+                ));
+            }
+            expected_seq = e.seq.checked_sub(1);
+            report.snapshots += 1;
+            log.insert(e.seq, e.id);
+            if !snapshot_intact(store, &verified, &mut trees, e.id, &mut problems) {
+                report.affected.push(Affected {
+                    source: name.clone(),
+                    seq: e.seq,
+                    snapshot: e.id,
+                });
+            }
+            Ok(true)
+        })?;
+        if expected_seq.is_some_and(|s| s != 0) {
+            problems.index(format!("source {name:?}: log does not start at 1"));
+        }
+        if store.head(&name)? != newest {
+            problems.index(format!(
+                "source {name:?}: head does not match the newest log entry"
+            ));
+        }
+        logs.insert(name, log);
+    }
+    report.affected.reverse();
+    report.rows = super::rows::check(store, &logs, &verified, &mut problems)?;
+    report.rows += references(&verified, &mut problems)?;
+    report.problems = problems.list;
+    Ok(report)
+}
+
+/// Reads and verifies every object.
+fn verify_objects(
+    store: &Store,
+    report: &mut FsckReport,
+    problems: &mut Problems,
+    progress: &dyn Fn(u64),
+) -> Result<Verified, StoreError> {
     let mut verified = Verified::default();
     let mut keys = Vec::new();
     store.for_prefix(Table::Objects, b"", false, |k, v| {
@@ -63,11 +264,11 @@ pub fn fsck(
     })?;
     for key in keys {
         report.objects += 1;
-        if report.objects % 1024 == 0 {
+        if report.objects.is_multiple_of(1024) {
             progress(report.objects);
         }
         let Ok(bytes) = <[u8; 32]>::try_from(key.as_slice()) else {
-            report.problems.push(format!(
+            problems.index(format!(
                 "objects table: key of {} bytes is not an id",
                 key.len()
             ));
@@ -78,169 +279,90 @@ pub fn fsck(
             Ok(o) => {
                 verified.kinds.insert(id, o.kind());
             }
-            Err(e) => report.problems.push(e.to_string()),
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::Decode { .. })) => {
+                verified.damaged.insert(id);
+                problems.corrupt(id, e.to_string());
+            }
+            Err(StoreError::Missing { .. }) => {}
+            Err(e) => return Err(e),
         }
     }
-
-    let mut trees_ok: HashSet<TreeId> = HashSet::new();
-    for def in store.sources()? {
-        report.sources += 1;
-        let name = def.name;
-        let mut expected_seq = None;
-        let mut newest = None;
-        store.log(&name, |e| {
-            if newest.is_none() {
-                newest = Some(e);
-            }
-            if let Some(want) = expected_seq
-                && e.seq != want
-            {
-                report.problems.push(format!(
-                    "source {name:?}: log skips from {want} to {}",
-                    e.seq
-                ));
-            }
-            expected_seq = e.seq.checked_sub(1);
-            report.snapshots += 1;
-            check_snapshot(
-                store,
-                &verified,
-                &mut trees_ok,
-                &name,
-                e.id,
-                &mut report.problems,
-            );
-            if store
-                .sources_of(&e.id)?
-                .iter()
-                .all(|(s, seq)| *s != name || *seq != e.seq)
-            {
-                report.problems.push(format!(
-                    "source {name:?}: snapshot {} at #{} is missing from the snapshot map",
-                    e.id, e.seq
-                ));
-            }
-            Ok(true)
-        })?;
-        if expected_seq.is_some_and(|s| s != 0) {
-            report
-                .problems
-                .push(format!("source {name:?}: log does not start at 1"));
-        }
-        if store.head(&name)? != newest {
-            report.problems.push(format!(
-                "source {name:?}: head does not match the newest log entry"
-            ));
-        }
-        match store.source_refs(&name) {
-            Ok(refs) => {
-                for r in refs {
-                    if !verified.is(&r.snapshot.object_id(), Kind::Snapshot) {
-                        report.problems.push(format!(
-                            "source {name:?}: ref {} points to snapshot {}, which is not stored",
-                            r.name, r.snapshot
-                        ));
-                    }
-                    if let Some(a) = r.annotation
-                        && !verified.is(&a.object_id(), Kind::Blob)
-                    {
-                        report.problems.push(format!(
-                            "source {name:?}: ref {} has annotation {a}, which is not stored",
-                            r.name
-                        ));
-                    }
-                }
-            }
-            Err(e) => report.problems.push(format!("source {name:?}: {e}")),
-        }
-        for table in [Table::Revisions, Table::Times] {
-            let mut dangling = 0u64;
-            store.indexed_snapshots(table, &name, |id| {
-                if !id.is_ok_and(|id| verified.is(&id.object_id(), Kind::Snapshot)) {
-                    dangling += 1;
-                }
-            })?;
-            if dangling > 0 {
-                report.problems.push(format!(
-                    "source {name:?}: {dangling} {table} entries point to no snapshot"
-                ));
-            }
-        }
-    }
-    references(&verified, &mut report.problems)?;
-    Ok(report)
+    Ok(verified)
 }
 
-fn check_snapshot(
+/// Whether a logged snapshot, its parents and its whole tree are stored
+/// and intact; each problem is added once.
+fn snapshot_intact(
     store: &Store,
     verified: &Verified,
-    trees_ok: &mut HashSet<TreeId>,
-    source: &str,
+    trees: &mut HashMap<TreeId, bool>,
     id: SnapshotId,
-    problems: &mut Vec<String>,
-) {
-    if !verified.is(&id.object_id(), Kind::Snapshot) {
-        problems.push(format!(
-            "source {source:?}: log names {id}, which is not a stored snapshot"
-        ));
-        return;
+    problems: &mut Problems,
+) -> bool {
+    if !verified.require(id.object_id(), Kind::Snapshot, problems, || {
+        "a source's log".into()
+    }) {
+        return false;
     }
-    match store.snapshot(&id) {
-        Ok(s) => {
-            for p in &s.parents {
-                if !verified.is(&p.object_id(), Kind::Snapshot) {
-                    problems.push(format!("snapshot {id}: parent {p} is missing"));
-                }
-            }
-            check_tree(
-                store,
-                verified,
-                trees_ok,
-                s.tree,
-                &format!("snapshot {id}"),
-                problems,
-            );
-        }
-        Err(e) => problems.push(e.to_string()),
-    }
-}
-
-fn check_tree(
-    store: &Store,
-    verified: &Verified,
-    trees_ok: &mut HashSet<TreeId>,
-    id: TreeId,
-    context: &str,
-    problems: &mut Vec<String>,
-) {
-    if trees_ok.contains(&id) {
-        return;
-    }
-    if !verified.is(&id.object_id(), Kind::Tree) {
-        problems.push(format!("{context}: tree {id} is missing"));
-        return;
-    }
-    let tree = match store.tree(&id) {
-        Ok(t) => t,
+    let s = match store.snapshot(&id) {
+        Ok(s) => s,
         Err(e) => {
-            problems.push(e.to_string());
-            return;
+            problems.corrupt(id.object_id(), e.to_string());
+            return false;
         }
     };
-    let before = problems.len();
-    for e in tree.entries() {
-        match &e.value {
-            EntryValue::Tree(sub) => check_tree(store, verified, trees_ok, *sub, context, problems),
-            EntryValue::Submodule(_) => {}
-            v => {
-                let blob = v.blob().expect("files, executables and links hold blobs");
-                if !verified.is(&blob.object_id(), Kind::Blob) {
-                    problems.push(format!("{context}: blob {blob} ({}) is missing", e.name));
+    for p in &s.parents {
+        // A missing parent is a hole in the history, not damage to this
+        // snapshot's content.
+        verified.require(p.object_id(), Kind::Snapshot, problems, || {
+            format!("snapshot {id}: parent")
+        });
+    }
+    tree_intact(
+        store,
+        verified,
+        trees,
+        s.tree,
+        &format!("snapshot {id}"),
+        problems,
+    )
+}
+
+fn tree_intact(
+    store: &Store,
+    verified: &Verified,
+    trees: &mut HashMap<TreeId, bool>,
+    id: TreeId,
+    context: &str,
+    problems: &mut Problems,
+) -> bool {
+    if let Some(ok) = trees.get(&id) {
+        return *ok;
+    }
+    let ok = verified.require(id.object_id(), Kind::Tree, problems, || context.into())
+        && match store.tree(&id) {
+            Ok(tree) => {
+                let mut ok = true;
+                for e in tree.entries() {
+                    ok &= match &e.value {
+                        EntryValue::Tree(sub) => {
+                            tree_intact(store, verified, trees, *sub, context, problems)
+                        }
+                        EntryValue::Submodule(_) => true,
+                        v => v.blob().is_none_or(|blob| {
+                            verified.require(blob.object_id(), Kind::Blob, problems, || {
+                                format!("{context}, path {}", e.name)
+                            })
+                        }),
+                    };
                 }
+                ok
             }
-        }
-    }
-    if problems.len() == before {
-        trees_ok.insert(id);
-    }
+            Err(e) => {
+                problems.corrupt(id.object_id(), e.to_string());
+                false
+            }
+        };
+    trees.insert(id, ok);
+    ok
 }

@@ -106,7 +106,7 @@ pub(crate) fn encode_entry(e: &LogEntry) -> Vec<u8> {
     v
 }
 
-fn decode_entry(table: Table, key: &[u8], v: &[u8]) -> Result<LogEntry, StoreError> {
+pub(super) fn decode_entry(table: Table, key: &[u8], v: &[u8]) -> Result<LogEntry, StoreError> {
     if v.len() != 40 {
         return Err(corrupt(table, key, "expected 40 bytes"));
     }
@@ -117,16 +117,7 @@ fn decode_entry(table: Table, key: &[u8], v: &[u8]) -> Result<LogEntry, StoreErr
     })
 }
 
-/// The snapshot an entry of a per-source table names: `seq` ‖ `id` in
-/// `revisions`, the `id` alone in `log` and `times`.
-fn entry_snapshot(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreError> {
-    match table {
-        Table::Revisions => decode_entry(table, key, v).map(|e| e.id),
-        _ => snapshot_id(table, key, v),
-    }
-}
-
-fn snapshot_id(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreError> {
+pub(super) fn snapshot_id(table: Table, key: &[u8], v: &[u8]) -> Result<SnapshotId, StoreError> {
     let bytes: [u8; 32] = v
         .try_into()
         .map_err(|_| corrupt(table, key, "expected a 32-byte id"))?;
@@ -144,7 +135,7 @@ pub(crate) fn encode_named_ref(r: &NamedRef) -> Vec<u8> {
     v
 }
 
-fn decode_named_ref(name: String, key: &[u8], v: &[u8]) -> Result<NamedRef, StoreError> {
+pub(super) fn decode_named_ref(name: String, key: &[u8], v: &[u8]) -> Result<NamedRef, StoreError> {
     let (snapshot, annotation) = match v.len() {
         32 => (v, None),
         64 => (&v[..32], Some(&v[32..])),
@@ -263,21 +254,6 @@ impl Store {
                 }
             })?;
         failure.map_or(Ok(()), Err)
-    }
-
-    /// Visits the snapshot each of a source's entries in `table` (`log`,
-    /// `revisions` or `times`) names, decoded as reads decode it: an entry
-    /// that does not decode is visited as its error.
-    pub(super) fn indexed_snapshots(
-        &self,
-        table: Table,
-        name: &str,
-        mut visit: impl FnMut(Result<SnapshotId, StoreError>),
-    ) -> Result<(), StoreError> {
-        self.for_prefix(table, &keyed(name, b""), false, |k, v| {
-            visit(entry_snapshot(table, k, v));
-            Ok(true)
-        })
     }
 
     /// The newest entry of a source's log.
@@ -460,7 +436,7 @@ impl Store {
     }
 }
 
-fn decode_source(key: &[u8], raw: &[u8]) -> Result<SourceDef, StoreError> {
+pub(super) fn decode_source(key: &[u8], raw: &[u8]) -> Result<SourceDef, StoreError> {
     match postcard::from_bytes::<SourceRecord>(raw) {
         Ok(SourceRecord::V1(def)) => Ok(def),
         Err(e) => Err(corrupt(Table::Sources, key, &e.to_string())),

@@ -11,26 +11,34 @@ pub mod fsck;
 pub mod gc;
 mod index;
 mod keyspace;
+pub mod lock;
 mod packing;
 mod packs;
+mod rows;
 pub mod sink;
 pub use keyspace::{Keyspace, KeyspaceBatch};
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use plumb_core::{
     Blob, BlobId, DecodeError, Kind, Object, ObjectId, Snapshot, SnapshotId, Tree, TreeId,
 };
 
 pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed};
+pub use lock::{Holder, Wait};
 use plumb_core::engine::{Batch, KeyRange, Table, prefix_end};
-pub use plumb_core::engine::{Engine, EngineError};
+pub use plumb_core::engine::{Engine, EngineError, Integrity};
 
 pub use sink::StoreSink;
 
 use plumb_core::engine::memory::MemoryEngine;
+
+/// How long a reader waits for a writer that is recovering the database
+/// after a killed one, before giving up.
+const RECOVERY_WAIT: Duration = Duration::from_secs(30);
 
 /// The file in a store directory that names its format and engine.
 pub const FORMAT_FILE: &str = "plumb-store";
@@ -53,14 +61,16 @@ pub enum StoreError {
         /// The path.
         path: PathBuf,
     },
-    /// Another process holds the store.
-    #[error(
-        "the store at {} is in use by another plumb process; wait for it to finish",
-        path.display()
-    )]
+    /// Another process holds the store: its writer turn, or the whole of
+    /// a store on an engine that admits one process at a time.
+    #[error("the store at {} is in use by {holder}{}", path.display(), waited_for(*waited))]
     Locked {
         /// The store's path.
         path: PathBuf,
+        /// Who holds it, as far as known (`pid 12 (plumb ingest app)`).
+        holder: String,
+        /// How long this process waited for it.
+        waited: Duration,
     },
     /// The store's format file names something this build cannot open.
     #[error("{}: {reason}", path.display())]
@@ -132,6 +142,30 @@ pub enum StoreError {
     Invalid(String),
 }
 
+fn waited_for(waited: Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" (still, after waiting {:.1}s)", waited.as_secs_f64())
+    }
+}
+
+/// The name of the store's writer turn under `locks/`.
+const WRITER_TURN: &str = "store";
+
+/// What [`Store::check_engine`] did.
+#[derive(Debug)]
+pub enum EngineCheck {
+    /// The engine's own check ran.
+    Ran(Integrity),
+    /// A writer holds the store, and the check needs the writer's turn: it
+    /// was skipped rather than waited for.
+    Skipped {
+        /// Who holds it (`pid 12 (plumb ingest app)`).
+        holder: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Create,
@@ -146,6 +180,9 @@ pub struct Store {
     /// Pack files for object bytes, for stores on disk; a store in memory
     /// keeps packed objects in the objects table itself.
     packs: Option<packs::Packs>,
+    /// The writer turn, held by a store opened for writing; released after
+    /// the engine is closed (fields drop in order).
+    turn: Option<lock::Turn>,
 }
 
 impl std::fmt::Debug for Store {
@@ -169,6 +206,7 @@ impl Store {
             engine,
             path: None,
             packs: None,
+            turn: None,
         }
     }
 
@@ -185,6 +223,7 @@ impl Store {
             });
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let turn = Self::take_turn(dir, Wait::No, &|_| {})?;
         let handle = Self::open_engine(dir, engine, Mode::Create)?;
         // The format file is written last, atomically: a directory without
         // it is not yet a store, and `init` may simply be run again.
@@ -197,22 +236,100 @@ impl Store {
             engine: handle,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
+            turn: Some(turn),
         })
     }
 
-    /// Opens the store in directory `dir` for reading and writing; no other
-    /// process may hold it meanwhile.
+    /// Opens the store in directory `dir` for reading and writing, taking
+    /// the writer turn at once or failing with [`StoreError::Locked`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_mode(dir, Mode::ReadWrite)
+        Self::open_writer(dir, Wait::No, &|_| {})
     }
 
-    /// Opens the store in directory `dir` for reading only: other readers
-    /// may hold it too, a writer may not. Writes fail.
+    /// Opens the store in directory `dir` for reading and writing. Writers
+    /// take turns: while another process holds the store's writer turn,
+    /// this waits as `wait` allows, calling `waiting` once with the holder
+    /// after a second ([`lock::NOTICE_AFTER`]). Readers never wait for the
+    /// turn (see [`open_read_only`](Self::open_read_only)).
+    pub fn open_writer(
+        dir: &Path,
+        wait: Wait,
+        waiting: &dyn Fn(&Holder),
+    ) -> Result<Self, StoreError> {
+        let kind = Self::read_format(dir)?;
+        let turn = Self::take_turn(dir, wait, waiting)?;
+        let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+        store.turn = Some(turn);
+        Ok(store)
+    }
+
+    /// Opens the store in directory `dir` for reading only: it never waits
+    /// for and never fails because of a writer (on an engine shared between
+    /// processes, as redb is), and every read sees the last commit. Writes
+    /// fail, but for one case: a database a killed writer left unfinished,
+    /// with nobody holding the writer turn, is recovered by opening it for
+    /// writing, and read through that handle, holding the turn.
     pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_mode(dir, Mode::ReadOnly)
+        let kind = Self::read_format(dir)?;
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open_kind(dir, kind, Mode::ReadOnly) {
+                Err(StoreError::Engine(EngineError::NeedsRecovery)) => {}
+                other => return other,
+            }
+            // A writer was killed with the database open. The next writer
+            // to open it recovers it: the holder of the turn, which is
+            // opening it now; or, when nobody holds the turn, this process,
+            // which then reads through that handle (a recovery that cannot
+            // be written back, on a full disk, must not be retried
+            // forever).
+            match Self::take_turn(dir, Wait::No, &|_| {}) {
+                Ok(turn) => {
+                    let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+                    store.turn = Some(turn);
+                    return Ok(store);
+                }
+                Err(StoreError::Locked { .. }) if started.elapsed() < RECOVERY_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
-    fn open_mode(dir: &Path, mode: Mode) -> Result<Self, StoreError> {
+    /// Runs the engine's own integrity check of its whole database, which
+    /// needs the writer turn: when a writer holds it, the check is skipped
+    /// rather than waited for.
+    pub fn check_engine(dir: &Path) -> Result<EngineCheck, StoreError> {
+        let kind = Self::read_format(dir)?;
+        let turn = match Self::take_turn(dir, Wait::No, &|_| {}) {
+            Ok(turn) => turn,
+            Err(StoreError::Locked { holder, .. }) => return Ok(EngineCheck::Skipped { holder }),
+            Err(e) => return Err(e),
+        };
+        let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+        let result = store.engine.check_integrity()?;
+        drop(store);
+        drop(turn);
+        Ok(EngineCheck::Ran(result))
+    }
+
+    fn take_turn(
+        dir: &Path,
+        wait: Wait,
+        waiting: &dyn Fn(&Holder),
+    ) -> Result<lock::Turn, StoreError> {
+        lock::take(&lock::path(dir, WRITER_TURN), wait, waiting).map_err(|e| match e {
+            lock::NotTaken::Busy { holder, waited } => StoreError::Locked {
+                path: dir.to_path_buf(),
+                holder: holder.to_string(),
+                waited,
+            },
+            lock::NotTaken::Failed(e) => e,
+        })
+    }
+
+    fn read_format(dir: &Path) -> Result<&'static EngineKind, StoreError> {
         let format = dir.join(FORMAT_FILE);
         let text = match fs::read_to_string(&format) {
             Ok(t) => t,
@@ -228,16 +345,20 @@ impl Store {
                 });
             }
         };
-        let kind = parse_format(&text).map_err(|reason| StoreError::Format {
+        parse_format(&text).map_err(|reason| StoreError::Format {
             path: format.clone(),
             reason,
-        })?;
+        })
+    }
+
+    fn open_kind(dir: &Path, kind: &EngineKind, mode: Mode) -> Result<Self, StoreError> {
         let engine = Self::open_engine(dir, kind, mode)?;
         let packs = packs::Packs::open(dir.join(PACKS_DIR), mode == Mode::ReadOnly)?;
         Ok(Self {
             engine,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
+            turn: None,
         })
     }
 
@@ -262,6 +383,15 @@ impl Store {
         open(&dir.join(kind.file)).map_err(|e| match e {
             EngineError::Locked => StoreError::Locked {
                 path: dir.to_path_buf(),
+                holder: if kind.shared {
+                    "another plumb process".into()
+                } else {
+                    format!(
+                        "another plumb process (the {} engine admits one process at a time, readers included)",
+                        kind.name
+                    )
+                },
+                waited: Duration::ZERO,
             },
             other => StoreError::Engine(other),
         })
@@ -288,8 +418,29 @@ impl Store {
         let Some(stored) = self.engine.get(Table::Objects, id.as_bytes())? else {
             return Ok(None);
         };
+        match self.unpack(id, &stored) {
+            Err(StoreError::Corrupt { .. }) if self.packs.is_some() => {
+                // `gc` in another process may have moved the object to a
+                // new pack and deleted the old one since the pointer was
+                // read (or reused its number): read the pointer again and
+                // reopen the packs. Damage stays damage the second time.
+                let Some(stored) = self.engine.get(Table::Objects, id.as_bytes())? else {
+                    return Ok(None);
+                };
+                if let Some(packs) = &self.packs {
+                    packs.forget_files();
+                }
+                self.unpack(id, &stored).map(Some)
+            }
+            other => other.map(Some),
+        }
+    }
+
+    /// The verified canonical bytes of an object from its objects-table
+    /// value: inline packed bytes, or a pointer into a pack.
+    fn unpack(&self, id: &ObjectId, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
         if stored.first() == Some(&packs::POINTER) {
-            let loc = packs::Location::decode(&stored).ok_or_else(|| StoreError::Corrupt {
+            let loc = packs::Location::decode(stored).ok_or_else(|| StoreError::Corrupt {
                 id: *id,
                 reason: "malformed pack pointer".into(),
             })?;
@@ -298,9 +449,9 @@ impl Store {
                 reason: "points into a pack, but this store has none".into(),
             })?;
             let packed = packs.read(id, loc)?;
-            return packing::unpack(id, &packed).map(Some);
+            return packing::unpack(id, &packed);
         }
-        packing::unpack(id, &stored).map(Some)
+        packing::unpack(id, stored)
     }
 
     /// Where an object's bytes lie: its pack file, offset and length, when
@@ -424,9 +575,10 @@ impl Store {
     /// byte appended so far, so neither it nor any lazy batch before it
     /// (which it makes durable too) can point at bytes a crash could lose.
     /// A lazy batch needs no sync: it survives a crash only through a later
-    /// durable commit.
+    /// durable commit; on an engine that commits every batch durably
+    /// ([`Engine::lazy_commits`]), every batch is synced for.
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if !batch.lazy
+        if (!batch.lazy || !self.engine.lazy_commits())
             && let Some(packs) = &self.packs
         {
             packs.sync()?;

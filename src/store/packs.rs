@@ -167,15 +167,23 @@ impl Packs {
 
     /// Starts a new pack after every existing one. A writer never appends
     /// to an older pack, whose tail may hold bytes a crash left behind.
+    /// Each writing process makes its own (`create_new`), so two never
+    /// append to one file.
     fn start(&self) -> Result<Writer, StoreError> {
-        let number = self.list()?.last().map_or(1, |n| n + 1);
-        let path = self.path(number);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(self.io(&path))?;
+        let mut number = self.list()?.last().map_or(1, |n| n + 1);
+        let (path, mut file) = loop {
+            let path = self.path(number);
+            match OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => number += 1,
+                Err(e) => return Err(self.io(&path)(e)),
+            }
+        };
         file.write_all(MAGIC).map_err(self.io(&path))?;
         file.sync_all().map_err(self.io(&path))?;
         File::open(&self.dir)
@@ -310,6 +318,12 @@ impl Packs {
         let f = Arc::new(File::open(&path).map_err(self.io(&path))?);
         files.insert(number, f.clone());
         Ok(f)
+    }
+
+    /// Closes the pack files opened for reading, so the next read opens
+    /// them again (another process may have replaced one).
+    pub fn forget_files(&self) {
+        lock(&self.files).clear();
     }
 
     /// The size of a pack file.

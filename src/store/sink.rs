@@ -74,6 +74,9 @@ pub struct StoreSink<'a> {
     state: Mutex<State>,
     refs: Mutex<Option<Vec<NamedRef>>>,
     progress: Box<ProgressFn<'a>>,
+    /// [`FLUSH_EVERY`], or [`DURABLE_EVERY`] on an engine whose every
+    /// commit is durable: a flush then costs a sync, as often as before.
+    flush_every: Duration,
 }
 
 fn sink_error(e: impl Into<StoreError>) -> SinkError {
@@ -114,6 +117,11 @@ impl<'a> StoreSink<'a> {
             }),
             refs: Mutex::default(),
             progress,
+            flush_every: if store.engine.lazy_commits() {
+                FLUSH_EVERY
+            } else {
+                DURABLE_EVERY
+            },
         })
     }
 
@@ -319,7 +327,7 @@ impl IngestSink for StoreSink<'_> {
         state.revisions.insert(snapshot.revision.clone(), entry);
         state.head = Some(entry);
         state.head_snapshot = Some(snapshot.clone());
-        if state.last_flush.elapsed() >= FLUSH_EVERY
+        if state.last_flush.elapsed() >= self.flush_every
             || state.batch_bytes >= FLUSH_BYTES
             || state.batch.ops.len() >= FLUSH_ENTRIES
         {

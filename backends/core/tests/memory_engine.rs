@@ -6,6 +6,7 @@ use plumb_core::testing::engine_suite::EngineFactory;
 const MEMORY: EngineFactory = EngineFactory {
     create: |_| Box::new(MemoryEngine::new()),
     reopen: None,
+    read_only: None,
 };
 
 plumb_core::engine_conformance!(MEMORY);

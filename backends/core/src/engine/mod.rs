@@ -263,9 +263,28 @@ pub fn visit_in_order<T>(
 /// ([`is_disk_full`]), never by a message.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// Another process holds the store.
+    /// Another handle holds the store in a way this open excludes: a
+    /// second writer of an engine shared between processes, or any second
+    /// handle of one that is not (see [`Engine`]'s contract on sharing).
     #[error("the store is in use by another process")]
     Locked,
+    /// The engine's database is damaged: its own checks found an
+    /// inconsistency, or its code failed (panicked) on what it read. Never
+    /// a lock or an I/O failure; nothing was written.
+    #[error("the {engine} database {} is damaged: {detail}", path.display())]
+    Damaged {
+        /// Which engine (`redb`, `sled`, …).
+        engine: &'static str,
+        /// The database's file.
+        path: std::path::PathBuf,
+        /// What it found, in its words.
+        detail: String,
+    },
+    /// The database was left unfinished by a process that ended without
+    /// closing it, and a read-only handle cannot finish it: a writer must
+    /// open it once (which recovers it) before readers can.
+    #[error("the database needs recovery by a writer before it can be read")]
+    NeedsRecovery,
     /// A precondition of a batch did not hold; nothing was written.
     #[error("{table} entry {key:?} changed underneath (compare-and-swap failed)")]
     Conflict {
@@ -320,6 +339,19 @@ pub fn is_disk_full(e: &io::Error) -> bool {
     )
 }
 
+/// What an engine's own integrity check found ([`Engine::check_integrity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// Every page of the database checked out.
+    Intact,
+    /// The check found an inconsistency in the engine's bookkeeping (not in
+    /// any table's contents) and rebuilt it.
+    Repaired,
+    /// The engine has no such check, or this handle cannot run it (a
+    /// read-only one).
+    Unchecked,
+}
+
 /// What to do after visiting an entry in [`Engine::scan`].
 pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, EngineError> + 'a;
 
@@ -342,9 +374,25 @@ pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, EngineError> + 'a;
 ///   makes it durable too. Batches become durable in commit order: a
 ///   durable batch never survives a crash that an earlier one did not.
 ///   (Used for object writes, which the snapshot commit that follows makes
-///   durable with one sync.)
-/// - **Locking**: an engine on disk is held by one process at a time;
-///   opening it from a second fails at once with [`EngineError::Locked`].
+///   durable with one sync.) An engine that cannot defer durability
+///   commits a lazy batch durably and says so with
+///   [`lazy_commits`](Self::lazy_commits) `== false`, so that the caller
+///   makes what the batch points at durable first.
+/// - **Sharing between processes**: an engine on disk is either *shared*
+///   or *single-process*, as its crate documents.
+///   - Shared (redb): one handle opened for writing at a time, in any
+///     process; a second writer's open fails at once with
+///     [`EngineError::Locked`], never waits. Any number of read-only
+///     handles, in any processes, open beside it at once and never wait
+///     for it; every read begins at the last commit of any process (a
+///     single read or scan sees one commit, never part of a batch), and
+///     never fails because a writer is busy. A read-only handle on a
+///     database that a writer left unfinished (killed) fails with
+///     [`EngineError::NeedsRecovery`] until a writer has opened it.
+///   - Single-process (sled): any second handle, read-only or not, fails at
+///     once with [`EngineError::Locked`].
+/// - **Damage**: a damaged database gives [`EngineError::Damaged`], never a
+///   panic that escapes, never wrong data the engine could have detected.
 /// - Absent keys are `Ok(None)`, not errors; tables exist from creation.
 pub trait Engine: Send + Sync {
     /// The value at `key`.
@@ -369,5 +417,16 @@ pub trait Engine: Send + Sync {
     /// engine can; `Ok(false)` when it cannot or there was nothing to do.
     fn compact(&mut self) -> Result<bool, EngineError> {
         Ok(false)
+    }
+    /// Whether a lazy batch really defers durability; `false` when every
+    /// commit is durable (see the contract on lazy batches).
+    fn lazy_commits(&self) -> bool {
+        true
+    }
+    /// Runs the engine's own check of its whole database (every page, not
+    /// only what the tables hold), where it has one and this handle may run
+    /// it. Damage is [`EngineError::Damaged`].
+    fn check_integrity(&mut self) -> Result<Integrity, EngineError> {
+        Ok(Integrity::Unchecked)
     }
 }

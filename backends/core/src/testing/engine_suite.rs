@@ -5,6 +5,9 @@
 //! const REDB: EngineFactory = EngineFactory {
 //!     create: |dir| Box::new(RedbEngine::create(&dir.join("store.redb")).expect("create")),
 //!     reopen: Some(|dir| RedbEngine::open(&dir.join("store.redb")).map(|e| Box::new(e) as _)),
+//!     read_only: Some(|dir| {
+//!         RedbEngine::open_read_only(&dir.join("store.redb")).map(|e| Box::new(e) as _)
+//!     }),
 //! };
 //! plumb_core::engine_conformance!(REDB);
 //! ```
@@ -32,6 +35,9 @@ pub struct EngineFactory {
     /// Opens the engine `create` made in a directory once more; `None` for
     /// an engine that keeps nothing on disk.
     pub reopen: Option<Open>,
+    /// Opens it read-only beside a writer, for an engine shared between
+    /// processes; `None` for one that is single-process (or in memory).
+    pub read_only: Option<Open>,
 }
 
 /// Defines one `#[test]` per check of the engine conformance suite, for
@@ -224,19 +230,42 @@ pub fn batches_are_atomic_and_conditional(engine: &EngineFactory) {
 }
 
 /// An engine on disk keeps what was committed when opened again, and
-/// refuses a second open while the first is in use (nothing to check for
-/// an engine in memory).
+/// refuses a second writer while the first is in use; a shared engine's
+/// readers open beside the writer and see each of its commits, a
+/// single-process engine refuses them too (nothing to check for an engine
+/// in memory).
 pub fn survives_reopen_and_locks(engine: &EngineFactory) {
     let Some(reopen) = engine.reopen else { return };
     let dir = scratch();
     {
         let b = (engine.create)(dir.path());
         put(&*b, Table::Sources, b"app", b"def");
-        // A second handle on the same store is refused at once.
+        // A second writer on the same store is refused at once.
         match reopen(dir.path()) {
             Err(EngineError::Locked) => {}
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("a second open of a store in use succeeded"),
+        }
+        if let Some(read_only) = engine.read_only {
+            let r = read_only(dir.path()).expect("a reader beside the writer");
+            let r2 = read_only(dir.path()).expect("a second reader");
+            assert_eq!(
+                get(&*r, Table::Sources, b"app").as_deref(),
+                Some(&b"def"[..])
+            );
+            // Each read begins at the writer's last commit.
+            put(&*b, Table::Sources, b"web", b"def2");
+            assert_eq!(
+                get(&*r, Table::Sources, b"web").as_deref(),
+                Some(&b"def2"[..])
+            );
+            assert_eq!(
+                get(&*r2, Table::Sources, b"web").as_deref(),
+                Some(&b"def2"[..])
+            );
+            let mut batch = Batch::new();
+            batch.put(Table::Sources, b"x".to_vec(), b"y".to_vec());
+            assert!(matches!(r.commit(batch), Err(EngineError::ReadOnly)));
         }
     }
     let b = reopen(dir.path()).expect("reopen");

@@ -9,6 +9,9 @@ const REDB: EngineFactory = EngineFactory {
     reopen: Some(|dir| {
         RedbEngine::open(&dir.join("store.redb")).map(|e| Box::new(e) as Box<dyn Engine>)
     }),
+    read_only: Some(|dir| {
+        RedbEngine::open_read_only(&dir.join("store.redb")).map(|e| Box::new(e) as Box<dyn Engine>)
+    }),
 };
 
 plumb_core::engine_conformance!(REDB);

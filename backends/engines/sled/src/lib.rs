@@ -1,6 +1,13 @@
 //! An optional storage engine on sled 0.34 (the `plumb` package's cargo
 //! feature `sled`), kept so that the choice of redb as the default stays
 //! measured rather than assumed.
+//!
+//! **Single-process.** sled locks its database directory for one handle
+//! and has no read-only mode, so this engine is *single-process* in the
+//! sense of the `Engine` contract: while one process holds a store on it,
+//! every other — readers included — is refused at once with
+//! [`EngineError::Locked`], whose message says so. Queries beside a writer
+//! need the redb engine.
 #![deny(missing_docs)]
 
 use std::path::Path;

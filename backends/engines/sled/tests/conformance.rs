@@ -7,6 +7,7 @@ use plumb_engine_sled::SledEngine;
 const SLED: EngineFactory = EngineFactory {
     create: |dir| Box::new(SledEngine::open(&dir.join("sled")).expect("create a store")),
     reopen: Some(|dir| SledEngine::open(&dir.join("sled")).map(|e| Box::new(e) as Box<dyn Engine>)),
+    read_only: None,
 };
 
 plumb_core::engine_conformance!(SLED);
