@@ -437,11 +437,17 @@ pub fn apply(
 }
 
 fn drift_json(d: &Drifted) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "path": d.path.to_string(),
         "drift": d.kind.name(),
         "detail": d.detail,
-    })
+    });
+    if let Some(a) = &d.attr {
+        v["attribute"] = a.attribute.into();
+        v["expected"] = a.expected.clone().into();
+        v["found"] = a.found.clone().into();
+    }
+    v
 }
 
 /// `plumb drift`: exit 0 in sync, 2 drifted.
