@@ -18,7 +18,8 @@ pub enum DriftKind {
     Deleted,
     /// Something new appeared inside a directory plumb manages.
     Added,
-    /// Its executable bit changed.
+    /// Its executable bit changed (where no mode was recorded or
+    /// declared; otherwise that is an [`Attribute`](Self::Attribute)).
     Mode,
     /// A permission bit, its owner or its group changed (of those plumb
     /// applied from the snapshot's attributes).
@@ -178,7 +179,9 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
                     };
                     push(DriftKind::Modified, detail, Some(blob));
                 }
-                if executable != e {
+                // A recorded or declared mode reports the execute bits
+                // too, as an attribute.
+                if executable != e && held.attrs.mode.is_none() {
                     push(
                         DriftKind::Mode,
                         if *e {
