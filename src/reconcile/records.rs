@@ -451,7 +451,7 @@ mod tests {
         store.keyspace_commit(batch)?;
         let inv = store.inventory("old")?;
         assert_eq!(
-            inv.entries.get(&b"a".to_vec()),
+            inv.entries.get(b"a".as_slice()),
             Some(&Held {
                 state: Applied::Dir,
                 owned: true,

@@ -602,9 +602,9 @@ fn write_attrs(out: &mut Vec<u8>, attrs: &Attrs) {
         Some(Owner::Id(_)) => id,
         Some(Owner::Name(_)) => name,
     };
-    let flags = u8::from(attrs.mode.is_some()) * MODE
-        | who(&attrs.owner, OWNER_ID, OWNER_NAME)
-        | who(&attrs.group, GROUP_ID, GROUP_NAME);
+    let mode = if attrs.mode.is_some() { MODE } else { 0 };
+    let flags =
+        mode | who(&attrs.owner, OWNER_ID, OWNER_NAME) | who(&attrs.group, GROUP_ID, GROUP_NAME);
     out.push(flags);
     if let Some(m) = attrs.mode {
         leb128::write(out, u64::from(m));
