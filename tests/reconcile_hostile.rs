@@ -493,8 +493,10 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &Run<'_>) {
     ok(&["apply", "t"]);
     rig.src("app.conf", b"port = 81\n");
     rig.src("conf.d/a.conf", b"a = 2\n");
+    // The snapshot makes the directory read-only (its recorded mode), so
+    // the file inside cannot be replaced by whoever is not root.
+    chmod(&rig.env.path("src/conf.d"), 0o555);
     ok(&["ingest", "src"]);
-    chmod(&rig.target("conf.d"), 0o555);
 
     let (code, out, err) = run(&["apply", "t"]);
     assert_eq!(code, 1, "{err}");
@@ -525,12 +527,15 @@ fn read_only_dir_blocks_then_converges(rig: &Rig, run: &Run<'_>) {
     let (code, _, _) = run(&["drift", "t"]);
     assert_eq!(code, 2, "the failed change is drift until applied");
 
-    chmod(&rig.target("conf.d"), 0o755);
+    assert_eq!(mode_of(&rig.target("conf.d")), 0o555);
+    chmod(&rig.env.path("src/conf.d"), 0o755);
+    ok(&["ingest", "src"]);
     ok(&["apply", "t"]);
     assert_eq!(
         std::fs::read(rig.target("conf.d/a.conf")).unwrap(),
         b"a = 2\n"
     );
+    assert_eq!(mode_of(&rig.target("conf.d")), 0o755);
     let (code, _, err) = run(&["drift", "t", "--full"]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(&["plan", "t"]);
@@ -561,11 +566,15 @@ fn a_read_only_dir_blocks_an_update_until_it_is_writable() {
         eprintln!("skipped: nobody cannot reach {}", rig.env.store().display());
         return;
     }
+    // The snapshot records owners: take one of the tree nobody now owns,
+    // which nobody may apply.
+    let (code, err) = nobody.run(&["ingest", "src"]);
+    assert_eq!(code, 0, "{err}");
     read_only_dir_blocks_then_converges(&rig, &|args| nobody.run(args));
 }
 
 #[test]
-fn a_read_only_dir_as_root_is_written_and_keeps_its_mode() {
+fn a_read_only_dir_as_root_is_written_and_gets_its_recorded_mode_back() {
     if !is_root() {
         eprintln!("skipped: not running as root");
         return;
@@ -582,9 +591,10 @@ fn a_read_only_dir_as_root_is_written_and_keeps_its_mode() {
     assert_same_tree(&rig.env.path("src"), &rig.target(""), "as root");
     assert_eq!(
         mode_of(&rig.target("conf.d")),
-        0o555,
-        "plumb does not manage directory modes"
+        mode_of(&rig.env.path("src/conf.d")),
+        "the mode the directory source recorded is applied again"
     );
+    assert_eq!(mode_of(&rig.target("conf.d/a.conf")), 0o644);
     rig.in_sync();
     no_temp_files(&rig.target(""));
 }

@@ -93,9 +93,11 @@ fn add(store: &Store, name: &str) {
 fn snapshot_of(sink: &StoreSink<'_>, files: &[(&str, &[u8])], rev: &str, time: i64) -> Snapshot {
     let entries = files
         .iter()
-        .map(|(n, data)| TreeEntry {
-            name: Name::new(*n).unwrap(),
-            value: EntryValue::File(sink.put_blob(data).unwrap()),
+        .map(|(n, data)| {
+            TreeEntry::new(
+                Name::new(*n).unwrap(),
+                EntryValue::File(sink.put_blob(data).unwrap()),
+            )
         })
         .collect();
     let tree = sink.put_tree(&Tree::new(entries).unwrap()).unwrap();

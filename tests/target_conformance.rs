@@ -404,7 +404,8 @@ fn drift_of_each_kind_then_heal() {
             assert_eq!(code, 2, "{name}");
             let want: Vec<(String, String)> = [
                 ("app.conf", "modified"),
-                ("bin/run", "mode"),
+                // The directory source records modes: an attribute.
+                ("bin/run", "attribute"),
                 ("conf.d/a.conf", "deleted"),
                 ("conf.d/new.conf", "added"),
                 ("current", "link"),

@@ -1,6 +1,9 @@
 //! Feeds arbitrary bytes to every decoder and checks canonicality: whatever
 //! decodes encodes back to exactly the input, the typed decoders agree with
-//! the generic one, and LEB128 numbers read back as they are written.
+//! the generic one, a tree is of version 2 exactly when an entry carries
+//! attributes, and LEB128 numbers read back as they are written. The same
+//! bytes, read as an attributes file, never make the parser or matcher
+//! panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -26,6 +29,13 @@ fuzz_target!(|data: &[u8]| {
     let tree = decode_tree(data);
     if let Ok(t) = &tree {
         assert_eq!(t.encode(), data);
+        assert_eq!(data[1] == 2, t.has_attrs(), "version 2 iff attributes");
+    }
+    if let Ok(rules) = plumb_core::attributes::AttributesFile::parse(data) {
+        for path in [&b"a"[..], b"etc/ssl/private/key.pem", b"a/b/c/d/e/f"] {
+            let attrs = rules.attrs_for(path, false);
+            assert!(attrs.validate().is_ok(), "{attrs:?} from a parsed file");
+        }
     }
     let snapshot = decode_snapshot(data);
     if let Ok(s) = &snapshot {

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Observation::Dir {
                 children: Some(children),
+                ..
             } => {
                 let mut sorted = children.clone();
                 sorted.sort();

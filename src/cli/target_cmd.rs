@@ -699,12 +699,18 @@ fn drift_json(
             diff_text(&label("applied", p), &label("target", p), &was, &now)
         })
         .transpose()?;
-    Ok(serde_json::json!({
+    let mut v = serde_json::json!({
         "path": json::bytes(d.path.as_bytes()),
         "drift": d.kind.name(),
         "detail": d.detail,
         "diff": diff,
-    }))
+    });
+    if let Some(a) = &d.attr {
+        v["attribute"] = a.attribute.into();
+        v["expected"] = a.expected.clone().into();
+        v["found"] = a.found.clone().into();
+    }
+    Ok(v)
 }
 
 /// The last line of a drift check: what was found, and what to do about

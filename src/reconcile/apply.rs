@@ -55,6 +55,7 @@ pub fn intent(
                     state: applied_state(want, None, digests, store)?,
                     owned: true,
                     pending: true,
+                    attrs: step.attrs,
                 })
             }
             Action::Delete => held.map(|h| Held {
@@ -73,7 +74,12 @@ pub fn intent(
                 let owned = held.is_some_and(|h| h.owned || h.pending) || adopt;
                 match held {
                     // What was recorded stays true; only the token may be new.
-                    Some(h) if !h.pending && want.is(&h.state) && h.owned == owned => {
+                    Some(h)
+                        if !h.pending
+                            && want.is(&h.state)
+                            && h.owned == owned
+                            && h.attrs == step.attrs =>
+                    {
                         match &h.state {
                             Applied::File { token: t, .. } if t.as_ref() != token => {
                                 let mut h = h.clone();
@@ -89,6 +95,7 @@ pub fn intent(
                         state: applied_state(want, token.cloned(), digests, store)?,
                         owned,
                         pending: false,
+                        attrs: step.attrs,
                     }),
                 }
             }
@@ -244,6 +251,7 @@ pub fn execute(
             .filter(|s| s.path.depth() == depth)
             .map(|s| Change::MakeDir {
                 path: s.path.clone(),
+                attrs: s.attrs,
             })
             .collect();
         run(target, store, &batch, plan, &mut books)?;
@@ -270,6 +278,7 @@ pub fn execute(
                     blob: *blob,
                     size,
                     executable: *executable,
+                    attrs: s.attrs,
                 })
             }
             Some(Desired::Symlink { target }) => writes.push(Change::Symlink {

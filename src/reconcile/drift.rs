@@ -3,7 +3,10 @@
 use plumb_core::target::{Digest, DigestKind, Observed, TargetPath};
 use plumb_core::{BlobId, ObjectId};
 
+use plumb_core::attrs::AttrChange;
+
 use super::observe::{Observations, content_digest, kind_name};
+use super::plan::attr_changes;
 use super::state::{Applied, Held, Inventory, InventoryDelta};
 
 /// How one path drifted.
@@ -15,8 +18,12 @@ pub enum DriftKind {
     Deleted,
     /// Something new appeared inside a directory plumb manages.
     Added,
-    /// Its executable bit changed.
+    /// Its executable bit changed (where no mode was recorded or
+    /// declared; otherwise that is an [`Attribute`](Self::Attribute)).
     Mode,
+    /// A permission bit, its owner or its group changed (of those plumb
+    /// applied from the snapshot's attributes).
+    Attribute,
     /// A symlink points elsewhere.
     LinkTarget,
     /// Something of another kind replaced it.
@@ -37,6 +44,7 @@ impl DriftKind {
             DriftKind::Deleted => "deleted",
             DriftKind::Added => "added",
             DriftKind::Mode => "mode",
+            DriftKind::Attribute => "attribute",
             DriftKind::LinkTarget => "link",
             DriftKind::Kind => "kind",
             DriftKind::Blocked => "blocked",
@@ -57,6 +65,8 @@ pub struct Drifted {
     pub detail: String,
     /// The blob plumb applied there, for a content diff.
     pub applied_blob: Option<BlobId>,
+    /// For [`DriftKind::Attribute`]: which attribute, applied and found.
+    pub attr: Option<AttrChange>,
 }
 
 /// Compares every inventory path's observation with the inventory.
@@ -69,12 +79,26 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
         let Some(seen) = observed.get(&path) else {
             continue;
         };
+        if let Ok(o) = seen
+            && !held.pending
+        {
+            for change in attr_changes(&held.attrs, o) {
+                out.push(Drifted {
+                    path: path.clone(),
+                    kind: DriftKind::Attribute,
+                    detail: change.to_string(),
+                    applied_blob: None,
+                    attr: Some(change),
+                });
+            }
+        }
         let mut push = |kind: DriftKind, detail: String, blob: Option<BlobId>| {
             out.push(Drifted {
                 path: path.clone(),
                 kind,
                 detail,
                 applied_blob: blob,
+                attr: None,
             });
         };
         let seen = match seen {
@@ -99,7 +123,7 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
                 format!("a {what} at {at} is in the way"),
                 None,
             ),
-            (Applied::Dir, Observed::Dir { children }) => {
+            (Applied::Dir, Observed::Dir { children, .. }) => {
                 for name in children.iter().flatten() {
                     let child = TargetPath::join(Some(&path), name);
                     if !inventory.entries.contains_key(child.as_bytes()) {
@@ -108,6 +132,7 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
                             kind: DriftKind::Added,
                             detail: "not in the applied snapshot".into(),
                             applied_blob: None,
+                            attr: None,
                         });
                     }
                 }
@@ -154,7 +179,9 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
                     };
                     push(DriftKind::Modified, detail, Some(blob));
                 }
-                if executable != e {
+                // A recorded or declared mode reports the execute bits
+                // too, as an attribute.
+                if executable != e && held.attrs.mode.is_none() {
                     push(
                         DriftKind::Mode,
                         if *e {

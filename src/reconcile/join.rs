@@ -82,6 +82,7 @@ mod tests {
             state: Applied::Dir,
             owned: true,
             pending: false,
+            attrs: Default::default(),
         };
         let desired: BTreeMap<TargetPath, Desired> = [
             (p("a"), Desired::Dir),

@@ -255,9 +255,10 @@ fn prepare_with<'a>(
     target: &mut dyn Target,
     options: Options,
     inventory: Inventory,
-    desired: DesiredTree,
+    mut desired: DesiredTree,
 ) -> Result<Prepared<'a>, ReconcileError> {
     let took = Instant::now();
+    desired.resolve_attrs(target)?;
     // Directories are listed where plumb may remove them: owned ones the
     // snapshot dropped, or turned into something else (or pending).
     let mut paths: Vec<(TargetPath, bool)> = Vec::with_capacity(desired.entries.len());

@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
+use plumb_core::ResolvedAttrs;
+use plumb_core::attrs::AttrChange;
 use plumb_core::target::{Observed, TargetPath};
 
 use super::ReconcileError;
@@ -215,6 +217,8 @@ pub struct Step {
     pub desired: Option<Desired>,
     /// What the target holds there now.
     pub observed: Observed,
+    /// The attributes to give it (resolved; empty for none).
+    pub attrs: ResolvedAttrs,
 }
 
 /// Whether apply may take over paths plumb does not own, and delete what
@@ -357,6 +361,23 @@ fn matches(
     })
 }
 
+/// The attributes `want` sets that what is observed does not have.
+pub fn attr_changes(want: &ResolvedAttrs, observed: &Observed) -> Vec<AttrChange> {
+    match observed {
+        Observed::File { attrs, .. } | Observed::Dir { attrs, .. } => want.differences(attrs),
+        _ => Vec::new(),
+    }
+}
+
+/// What applying changes, found first: `mode 0644 -> 0600, owner 7 -> 0`.
+fn describe_changes(changes: &[AttrChange]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("{} {} -> {}", c.attribute, c.found, c.expected))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Why what is there differs from what should be, in a few words.
 fn difference(want: &Desired, observed: &Observed) -> String {
     match (want, observed) {
@@ -412,6 +433,7 @@ pub fn plan(
             Ok(Observed::Blocked { at, .. }) if becoming_dirs.contains(at) => Ok(Observed::Missing),
             _ => seen,
         };
+        let attrs = desired.attrs_of(&path);
         let action = match &seen {
             _ if reserved(path.file_name()) => Action::Conflict {
                 reason: ConflictReason::Reserved,
@@ -431,8 +453,22 @@ pub fn plan(
                 reason: ConflictReason::Special { what: what.clone() },
             },
             Ok(Observed::Missing) => Action::Create,
-            Ok(o) if matches(want, o, held, digests)? => Action::Keep,
-            Ok(o @ Observed::Dir { children }) => {
+            Ok(o) if matches(want, o, held, digests)? => {
+                let changed = attr_changes(&attrs, o);
+                if changed.is_empty() {
+                    Action::Keep
+                } else if owns(held) || options.adopt {
+                    Action::Update {
+                        reason: describe_changes(&changed),
+                        remove_first: false,
+                    }
+                } else {
+                    Action::Conflict {
+                        reason: ConflictReason::Unowned { what: kind_name(o) },
+                    }
+                }
+            }
+            Ok(o @ Observed::Dir { children, .. }) => {
                 // A pending entry may be a directory half turned into
                 // something else by an interrupted apply: still plumb's.
                 let owned_dir =
@@ -486,6 +522,7 @@ pub fn plan(
             action,
             desired: Some(want.clone()),
             observed: seen.unwrap_or(Observed::Missing),
+            attrs,
         });
     }
     if wanted.peek().is_some() {
@@ -515,7 +552,7 @@ pub fn plan(
                 },
                 Ok(Observed::Missing) => Action::Forget,
                 Ok(Observed::Blocked { .. }) => Action::Forget,
-                Ok(Observed::Dir { children }) if held.state == Applied::Dir => {
+                Ok(Observed::Dir { children, .. }) if held.state == Applied::Dir => {
                     let others: Vec<String> = children
                         .iter()
                         .flatten()
@@ -577,6 +614,7 @@ pub fn plan(
             action,
             desired: None,
             observed: seen.unwrap_or(Observed::Missing),
+            attrs: ResolvedAttrs::default(),
         });
     }
     steps.sort_by(|a, b| a.path.cmp(&b.path));
@@ -635,6 +673,7 @@ mod tests {
             executable,
             digest: Some(Digest::Blob(Blob::id_of(content.as_bytes()))),
             token: None,
+            attrs: Default::default(),
         })
     }
 
@@ -645,6 +684,7 @@ mod tests {
             executable: false,
             digest: None,
             token: Some(token.as_bytes().to_vec()),
+            attrs: Default::default(),
         })
     }
 
@@ -662,6 +702,7 @@ mod tests {
                     .map(|c| Name::new(c.as_bytes().to_vec()).expect("a valid name"))
                     .collect(),
             ),
+            attrs: Default::default(),
         })
     }
 
@@ -694,6 +735,7 @@ mod tests {
             state,
             owned: true,
             pending: false,
+            attrs: Default::default(),
         }
     }
 
@@ -703,6 +745,7 @@ mod tests {
             state,
             owned: false,
             pending: false,
+            attrs: Default::default(),
         }
     }
 
@@ -712,6 +755,7 @@ mod tests {
             state,
             owned: true,
             pending: true,
+            attrs: Default::default(),
         }
     }
 
@@ -757,6 +801,14 @@ mod tests {
     /// Plans a case against a directory target (digests are blob ids),
     /// whose reserved names are its temporary files'.
     fn plan_case(case: &Case) -> Result<Plan, ReconcileError> {
+        plan_with_attrs(case, &[])
+    }
+
+    /// [`plan_case`] with resolved attributes wanted at some paths.
+    fn plan_with_attrs(
+        case: &Case,
+        attrs: &[(&str, ResolvedAttrs)],
+    ) -> Result<Plan, ReconcileError> {
         let desired = DesiredTree {
             snapshot: SnapshotId::new(ObjectId::from_bytes([7; 32])),
             entries: case
@@ -765,6 +817,8 @@ mod tests {
                 .map(|(p, d)| (path(p), d.clone()))
                 .collect(),
             skipped: Vec::new(),
+            attrs: Default::default(),
+            resolved: attrs.iter().map(|(p, a)| (path(p), *a)).collect(),
         };
         let inventory = Inventory {
             snapshot: None,
@@ -1164,6 +1218,98 @@ mod tests {
         let plan = plan_case(&case("already right, owned or not: keep")).expect("a plan");
         assert!(!plan.has_changes());
         assert_eq!(plan.tally().keep, 4);
+    }
+
+    #[test]
+    fn attributes_that_differ_update_what_plumb_owns() {
+        let want = ResolvedAttrs {
+            mode: Some(0o600),
+            uid: Some(0),
+            gid: None,
+        };
+        let seen = |mode: u32, uid: u32| ResolvedAttrs {
+            mode: Some(mode),
+            uid: Some(uid),
+            gid: Some(5),
+        };
+        let with = |o: Result<Observed, String>, a: ResolvedAttrs| match o {
+            Ok(Observed::File {
+                size,
+                executable,
+                digest,
+                token,
+                ..
+            }) => Ok(Observed::File {
+                size,
+                executable,
+                digest,
+                token,
+                attrs: a,
+            }),
+            Ok(Observed::Dir { children, .. }) => Ok(Observed::Dir { children, attrs: a }),
+            other => other,
+        };
+        let case = |options: Options, owned_paths: bool| Case {
+            name: "attributes",
+            desired: vec![
+                ("d", Desired::Dir),
+                ("d/k", file("x")),
+                ("same", file("y")),
+                ("new", file("z")),
+            ],
+            inventory: if owned_paths {
+                vec![
+                    ("d", owned(Applied::Dir)),
+                    ("d/k", owned(applied_file("x", None))),
+                ]
+            } else {
+                vec![]
+            },
+            observed: vec![
+                ("d", with(seen_dir(&["k"]), seen(0o755, 0))),
+                ("d/k", with(seen_file("x", false), seen(0o644, 7))),
+                ("new", Ok(Observed::Missing)),
+                ("same", with(seen_file("y", false), seen(0o600, 0))),
+            ],
+            options,
+            want: vec![],
+        };
+        let attrs = [("d", want), ("d/k", want), ("same", want), ("new", want)];
+        let render_all = |plan: Plan| -> Vec<(String, String, ResolvedAttrs)> {
+            plan.steps
+                .iter()
+                .map(|s| (s.path.to_string(), render(&s.action), s.attrs))
+                .collect()
+        };
+        let owned_plan = render_all(plan_with_attrs(&case(DEFAULT, true), &attrs).expect("plan"));
+        assert_eq!(
+            owned_plan,
+            vec![
+                ("d".into(), "update: mode 0755 -> 0600".into(), want),
+                (
+                    "d/k".into(),
+                    "update: mode 0644 -> 0600, owner 7 -> 0".into(),
+                    want
+                ),
+                ("new".into(), "create".into(), want),
+                ("same".into(), "keep".into(), want),
+            ]
+        );
+        let strangers = render_all(plan_with_attrs(&case(DEFAULT, false), &attrs).expect("plan"));
+        assert!(
+            strangers[0]
+                .1
+                .starts_with("conflict: a directory plumb does not own"),
+            "{strangers:?}"
+        );
+        assert!(
+            strangers[1]
+                .1
+                .starts_with("conflict: a file plumb does not own"),
+            "{strangers:?}"
+        );
+        let adopted = render_all(plan_with_attrs(&case(ADOPT, false), &attrs).expect("plan"));
+        assert!(adopted[1].1.starts_with("update: mode"), "{adopted:?}");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use plumb_core::{ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
 use super::runs::RunRecord;
-use super::state::{Held, Inventory, InventoryDelta, TargetDef, TargetDefV1};
+use plumb_core::ResolvedAttrs;
+
+use super::state::{Applied, Held, Inventory, InventoryDelta, TargetDef, TargetDefV1};
 use crate::store::{
     EngineError, Keyspace, KeyspaceBatch, Store, StoreError, check_source_name, keyed,
 };
@@ -25,10 +27,40 @@ enum TargetRecord {
 /// then the directory's path, empty for the root): the names directly in
 /// it and their records. One row per directory keeps the row count (and
 /// the store's per-row cost) small while an apply rewrites only the
-/// directories it touched.
+/// directories it touched. `V1` rows, written before paths had
+/// attributes, are still read; rows are written as `V2`.
 #[derive(Serialize, Deserialize)]
 enum DirRecord {
-    V1(Vec<(Vec<u8>, Held)>),
+    V1(Vec<(Vec<u8>, HeldV1)>),
+    V2(Vec<(Vec<u8>, Held)>),
+}
+
+/// A path's record in a `V1` row: a [`Held`] without attributes.
+#[derive(Serialize, Deserialize)]
+struct HeldV1 {
+    state: Applied,
+    owned: bool,
+    pending: bool,
+}
+
+impl From<HeldV1> for Held {
+    fn from(h: HeldV1) -> Self {
+        Held {
+            state: h.state,
+            owned: h.owned,
+            pending: h.pending,
+            attrs: ResolvedAttrs::default(),
+        }
+    }
+}
+
+impl DirRecord {
+    fn into_list(self) -> Vec<(Vec<u8>, Held)> {
+        match self {
+            DirRecord::V1(list) => list.into_iter().map(|(k, h)| (k, h.into())).collect(),
+            DirRecord::V2(list) => list,
+        }
+    }
 }
 
 /// The stored form of what an inventory holds besides its paths (key
@@ -200,8 +232,8 @@ impl TargetStore for Store {
                     Err(e) => return Err(Keyspace::Inventory.corrupt(k, e)),
                 },
                 Some((b'/', dir)) => match postcard::from_bytes::<DirRecord>(v) {
-                    Ok(DirRecord::V1(list)) => {
-                        for (file, held) in list {
+                    Ok(record) => {
+                        for (file, held) in record.into_list() {
                             let path = if dir.is_empty() {
                                 file
                             } else {
@@ -319,7 +351,7 @@ fn stage_inventory(
             batch.put(
                 Keyspace::Inventory,
                 dir_key(name, dir),
-                encode(&DirRecord::V1(list))?,
+                encode(&DirRecord::V2(list))?,
             );
         }
     }
@@ -414,6 +446,7 @@ mod tests {
                         state: Applied::Symlink { target: format!("{i}").into_bytes() },
                         owned: true,
                         pending: i % 2 == 0,
+                        attrs: Default::default(),
                     });
                     delta.paths.insert(path.as_bytes().to_vec(), held);
                 }
@@ -423,6 +456,34 @@ mod tests {
                 proptest::prop_assert_eq!(&store.inventory("t").expect("load"), &mem);
             }
         }
+    }
+
+    #[test]
+    fn rows_written_before_attributes_still_read() -> Result<(), StoreError> {
+        let store = Store::memory();
+        store.add_target(&def("old"))?;
+        let v1 = DirRecord::V1(vec![(
+            b"a".to_vec(),
+            HeldV1 {
+                state: Applied::Dir,
+                owned: true,
+                pending: false,
+            },
+        )]);
+        let mut batch = KeyspaceBatch::new();
+        batch.put(Keyspace::Inventory, dir_key("old", b""), encode(&v1)?);
+        store.keyspace_commit(batch)?;
+        let inv = store.inventory("old")?;
+        assert_eq!(
+            inv.entries.get(b"a".as_slice()),
+            Some(&Held {
+                state: Applied::Dir,
+                owned: true,
+                pending: false,
+                attrs: ResolvedAttrs::default(),
+            })
+        );
+        Ok(())
     }
 
     #[test]
@@ -439,6 +500,7 @@ mod tests {
                 state: Applied::Dir,
                 owned: true,
                 pending: false,
+                attrs: Default::default(),
             },
         );
         let seq = store.record(Record {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use plumb_core::{ObjectId, SnapshotId};
+use plumb_core::{ObjectId, ResolvedAttrs, SnapshotId};
 
 use super::targets::Location;
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,10 @@ pub struct Held {
     /// error in the middle of an apply): its real state is unknown until
     /// observed again. Pending paths are owned.
     pub pending: bool,
+    /// The permission bits, owner and group plumb applied (those the
+    /// snapshot recorded or declared, resolved by the target); drift
+    /// checks these. Empty when none were.
+    pub attrs: ResolvedAttrs,
 }
 
 /// Changes to an inventory, recorded as they are.

@@ -1,11 +1,12 @@
 //! The canonical decoder: accepts exactly what the encoders produce.
 
+use crate::attrs::{Attrs, MODE_BITS, Owner, check_name};
 use crate::id::{BlobId, ObjectId, SnapshotId, TreeId};
 use crate::leb128::{self, Leb128Error};
 use crate::name::{Name, NameError};
 use crate::object::{
-    Blob, EntryValue, FORMAT_VERSION, Kind, MAX_TZ_MINUTES, Object, Person, Snapshot, Tree,
-    TreeEntry,
+    Blob, EntryValue, FORMAT_VERSION, Kind, MAX_TZ_MINUTES, Object, Person, Snapshot,
+    TREE_ATTRS_VERSION, Tree, TreeEntry, attr_flags,
 };
 
 /// Why bytes are not the canonical encoding of an object. `offset` is the
@@ -102,15 +103,24 @@ pub enum DecodeError {
         /// Which field.
         field: &'static str,
     },
+    /// A tree entry's attributes break a rule (or a version-2 tree has
+    /// none at all).
+    #[error("bad attributes at byte {offset}: {reason}")]
+    Attributes {
+        /// Where.
+        offset: usize,
+        /// Which rule.
+        reason: &'static str,
+    },
 }
 
 /// Decodes any object.
 pub fn decode(bytes: &[u8]) -> Result<Object, DecodeError> {
     let mut r = Reader::new(bytes);
-    let kind = r.header()?;
+    let (kind, version) = r.header()?;
     let object = match kind {
         Kind::Blob => Object::Blob(r.blob_body()?),
-        Kind::Tree => Object::Tree(r.tree_body()?),
+        Kind::Tree => Object::Tree(r.tree_body(version)?),
         Kind::Snapshot => Object::Snapshot(r.snapshot_body()?),
     };
     r.finish()?;
@@ -129,8 +139,8 @@ pub fn decode_blob(bytes: &[u8]) -> Result<Blob, DecodeError> {
 /// Decodes a tree; any other kind is an error.
 pub fn decode_tree(bytes: &[u8]) -> Result<Tree, DecodeError> {
     let mut r = Reader::new(bytes);
-    r.expect_kind(Kind::Tree)?;
-    let tree = r.tree_body()?;
+    let version = r.expect_kind(Kind::Tree)?;
+    let tree = r.tree_body(version)?;
     r.finish()?;
     Ok(tree)
 }
@@ -154,22 +164,25 @@ impl<'a> Reader<'a> {
         Self { bytes, pos: 0 }
     }
 
-    fn header(&mut self) -> Result<Kind, DecodeError> {
+    /// The kind and version; trees have two versions, other kinds one.
+    fn header(&mut self) -> Result<(Kind, u8), DecodeError> {
         let byte = self.u8()?;
         let kind = Kind::from_byte(byte).ok_or(DecodeError::UnknownKind { byte })?;
         let version = self.u8()?;
-        if version != FORMAT_VERSION {
+        let known =
+            version == FORMAT_VERSION || (kind == Kind::Tree && version == TREE_ATTRS_VERSION);
+        if !known {
             return Err(DecodeError::UnsupportedVersion { kind, version });
         }
-        Ok(kind)
+        Ok((kind, version))
     }
 
-    fn expect_kind(&mut self, expected: Kind) -> Result<(), DecodeError> {
-        let found = self.header()?;
+    fn expect_kind(&mut self, expected: Kind) -> Result<u8, DecodeError> {
+        let (found, version) = self.header()?;
         if found != expected {
             return Err(DecodeError::WrongKind { expected, found });
         }
-        Ok(())
+        Ok(version)
     }
 
     fn finish(&self) -> Result<(), DecodeError> {
@@ -260,9 +273,12 @@ impl<'a> Reader<'a> {
         Ok(Blob::new(self.sized()?.to_vec()))
     }
 
-    fn tree_body(&mut self) -> Result<Tree, DecodeError> {
-        // Smallest entry: 1-byte length, 1-byte name, kind, 1-byte length, 1-byte revision.
-        let count = self.count(5)?;
+    fn tree_body(&mut self, version: u8) -> Result<Tree, DecodeError> {
+        let attributed = version == TREE_ATTRS_VERSION;
+        let start = self.pos;
+        // Smallest entry: 1-byte length, 1-byte name, kind, 1-byte length,
+        // 1-byte revision (and a flags byte in version 2).
+        let count = self.count(5 + usize::from(attributed))?;
         let mut entries: Vec<TreeEntry> = Vec::with_capacity(count);
         for _ in 0..count {
             let offset = self.pos;
@@ -288,9 +304,78 @@ impl<'a> Reader<'a> {
                     });
                 }
             };
-            entries.push(TreeEntry { name, value });
+            let mut entry = TreeEntry::new(name, value);
+            if attributed {
+                let offset = self.pos;
+                entry.attrs = self.attrs()?;
+                entry
+                    .check_attrs()
+                    .map_err(|reason| DecodeError::Attributes { offset, reason })?;
+            }
+            entries.push(entry);
+        }
+        if attributed && entries.iter().all(|e| e.attrs.is_empty()) {
+            return Err(DecodeError::Attributes {
+                offset: start,
+                reason: "a version-2 tree without attributes (it is written in version 1)",
+            });
         }
         Ok(Tree::from_sorted(entries))
+    }
+
+    /// An entry's attributes: flags, then the fields they announce.
+    fn attrs(&mut self) -> Result<Attrs, DecodeError> {
+        use attr_flags::*;
+        let offset = self.pos;
+        let flags = self.u8()?;
+        let bad = |reason| DecodeError::Attributes { offset, reason };
+        if flags & !ALL != 0 {
+            return Err(bad("unknown attribute flag"));
+        }
+        if flags & OWNER_ID != 0 && flags & OWNER_NAME != 0
+            || flags & GROUP_ID != 0 && flags & GROUP_NAME != 0
+        {
+            return Err(bad("an owner or group both by number and by name"));
+        }
+        let mut attrs = Attrs::default();
+        if flags & MODE != 0 {
+            let at = self.pos;
+            let m = self.number()?;
+            attrs.mode = Some(
+                u32::try_from(m)
+                    .ok()
+                    .filter(|m| m & !MODE_BITS == 0)
+                    .ok_or(DecodeError::OutOfRange {
+                        offset: at,
+                        field: "mode",
+                    })?,
+            );
+        }
+        attrs.owner = self.owner(flags, OWNER_ID, OWNER_NAME, "owner")?;
+        attrs.group = self.owner(flags, GROUP_ID, GROUP_NAME, "group")?;
+        Ok(attrs)
+    }
+
+    /// An owner or group, by number or by name as `flags` say.
+    fn owner(
+        &mut self,
+        flags: u8,
+        id: u8,
+        name: u8,
+        field: &'static str,
+    ) -> Result<Option<Owner>, DecodeError> {
+        let offset = self.pos;
+        if flags & id != 0 {
+            let n = self.number()?;
+            let n = u32::try_from(n).map_err(|_| DecodeError::OutOfRange { offset, field })?;
+            return Ok(Some(Owner::Id(n)));
+        }
+        if flags & name != 0 {
+            let text = self.text(field)?;
+            check_name(&text).map_err(|reason| DecodeError::Attributes { offset, reason })?;
+            return Ok(Some(Owner::Name(text)));
+        }
+        Ok(None)
     }
 
     fn person(&mut self) -> Result<Person, DecodeError> {

@@ -27,6 +27,8 @@
 //! outermost error's text, and nothing of its chain after it.
 #![deny(missing_docs)]
 
+pub mod attributes;
+pub mod attrs;
 mod codec;
 pub mod engine;
 mod id;
@@ -39,6 +41,7 @@ pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use attrs::{Attrs, Owner, ResolvedAttrs};
 pub use codec::{DecodeError, decode, decode_blob, decode_snapshot, decode_tree};
 pub use id::{BlobId, IdParseError, ObjectId, SnapshotId, TreeId};
 pub use name::{Name, NameError};

@@ -1,11 +1,16 @@
 //! The three object kinds and their canonical encoders.
 
+use crate::attrs::{Attrs, Owner};
 use crate::id::{BlobId, ObjectId, SnapshotId, TreeId};
 use crate::leb128;
 use crate::name::Name;
 
 /// The version byte every object of this format carries.
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The version byte of a tree whose entries carry attributes (a tree
+/// without any keeps [`FORMAT_VERSION`], its bytes and its id).
+pub const TREE_ATTRS_VERSION: u8 = 2;
 
 /// Largest timezone offset, in minutes, that a [`Person`] may carry:
 /// ±99:59, the most a `±HHMM` field can say.
@@ -267,6 +272,43 @@ pub struct TreeEntry {
     pub name: Name,
     /// What it points at.
     pub value: EntryValue,
+    /// Its permission bits, owner and group, where recorded; only files,
+    /// executables and subdirectories carry them.
+    pub attrs: Attrs,
+}
+
+impl TreeEntry {
+    /// An entry without attributes.
+    pub fn new(name: Name, value: EntryValue) -> Self {
+        Self {
+            name,
+            value,
+            attrs: Attrs::default(),
+        }
+    }
+
+    /// Why this entry's attributes cannot be encoded, if they cannot: a
+    /// symlink or submodule with attributes, a mode out of range or at odds
+    /// with the entry kind (a file's mode has no execute bit, an
+    /// executable's has at least one), a bad owner or group name.
+    pub fn check_attrs(&self) -> Result<(), &'static str> {
+        if self.attrs.is_empty() {
+            return Ok(());
+        }
+        match (&self.value, self.attrs.mode) {
+            (EntryValue::Symlink(_) | EntryValue::Submodule(_), _) => {
+                return Err("only files, executables and directories carry attributes");
+            }
+            (EntryValue::File(_), Some(m)) if m & 0o111 != 0 => {
+                return Err("a file's mode has an execute bit (that is an executable)");
+            }
+            (EntryValue::Executable(_), Some(m)) if m & 0o111 == 0 => {
+                return Err("an executable's mode has no execute bit");
+            }
+            _ => {}
+        }
+        self.attrs.validate()
+    }
 }
 
 /// Why a list of entries is not a tree.
@@ -284,6 +326,25 @@ pub enum TreeError {
         /// The name, lossily as text.
         name: String,
     },
+    /// An entry's attributes cannot be encoded.
+    #[error("entry {name:?}: {reason}")]
+    Attributes {
+        /// The name, lossily as text.
+        name: String,
+        /// Which rule they break.
+        reason: &'static str,
+    },
+}
+
+impl TreeError {
+    /// The name of the entry at fault, lossily as text.
+    pub fn name(&self) -> &str {
+        match self {
+            TreeError::Duplicate { name }
+            | TreeError::EmptySubmodule { name }
+            | TreeError::Attributes { name, .. } => name,
+        }
+    }
 }
 
 /// A directory listing: entries in strictly ascending order of raw name bytes.
@@ -293,8 +354,9 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Sorts `entries` by raw name bytes; rejects duplicate names and empty
-    /// submodule revisions.
+    /// Sorts `entries` by raw name bytes; rejects duplicate names, empty
+    /// submodule revisions and attributes [`TreeEntry::check_attrs`]
+    /// refuses.
     pub fn new(mut entries: Vec<TreeEntry>) -> Result<Self, TreeError> {
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         for pair in entries.windows(2) {
@@ -312,6 +374,10 @@ impl Tree {
                     name: e.name.to_string(),
                 });
             }
+            e.check_attrs().map_err(|reason| TreeError::Attributes {
+                name: e.name.to_string(),
+                reason,
+            })?;
         }
         Ok(Self { entries })
     }
@@ -344,11 +410,22 @@ impl Tree {
             .map(|i| &self.entries[i])
     }
 
+    /// Whether any entry carries attributes (and so the tree is encoded
+    /// in version [`TREE_ATTRS_VERSION`]).
+    pub fn has_attrs(&self) -> bool {
+        self.entries.iter().any(|e| !e.attrs.is_empty())
+    }
+
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
+        let attributed = self.has_attrs();
         let mut out = Vec::with_capacity(4 + self.entries.len() * 48);
         out.push(Kind::Tree.byte());
-        out.push(FORMAT_VERSION);
+        out.push(if attributed {
+            TREE_ATTRS_VERSION
+        } else {
+            FORMAT_VERSION
+        });
         leb128::write(&mut out, self.entries.len() as u64);
         for e in &self.entries {
             let name = e.name.as_bytes();
@@ -364,6 +441,9 @@ impl Tree {
                     leb128::write(&mut out, rev.len() as u64);
                     out.extend_from_slice(rev.as_bytes());
                 }
+            }
+            if attributed {
+                write_attrs(&mut out, &e.attrs);
             }
         }
         out
@@ -494,6 +574,46 @@ impl Snapshot {
             .iter()
             .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Attribute flag bits (spec/encoding.md, section 3.2).
+pub(crate) mod attr_flags {
+    /// A mode follows.
+    pub const MODE: u8 = 0x01;
+    /// An owner id follows.
+    pub const OWNER_ID: u8 = 0x02;
+    /// An owner name follows.
+    pub const OWNER_NAME: u8 = 0x04;
+    /// A group id follows.
+    pub const GROUP_ID: u8 = 0x08;
+    /// A group name follows.
+    pub const GROUP_NAME: u8 = 0x10;
+    /// Every defined bit.
+    pub const ALL: u8 = 0x1f;
+}
+
+/// An entry's attributes in a version-2 tree: a flags byte, then the mode,
+/// the owner and the group, each only when its flag is set.
+fn write_attrs(out: &mut Vec<u8>, attrs: &Attrs) {
+    use attr_flags::*;
+    let who = |o: &Option<Owner>, id: u8, name: u8| match o {
+        None => 0,
+        Some(Owner::Id(_)) => id,
+        Some(Owner::Name(_)) => name,
+    };
+    let mode = if attrs.mode.is_some() { MODE } else { 0 };
+    let flags =
+        mode | who(&attrs.owner, OWNER_ID, OWNER_NAME) | who(&attrs.group, GROUP_ID, GROUP_NAME);
+    out.push(flags);
+    if let Some(m) = attrs.mode {
+        leb128::write(out, u64::from(m));
+    }
+    for o in [&attrs.owner, &attrs.group].into_iter().flatten() {
+        match o {
+            Owner::Id(n) => leb128::write(out, u64::from(*n)),
+            Owner::Name(s) => write_bytes(out, s.as_bytes()),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use crate::attrs::{Attrs, ResolvedAttrs};
 use crate::id::BlobId;
 use crate::name::{Name, NameError};
 
@@ -162,6 +163,10 @@ pub enum Observed {
         /// the target cannot promise it, for instance because the file
         /// changed too recently to tell a later change apart.
         token: Option<Vec<u8>>,
+        /// Its permission bits, owner and group, as far as the target
+        /// reports them (a target that does not
+        /// [support attributes](Target::supports_attrs) reports none).
+        attrs: ResolvedAttrs,
     },
     /// A symbolic link (never followed) and its target.
     Symlink {
@@ -172,6 +177,8 @@ pub enum Observed {
     Dir {
         /// Its entries' names, sorted, when asked for.
         children: Option<Vec<Name>>,
+        /// Its permission bits, owner and group, as for a file.
+        attrs: ResolvedAttrs,
     },
     /// Something plumb does not manage (a socket, a device, a FIFO).
     Other {
@@ -193,6 +200,13 @@ pub enum Observed {
 pub enum Change {
     /// Make `path` a regular file holding the blob's bytes, replacing a
     /// file or symlink there.
+    ///
+    /// Its attributes: those `attrs` sets, in place before the file
+    /// appears at `path` (never visible with wider permissions, not even
+    /// for an instant); the mode, when `attrs` has none, is the mode of the
+    /// file it replaces with the execute bits set or cleared as
+    /// `executable` says, or `0755`/`0644` for a new file, whatever the
+    /// process's umask.
     WriteFile {
         /// Where.
         path: TargetPath,
@@ -202,6 +216,8 @@ pub enum Change {
         size: u64,
         /// Whether it is executable.
         executable: bool,
+        /// Permission bits, owner and group to set (empty for none).
+        attrs: ResolvedAttrs,
     },
     /// Make `path` a symlink to `target`, replacing a file or symlink there.
     Symlink {
@@ -210,10 +226,14 @@ pub enum Change {
         /// The link's target, raw bytes.
         target: Vec<u8>,
     },
-    /// Make `path` an (empty) directory; a directory there already is fine.
+    /// Make `path` an (empty) directory; a directory there already is
+    /// fine. The attributes `attrs` sets are given to it, new or not; a
+    /// new directory without a mode gets `0755`, whatever the umask.
     MakeDir {
         /// Where.
         path: TargetPath,
+        /// Permission bits, owner and group to set (empty for none).
+        attrs: ResolvedAttrs,
     },
     /// Remove the file or symlink at `path`; nothing there is fine.
     Remove {
@@ -234,7 +254,7 @@ impl Change {
         match self {
             Change::WriteFile { path, .. }
             | Change::Symlink { path, .. }
-            | Change::MakeDir { path }
+            | Change::MakeDir { path, .. }
             | Change::Remove { path }
             | Change::RemoveDir { path } => path,
         }
@@ -326,6 +346,12 @@ impl TargetError {
 /// - After a confirmed [`Change::WriteFile`], observing the path with a
 ///   digest gives the blob's content digest, and its token is stable until
 ///   something else changes the file.
+/// - **Attributes.** A target that [supports](Target::supports_attrs)
+///   them resolves owner and group names at plan time
+///   ([`resolve_attrs`](Target::resolve_attrs)), refusing there what it
+///   could not apply; applies every attribute a change sets; and reports
+///   mode, uid and gid of every file and directory it observes. One that
+///   does not is never handed attributes and reports none.
 pub trait Target {
     /// The target's location, for messages (`dir:/etc/app`, `exec:prog`).
     fn describe(&self) -> String;
@@ -365,6 +391,25 @@ pub trait Target {
     fn recover(&mut self, paths: &[TargetPath]) -> Result<(), TargetError> {
         let _ = paths;
         Ok(())
+    }
+
+    /// Whether the target applies and observes permission bits, owner and
+    /// group. The default is no.
+    fn supports_attrs(&self) -> bool {
+        false
+    }
+
+    /// Resolves `attrs` into numbers as this target will apply them (an
+    /// owner or group name looked up where the target is), and checks
+    /// that it can apply them: an unknown name, or a change of owner or
+    /// group the target is not permitted to make, is an error here, before
+    /// anything is changed. Called only when the target
+    /// [supports attributes](Target::supports_attrs); the default refuses.
+    fn resolve_attrs(&mut self, attrs: &Attrs) -> Result<ResolvedAttrs, TargetError> {
+        Err(TargetError::target(
+            self.describe(),
+            format!("cannot apply attributes ({attrs})"),
+        ))
     }
 
     /// Reads the bytes of the regular file at `path` (for showing a diff).

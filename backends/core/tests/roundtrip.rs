@@ -4,8 +4,8 @@
 
 use crate::encode;
 use plumb_core::{
-    Blob, BlobId, DecodeError, EntryValue, Kind, Name, Object, ObjectId, Person, Snapshot,
-    SnapshotError, SnapshotId, Tree, TreeEntry, TreeError, TreeId, decode, decode_blob,
+    Attrs, Blob, BlobId, DecodeError, EntryValue, Kind, Name, Object, ObjectId, Owner, Person,
+    Snapshot, SnapshotError, SnapshotId, Tree, TreeEntry, TreeError, TreeId, decode, decode_blob,
     decode_snapshot, decode_tree,
 };
 use proptest::collection::{btree_map, vec};
@@ -59,13 +59,57 @@ fn blob() -> impl Strategy<Value = Blob> {
     vec(any::<u8>(), 0..300).prop_map(Blob::new)
 }
 
+fn owner() -> impl Strategy<Value = Owner> {
+    prop_oneof![
+        any::<u32>().prop_map(Owner::Id),
+        Just(Owner::Id(0)),
+        Just(Owner::Name("root".into())),
+        Just(Owner::Name("ssl-cert".into())),
+        Just(Owner::Name("sch\u{f6}n_1".into())),
+    ]
+}
+
+/// Attributes, often none (so trees of both versions are made).
+fn attrs() -> impl Strategy<Value = Attrs> {
+    prop_oneof![
+        2 => Just(Attrs::default()),
+        1 => (
+            proptest::option::of(0u32..=0o7777),
+            proptest::option::of(owner()),
+            proptest::option::of(owner()),
+        )
+            .prop_map(|(mode, owner, group)| Attrs { mode, owner, group }),
+    ]
+}
+
+/// `attrs` made valid for an entry holding `value`: none on a symlink or
+/// submodule, a mode whose execute bits agree with the kind.
+fn fit(attrs: Attrs, value: &EntryValue) -> Attrs {
+    match value {
+        EntryValue::Symlink(_) | EntryValue::Submodule(_) => Attrs::default(),
+        EntryValue::File(_) => Attrs {
+            mode: attrs.mode.map(|m| m & !0o111),
+            ..attrs
+        },
+        EntryValue::Executable(_) => Attrs {
+            mode: attrs.mode.map(|m| m | 0o100),
+            ..attrs
+        },
+        EntryValue::Tree(_) => attrs,
+    }
+}
+
 fn tree() -> impl Strategy<Value = Tree> {
-    btree_map(name(), entry_value(), 0..10).prop_map(|entries| {
+    btree_map(name(), (entry_value(), attrs()), 0..10).prop_map(|entries| {
         // Hand the entries over in reverse: the constructor does the sorting.
         let entries = entries
             .into_iter()
             .rev()
-            .map(|(name, value)| TreeEntry { name, value })
+            .map(|(name, (value, attrs))| TreeEntry {
+                attrs: fit(attrs, &value),
+                name,
+                value,
+            })
             .collect();
         Tree::new(entries).expect("names are unique, revisions non-empty")
     })
@@ -316,10 +360,8 @@ fn snapshot_encoder_refuses_what_the_decoder_refuses() {
 #[test]
 fn tree_constructor_refuses_what_the_decoder_refuses() {
     let id = BlobId::new(ObjectId::from_bytes([7; 32]));
-    let entry = |name: &str, value: EntryValue| TreeEntry {
-        name: Name::try_from(name).unwrap(),
-        value,
-    };
+    let entry =
+        |name: &str, value: EntryValue| TreeEntry::new(Name::try_from(name).unwrap(), value);
     assert!(matches!(
         Tree::new(vec![
             entry("a", EntryValue::File(id)),
@@ -338,4 +380,72 @@ fn tree_constructor_refuses_what_the_decoder_refuses() {
     .unwrap();
     let names: Vec<&[u8]> = t.entries().iter().map(|e| e.name.as_bytes()).collect();
     assert_eq!(names, [b"a", b"b"]);
+}
+
+proptest! {
+    /// A tree is written in version 1 exactly when no entry has
+    /// attributes, and dropping every entry's attributes gives the bytes
+    /// and id the tree had before attributes existed.
+    #[test]
+    fn trees_without_attributes_keep_version_one(t in tree()) {
+        let bytes = t.encode();
+        prop_assert_eq!(bytes[1], if t.has_attrs() { 2 } else { 1 });
+        let plain: Vec<TreeEntry> = t
+            .entries()
+            .iter()
+            .map(|e| TreeEntry::new(e.name.clone(), e.value.clone()))
+            .collect();
+        let plain = Tree::new(plain).expect("valid");
+        let plain_bytes = plain.encode();
+        prop_assert_eq!(plain_bytes[1], 1);
+        if !t.has_attrs() {
+            prop_assert_eq!(&plain_bytes, &bytes);
+        }
+        prop_assert_eq!(decode_tree(&plain_bytes).expect("decodes"), plain);
+    }
+}
+
+#[test]
+fn attributes_the_decoder_refuses_the_constructor_refuses() {
+    let id = BlobId::new(ObjectId::from_bytes([7; 32]));
+    let with = |value: EntryValue, attrs: Attrs| {
+        Tree::new(vec![TreeEntry {
+            name: Name::try_from("a").unwrap(),
+            value,
+            attrs,
+        }])
+    };
+    let mode = |m| Attrs {
+        mode: Some(m),
+        ..Attrs::default()
+    };
+    for (value, attrs) in [
+        (EntryValue::Symlink(id), mode(0o644)),
+        (EntryValue::File(id), mode(0o755)),
+        (EntryValue::Executable(id), mode(0o644)),
+        (EntryValue::File(id), mode(0o10000)),
+        (
+            EntryValue::File(id),
+            Attrs {
+                owner: Some(Owner::Name("12".into())),
+                ..Attrs::default()
+            },
+        ),
+        (
+            EntryValue::File(id),
+            Attrs {
+                group: Some(Owner::Name("a b".into())),
+                ..Attrs::default()
+            },
+        ),
+    ] {
+        assert!(
+            matches!(
+                with(value.clone(), attrs.clone()),
+                Err(TreeError::Attributes { .. })
+            ),
+            "{value:?} {attrs:?}"
+        );
+    }
+    assert!(with(EntryValue::Executable(id), mode(0o010)).is_ok());
 }

@@ -118,6 +118,7 @@ fn error_name(e: &DecodeError) -> String {
         DecodeError::NotUtf8 { .. } => "NotUtf8".into(),
         DecodeError::Empty { .. } => "Empty".into(),
         DecodeError::OutOfRange { .. } => "OutOfRange".into(),
+        DecodeError::Attributes { .. } => "Attributes".into(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::target::{Change, Content, TargetError};
-use crate::{Blob, BlobId};
+use crate::{Blob, BlobId, ResolvedAttrs};
 
 /// A [`Content`] over a map: blobs by id, as the store would hand them
 /// out. Safe to share between threads, as the contract asks.
@@ -40,7 +40,27 @@ impl MemoryContent {
             blob: self.put(bytes),
             size: bytes.len() as u64,
             executable,
+            attrs: ResolvedAttrs::default(),
         }
+    }
+
+    /// Like [`write`](Self::write), with attributes.
+    ///
+    /// # Panics
+    ///
+    /// When `path` is not a valid [`TargetPath`](crate::target::TargetPath).
+    pub fn write_with(
+        &self,
+        path: &[u8],
+        bytes: &[u8],
+        executable: bool,
+        attrs: ResolvedAttrs,
+    ) -> Change {
+        let mut change = self.write(path, bytes, executable);
+        if let Change::WriteFile { attrs: a, .. } = &mut change {
+            *a = attrs;
+        }
+        change
     }
 }
 

@@ -24,7 +24,7 @@ use sha2::Digest as _;
 use super::MemoryContent;
 use super::target::{apply, apply_ok, observe_one, path, request, try_observe_one};
 use crate::target::{Change, Digest, DigestKind, ObserveRequest, Observed, Target, TargetError};
-use crate::{Blob, Name};
+use crate::{Attrs, Blob, Name, Owner, ResolvedAttrs};
 
 /// Makes a fresh, empty target for a check of the suite.
 pub type TargetFactory<'a> = dyn FnMut() -> Box<dyn Target> + 'a;
@@ -85,6 +85,11 @@ macro_rules! target_conformance {
         fn recover_is_idempotent_and_changes_nothing() {
             $crate::testing::target_suite::recover_is_idempotent_and_changes_nothing(&mut $make);
         }
+
+        #[test]
+        fn attributes_are_applied_and_observed() {
+            $crate::testing::target_suite::attributes_are_applied_and_observed(&mut $make);
+        }
     };
 }
 
@@ -104,10 +109,13 @@ fn file(kind: DigestKind, bytes: &[u8], executable: bool) -> Observed {
         executable,
         digest: Some(digest(kind, bytes)),
         token: None,
+        attrs: ResolvedAttrs::default(),
     }
 }
 
-/// `observed` without its change token, which a target may withhold.
+/// `observed` without its change token, which a target may withhold, and
+/// without attributes, which only some targets report (checked by
+/// [`attributes_are_applied_and_observed`]).
 fn untokened(observed: Observed) -> Observed {
     match observed {
         Observed::File {
@@ -120,8 +128,21 @@ fn untokened(observed: Observed) -> Observed {
             executable,
             digest,
             token: None,
+            attrs: ResolvedAttrs::default(),
+        },
+        Observed::Dir { children, .. } => Observed::Dir {
+            children,
+            attrs: ResolvedAttrs::default(),
         },
         other => other,
+    }
+}
+
+/// The attributes observed at a path.
+fn attrs_at(target: &mut dyn Target, at: &[u8]) -> ResolvedAttrs {
+    match observe_one(target, request(at, false, false)) {
+        Observed::File { attrs, .. } | Observed::Dir { attrs, .. } => attrs,
+        other => panic!("{at:?}: no file or directory: {other:?}"),
     }
 }
 
@@ -138,7 +159,14 @@ fn symlink(at: &[u8], to: &[u8]) -> Change {
 }
 
 fn make_dir(at: &[u8]) -> Change {
-    Change::MakeDir { path: path(at) }
+    make_dir_with(at, ResolvedAttrs::default())
+}
+
+fn make_dir_with(at: &[u8], attrs: ResolvedAttrs) -> Change {
+    Change::MakeDir {
+        path: path(at),
+        attrs,
+    }
 }
 
 fn remove(at: &[u8]) -> Change {
@@ -156,6 +184,7 @@ fn dir(children: &[&[u8]]) -> Observed {
         .collect();
     Observed::Dir {
         children: Some(children),
+        attrs: ResolvedAttrs::default(),
     }
 }
 
@@ -397,7 +426,10 @@ pub fn directories_round_trip(make: &mut TargetFactory<'_>) {
     assert_eq!(look(&mut *target, b"d"), dir(&[b"a", b"b", b"c", b"sub"]));
     assert_eq!(
         untokened(observe_one(&mut *target, request(b"d", false, false))),
-        Observed::Dir { children: None },
+        Observed::Dir {
+            children: None,
+            attrs: ResolvedAttrs::default()
+        },
         "listed only when asked"
     );
 
@@ -554,4 +586,92 @@ pub fn recover_is_idempotent_and_changes_nothing(make: &mut TargetFactory<'_>) {
         try_observe_one(&mut *target, request(b"x", false, false)).expect("observable"),
         Observed::Missing
     );
+}
+
+/// A target that supports attributes applies those a change sets and
+/// reports them: files and directories get the mode, owner and group
+/// asked for; without a mode, a new file is 0644 or 0755 and a new
+/// directory 0755; an update keeps the replaced file's mode apart from
+/// the execute bits; an unknown owner name is refused when resolved.
+/// (Owner and group are the running user's own, which any user may set.)
+pub fn attributes_are_applied_and_observed(make: &mut TargetFactory<'_>) {
+    let mut target = make();
+    if !target.supports_attrs() {
+        return;
+    }
+    let content = MemoryContent::new();
+    let probe = tempfile::NamedTempFile::new().expect("a temporary file");
+    let meta = std::os::unix::fs::MetadataExt::uid(&probe.as_file().metadata().expect("stat"));
+    let gid = std::os::unix::fs::MetadataExt::gid(&probe.as_file().metadata().expect("stat"));
+    let me = |mode: u32| ResolvedAttrs {
+        mode: Some(mode),
+        uid: Some(meta),
+        gid: Some(gid),
+    };
+    let resolved = target
+        .resolve_attrs(&Attrs {
+            mode: Some(0o640),
+            owner: Some(Owner::Id(meta)),
+            group: Some(Owner::Id(gid)),
+        })
+        .expect("one's own uid and gid resolve");
+    assert_eq!(resolved, me(0o640));
+    assert!(
+        target
+            .resolve_attrs(&Attrs {
+                owner: Some(Owner::Name("plumb-no-such-user".into())),
+                ..Attrs::default()
+            })
+            .is_err(),
+        "an unknown user is refused when resolved"
+    );
+
+    apply_ok(
+        &mut *target,
+        &content,
+        &[
+            content.write_with(b"secret", b"s", false, me(0o600)),
+            content.write_with(b"tool", b"t", true, me(0o750)),
+            content.write(b"plain", b"p", false),
+            content.write(b"exec", b"e", true),
+            make_dir_with(b"private", me(0o700)),
+            make_dir(b"public"),
+        ],
+    );
+    for (at, mode) in [
+        (&b"secret"[..], 0o600),
+        (b"tool", 0o750),
+        (b"plain", 0o644),
+        (b"exec", 0o755),
+        (b"private", 0o700),
+        (b"public", 0o755),
+    ] {
+        assert_eq!(attrs_at(&mut *target, at), me(mode), "{at:?}");
+    }
+
+    // Updates without a mode keep the one found, execute bits aside.
+    apply_ok(
+        &mut *target,
+        &content,
+        &[
+            content.write(b"secret", b"s2", true),
+            content.write(b"tool", b"t2", false),
+            make_dir(b"private"),
+        ],
+    );
+    assert_eq!(attrs_at(&mut *target, b"secret"), me(0o700));
+    assert_eq!(attrs_at(&mut *target, b"tool"), me(0o640));
+    assert_eq!(attrs_at(&mut *target, b"private"), me(0o700));
+
+    // Attributes set on what is already there.
+    apply_ok(
+        &mut *target,
+        &content,
+        &[
+            make_dir_with(b"public", me(0o750)),
+            content.write_with(b"plain", b"p", false, me(0o400)),
+        ],
+    );
+    assert_eq!(attrs_at(&mut *target, b"public"), me(0o750));
+    assert_eq!(attrs_at(&mut *target, b"plain"), me(0o400));
 }

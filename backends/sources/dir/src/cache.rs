@@ -7,8 +7,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use plumb_core::BlobId;
+use plumb_core::attrs::MODE_BITS;
 use plumb_core::source::{IngestSink, SourceError};
+use plumb_core::{Attrs, BlobId, Owner};
 use serde::{Deserialize, Serialize};
 
 use crate::STAT_CACHE_KEY;
@@ -65,6 +66,10 @@ pub(crate) struct FileStat {
     pub ino: u64,
     /// The file type and permission bits (`st_mode`).
     pub mode: u32,
+    /// The owner's uid.
+    pub uid: u32,
+    /// The group's gid.
+    pub gid: u32,
 }
 
 impl FileStat {
@@ -75,6 +80,8 @@ impl FileStat {
             ctime: Timestamp::new(st.stx_ctime.tv_sec, i64::from(st.stx_ctime.tv_nsec)),
             ino: st.stx_ino,
             mode: u32::from(st.stx_mode),
+            uid: st.stx_uid,
+            gid: st.stx_gid,
         }
     }
 
@@ -85,6 +92,17 @@ impl FileStat {
             ctime: Timestamp::new(meta.ctime(), meta.ctime_nsec()),
             ino: meta.ino(),
             mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
+
+    /// The attributes a snapshot records: permission bits, uid and gid.
+    pub fn attrs(&self) -> Attrs {
+        Attrs {
+            mode: Some(self.mode & MODE_BITS),
+            owner: Some(Owner::Id(self.uid)),
+            group: Some(Owner::Id(self.gid)),
         }
     }
 
@@ -266,6 +284,8 @@ mod tests {
             ctime: e.ctime,
             ino: e.ino,
             mode: 0o100644,
+            uid: 0,
+            gid: 0,
         };
         assert_eq!(back.lookup(b"b/c", &stat(&entry(2))), Some(&entry(2)));
         assert_eq!(back.lookup(b"b/c", &stat(&entry(9))), None, "stat differs");

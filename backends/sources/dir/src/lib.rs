@@ -309,10 +309,11 @@ impl Source for DirSource {
         // Bottom-up: a directory's index is always greater than its
         // parent's (the walk is depth-first, pre-order).
         let mut dirs = scan.dirs;
-        for (file, value) in scan.files.iter().zip(read.values) {
+        for (file, (value, attrs)) in scan.files.iter().zip(read.values) {
             dirs[file.dir].entries.push(TreeEntry {
                 name: file.name.clone(),
                 value,
+                attrs,
             });
         }
         let mut root_tree = None;
@@ -334,6 +335,7 @@ impl Source for DirSource {
                 Some((parent, name)) => dirs[parent].entries.push(TreeEntry {
                     name,
                     value: EntryValue::Tree(id),
+                    attrs: dir.attrs,
                 }),
                 None => root_tree = Some(id),
             }

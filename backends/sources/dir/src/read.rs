@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use plumb_core::source::{IngestSink, SourceError};
-use plumb_core::{BlobId, EntryValue, ObjectId};
+use plumb_core::{Attrs, BlobId, EntryValue, ObjectId};
 use rayon::prelude::*;
 
 use crate::cache::{CacheEntry, FileStat, StatCache, Timestamp};
@@ -27,8 +27,9 @@ const KEEP_BUFFER: usize = 8 << 20;
 
 /// What the parallel phase produced.
 pub(crate) struct ReadAll {
-    /// One tree entry value per file, in the order of the input.
-    pub values: Vec<EntryValue>,
+    /// One tree entry value per file, with its attributes, in the order
+    /// of the input.
+    pub values: Vec<(EntryValue, Attrs)>,
     /// Entries for the next stat cache, by root-relative path.
     pub cache_entries: Vec<(Vec<u8>, CacheEntry)>,
     /// Files whose content was read.
@@ -40,6 +41,7 @@ pub(crate) struct ReadAll {
 /// One file's outcome.
 struct Done {
     value: EntryValue,
+    attrs: Attrs,
     cache: Option<CacheEntry>,
     read: Option<u64>,
 }
@@ -95,7 +97,7 @@ pub(crate) fn read_all(
         bytes_read: 0,
     };
     for (file, d) in files.iter().zip(results.into_iter().flatten()) {
-        all.values.push(d.value);
+        all.values.push((d.value, d.attrs));
         if let Some(entry) = d.cache {
             all.cache_entries.push((file.rel.clone(), entry));
         }
@@ -153,7 +155,9 @@ fn one(
         | StatxFlags::INO
         | StatxFlags::SIZE
         | StatxFlags::MTIME
-        | StatxFlags::CTIME;
+        | StatxFlags::CTIME
+        | StatxFlags::UID
+        | StatxFlags::GID;
     let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, mask)
         .map_err(|e| errno(file.path(root))(e))?;
     let meta = FileStat::from_statx(&st);
@@ -162,6 +166,12 @@ fn one(
         return Err(changed(file.path(root), "changed kind"));
     }
     let exec = meta.is_executable();
+    // A symlink's own mode and owner mean nothing to a target; not kept.
+    let attrs = if is_link {
+        Attrs::default()
+    } else {
+        meta.attrs()
+    };
     let wrap = |id: BlobId| {
         if is_link {
             EntryValue::Symlink(id)
@@ -176,6 +186,7 @@ fn one(
         let id = BlobId::new(ObjectId::from_bytes(hit.blob));
         return Ok(Done {
             value: wrap(id),
+            attrs,
             cache: Some(hit.clone()),
             read: None,
         });
@@ -188,6 +199,7 @@ fn one(
         let id = sink.put_blob(bytes)?;
         return Ok(Done {
             value: wrap(id),
+            attrs,
             cache: CacheEntry::new(&meta, id, racy_limit),
             read: Some(bytes.len() as u64),
         });
@@ -225,6 +237,7 @@ fn one(
     };
     Ok(Done {
         value,
+        attrs: meta.attrs(),
         cache,
         read: Some(n),
     })

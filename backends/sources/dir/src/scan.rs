@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
 use plumb_core::source::SourceError;
-use plumb_core::{Name, TreeEntry};
+use plumb_core::{Attrs, Name, TreeEntry};
+
+use crate::cache::FileStat;
 
 use crate::{IGNORE_FILENAME, SKIPPED_NAMES};
 
@@ -21,6 +23,9 @@ pub(crate) struct DirNode {
     pub rel: Vec<u8>,
     /// The entries, filled in as files are read and subtrees stored.
     pub entries: Vec<TreeEntry>,
+    /// Its permission bits, owner and group (none for the root, which has
+    /// no entry to carry them).
+    pub attrs: Attrs,
 }
 
 /// A regular file or symlink of the snapshot.
@@ -120,6 +125,7 @@ pub(crate) fn walk(root: &Path, subdir: Option<&Path>) -> Result<Scan, SourceErr
                     parent: None,
                     rel,
                     entries: Vec::new(),
+                    attrs: Attrs::default(),
                 });
             }
             // Otherwise the subdirectory turned into something else since
@@ -134,12 +140,17 @@ pub(crate) fn walk(root: &Path, subdir: Option<&Path>) -> Result<Scan, SourceErr
             source: Box::new(e),
         })?;
         if ft.is_dir() {
+            let meta = std::fs::symlink_metadata(path).map_err(|source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
             stack.truncate(depth - target_depth);
             stack.push(scan.dirs.len());
             scan.dirs.push(DirNode {
                 parent: Some((parent, name)),
                 rel,
                 entries: Vec::new(),
+                attrs: FileStat::from_metadata(&meta).attrs(),
             });
         } else if ft.is_file() || ft.is_symlink() {
             scan.files.push(FileItem {

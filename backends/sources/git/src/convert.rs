@@ -173,17 +173,14 @@ impl<'a> Converter<'a> {
                         reason: format!("unknown mode {mode:o}"),
                     });
                 };
-                current.done.push(TreeEntry { name, value });
+                current.done.push(TreeEntry::new(name, value));
                 continue;
             }
             let git_id = current.id;
             let tree =
                 Tree::new(std::mem::take(&mut current.done)).map_err(|e| GitError::BadEntry {
                     tree: git_id.to_hex().to_string(),
-                    name: match &e {
-                        plumb_core::TreeError::Duplicate { name }
-                        | plumb_core::TreeError::EmptySubmodule { name } => name.clone(),
-                    },
+                    name: e.name().to_owned(),
                     reason: e.to_string(),
                 })?;
             let id = writer.put_tree(&tree)?;
@@ -193,10 +190,9 @@ impl<'a> Converter<'a> {
             };
             let done = std::mem::replace(&mut current, parent);
             if let Some(name) = done.name {
-                current.done.push(TreeEntry {
-                    name,
-                    value: EntryValue::Tree(id),
-                });
+                current
+                    .done
+                    .push(TreeEntry::new(name, EntryValue::Tree(id)));
             }
         }
     }

@@ -275,7 +275,7 @@ fn dir_id(sink: &dyn IngestSink, dir: &mut Dir, prefix: &[u8]) -> Result<TreeId,
             path: String::from_utf8_lossy(k).into_owned(),
             reason: e.to_string(),
         })?;
-        entries.push(TreeEntry { name, value });
+        entries.push(TreeEntry::new(name, value));
     }
     let tree = Tree::new(entries).map_err(|e| HgError::BadPath {
         path: String::from_utf8_lossy(prefix).into_owned(),

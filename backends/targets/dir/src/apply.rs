@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
+use plumb_core::ResolvedAttrs;
 use plumb_core::target::{Change, Content, TargetError, TargetPath};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -14,8 +15,10 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
 use rustix::io::Errno;
 
 use crate::error::{DirError, errno_error, kind_name, path_error, target_error};
+use crate::observe;
+use crate::owners::Credentials;
 use crate::temp::temp_name;
-use crate::walk::{Root, Walker, parent_bytes, path_order, reopen};
+use crate::walk::{READ_DIR, Root, Walker, parent_bytes, path_order, reopen};
 
 /// How a temporary file is created: a new file, never through a link.
 /// A stale one is unlinked first rather than truncated, since it might be
@@ -33,7 +36,7 @@ const SYNC_FILE: OFlags = OFlags::RDONLY
     .union(OFlags::NONBLOCK)
     .union(OFlags::CLOEXEC);
 
-/// The mode of a new directory (before the umask, as `mkdir` does).
+/// The mode of a new directory, unless one is declared.
 const DIR_MODE: u32 = 0o755;
 
 /// How many threads make changes. Creating, writing, renaming and
@@ -168,9 +171,10 @@ fn stage(
             blob,
             size,
             executable,
+            attrs,
         } => {
             let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
-            refuse_dir(dir, path)?;
+            let old = refuse_dir(dir, path)?;
             let bytes = content
                 .get(blob)
                 .map_err(|source| path_error(path, DirError::Content { source }))?;
@@ -185,8 +189,8 @@ fn stage(
             }
             let tmp = temp_name(path.file_name());
             let fd = create_temp(dir, &tmp).map_err(|e| errno_error(path, e))?;
-            let mode = if *executable { 0o755 } else { 0o644 };
-            let written = write_temp(fd, &bytes, mode, dev != root_dev);
+            let attrs = file_attrs(attrs, *executable, old);
+            let written = write_temp(fd, &bytes, &attrs, dev != root_dev);
             written.map_err(|e| {
                 let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
                 errno_error(path, e)
@@ -220,19 +224,55 @@ fn stage(
     }
 }
 
-/// Fails if a directory is at `path` (a file or link cannot replace it).
-fn refuse_dir(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<(), TargetError> {
-    match rustix::fs::statx(
-        dir,
-        path.file_name(),
-        AtFlags::SYMLINK_NOFOLLOW,
-        StatxFlags::TYPE,
-    ) {
-        Ok(st) if FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Directory => {
-            Err(path_error(path, DirError::IsA { kind: "directory" }))
-        }
-        Ok(_) | Err(Errno::NOENT) => Ok(()),
+/// Fails if a directory is at `path` (a file or link cannot replace it);
+/// returns the attributes of a regular file there.
+fn refuse_dir(
+    dir: BorrowedFd<'_>,
+    path: &TargetPath,
+) -> Result<Option<ResolvedAttrs>, TargetError> {
+    let mask = StatxFlags::TYPE | StatxFlags::MODE | StatxFlags::UID | StatxFlags::GID;
+    match rustix::fs::statx(dir, path.file_name(), AtFlags::SYMLINK_NOFOLLOW, mask) {
+        Ok(st) => match FileType::from_raw_mode(u32::from(st.stx_mode)) {
+            FileType::Directory => Err(path_error(path, DirError::IsA { kind: "directory" })),
+            FileType::RegularFile => Ok(Some(observe::attrs(&st))),
+            _ => Ok(None),
+        },
+        Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(errno_error(path, e)),
+    }
+}
+
+/// Whether the process runs as root, read once.
+fn is_root() -> bool {
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    *ROOT.get_or_init(Credentials::is_root)
+}
+
+/// The attributes a written file gets: those declared; for the rest, the
+/// replaced file's (its mode with the execute bits set or cleared, and,
+/// when running as root, its owner and group), else mode 0755 or 0644.
+fn file_attrs(
+    declared: &ResolvedAttrs,
+    executable: bool,
+    old: Option<ResolvedAttrs>,
+) -> ResolvedAttrs {
+    let mode = declared
+        .mode
+        .unwrap_or_else(|| match old.and_then(|o| o.mode) {
+            Some(m) if executable => {
+                // Execute wherever read is allowed, and for the owner always.
+                m & 0o777 | 0o100 | (m & 0o444) >> 2
+            }
+            Some(m) => m & 0o666,
+            None if executable => 0o755,
+            None => 0o644,
+        });
+    // Only root may give a file away; others' files become theirs.
+    let old = old.filter(|_| is_root());
+    ResolvedAttrs {
+        mode: Some(mode),
+        uid: declared.uid.or(old.and_then(|o| o.uid)),
+        gid: declared.gid.or(old.and_then(|o| o.gid)),
     }
 }
 
@@ -251,10 +291,16 @@ fn create_temp(dir: BorrowedFd<'_>, tmp: &[u8]) -> rustix::io::Result<OwnedFd> {
     }
 }
 
-/// Sets the temporary file's mode exactly and writes its content; syncs it
-/// if `sync` (it is on another file system than the root).
-fn write_temp(fd: OwnedFd, bytes: &[u8], mode: u32, sync: bool) -> rustix::io::Result<()> {
-    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+/// Sets the temporary file's attributes and writes its content; syncs it
+/// if `sync` (it is on another file system than the root). The file was
+/// created 0600, so it is never readable by more than its final mode lets.
+fn write_temp(
+    fd: OwnedFd,
+    bytes: &[u8],
+    attrs: &ResolvedAttrs,
+    sync: bool,
+) -> rustix::io::Result<()> {
+    set_attrs(fd.as_fd(), attrs)?;
     let mut f = File::from(fd);
     let io = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
     f.write_all(bytes).map_err(io)?;
@@ -262,6 +308,30 @@ fn write_temp(fd: OwnedFd, bytes: &[u8], mode: u32, sync: bool) -> rustix::io::R
         f.sync_all().map_err(io)?;
     }
     Ok(())
+}
+
+/// Gives the open file `fd` the attributes `attrs` sets: owner and group
+/// first (a change of owner clears set-user-id bits), then the mode.
+fn set_attrs(fd: BorrowedFd<'_>, attrs: &ResolvedAttrs) -> rustix::io::Result<()> {
+    if attrs.uid.is_some() || attrs.gid.is_some() {
+        let uid = attrs.uid.map(rustix::fs::Uid::from_raw);
+        let gid = attrs.gid.map(rustix::fs::Gid::from_raw);
+        rustix::fs::fchown(fd, uid, gid)?;
+    }
+    if let Some(mode) = attrs.mode {
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Gives the directory `name` in `dir` the attributes `attrs` sets.
+fn set_dir_attrs(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    attrs: &ResolvedAttrs,
+) -> rustix::io::Result<()> {
+    let fd = rustix::fs::openat(dir, name, READ_DIR, Mode::empty())?;
+    set_attrs(fd.as_fd(), attrs)
 }
 
 /// Carries out the staged changes of one directory, then syncs it, unless
@@ -332,11 +402,21 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
                 }
             })
         }
-        Change::MakeDir { .. } => {
+        Change::MakeDir { attrs, .. } => {
             match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(DIR_MODE)) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    // The umask narrowed the mode: set it exactly.
+                    let exact = ResolvedAttrs {
+                        mode: Some(attrs.mode.unwrap_or(DIR_MODE)),
+                        ..*attrs
+                    };
+                    set_dir_attrs(dir, name, &exact).map_err(|e| errno_error(path, e))
+                }
                 Err(Errno::EXIST) => match kind(dir, name) {
-                    Ok(FileType::Directory) => Ok(()),
+                    Ok(FileType::Directory) if attrs.is_empty() => Ok(()),
+                    Ok(FileType::Directory) => {
+                        set_dir_attrs(dir, name, attrs).map_err(|e| errno_error(path, e))
+                    }
                     Ok(other) => Err(path_error(
                         path,
                         DirError::InTheWay {
@@ -379,4 +459,65 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
 fn kind(dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<FileType> {
     let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)?;
     Ok(FileType::from_raw_mode(u32::from(st.stx_mode)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A secret is never readable by more than its final mode allows: its
+    /// temporary file is created 0600 (owner only, whatever the umask),
+    /// and owner, group and mode are set on the open file before any byte
+    /// is written and long before the rename makes it visible.
+    #[test]
+    fn a_temporary_file_is_private_until_its_attributes_are_set() {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(tmp.path(), flags, Mode::empty()).expect("open");
+        let old = rustix::process::umask(Mode::empty());
+        let fd = create_temp(dir.as_fd(), b".key.plumb-tmp");
+        rustix::process::umask(old);
+        let fd = fd.expect("created");
+        let mode = |fd: BorrowedFd<'_>| rustix::fs::fstat(fd).expect("fstat").st_mode & 0o7777;
+        assert_eq!(mode(fd.as_fd()), 0o600, "created owner-only");
+        let probe = rustix::io::dup(&fd).expect("dup");
+        let attrs = ResolvedAttrs {
+            mode: Some(0o400),
+            ..ResolvedAttrs::default()
+        };
+        write_temp(fd, b"secret", &attrs, false).expect("written");
+        assert_eq!(mode(probe.as_fd()), 0o400);
+        assert_eq!(rustix::fs::fstat(&probe).expect("fstat").st_size, 6);
+    }
+
+    #[test]
+    fn written_files_keep_what_they_replace_but_the_execute_bits() {
+        let none = ResolvedAttrs::default();
+        let old = |mode| {
+            Some(ResolvedAttrs {
+                mode: Some(mode),
+                uid: Some(7),
+                gid: Some(8),
+            })
+        };
+        let mode = |declared: &ResolvedAttrs, exec, was| file_attrs(declared, exec, was).mode;
+        assert_eq!(mode(&none, false, None), Some(0o644));
+        assert_eq!(mode(&none, true, None), Some(0o755));
+        assert_eq!(mode(&none, false, old(0o4755)), Some(0o644));
+        assert_eq!(mode(&none, true, old(0o640)), Some(0o750));
+        assert_eq!(mode(&none, true, old(0o604)), Some(0o705));
+        assert_eq!(mode(&none, false, old(0o600)), Some(0o600));
+        let declared = ResolvedAttrs {
+            mode: Some(0o2750),
+            ..none
+        };
+        assert_eq!(mode(&declared, true, old(0o600)), Some(0o2750));
+        let kept = file_attrs(&none, false, old(0o600));
+        let root = is_root();
+        assert_eq!(
+            kept.uid,
+            root.then_some(7),
+            "only root keeps another's owner"
+        );
+    }
 }

@@ -20,11 +20,12 @@
 //! let request = ObserveRequest { path: conf.clone(), digest: false, list: true };
 //! assert!(matches!(target.observe(&[request.clone()])?[0], Ok(Observed::Missing)));
 //!
-//! target.apply(&[Change::MakeDir { path: conf }], &NoContent, &mut |_, r| r.expect("made"))?;
-//! assert_eq!(
-//!     target.observe(&[request])?[0].as_ref().ok(),
-//!     Some(&Observed::Dir { children: Some(vec![]) }),
-//! );
+//! let make = Change::MakeDir { path: conf, attrs: Default::default() };
+//! target.apply(&[make], &NoContent, &mut |_, r| r.expect("made"))?;
+//! assert!(matches!(
+//!     target.observe(&[request])?[0],
+//!     Ok(Observed::Dir { children: Some(ref c), attrs }) if c.is_empty() && attrs.mode == Some(0o755),
+//! ));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -75,14 +76,19 @@
 //! 1. Each [`Change::WriteFile`] is written to a temporary file in its
 //!    directory (see below), created with `O_CREAT | O_EXCL | O_NOFOLLOW`
 //!    (a stale one is unlinked first, never truncated: it might be a hard
-//!    link to another file) and given mode 0644 or 0755 exactly with
-//!    `fchmod`, whatever the umask. Each [`Change::Symlink`] is created at
+//!    link to another file) with mode 0600, then given its owner and group
+//!    (`fchown`) and mode (`fchmod`) before any byte is written: those the
+//!    change sets, else the replaced file's mode with its execute bits set
+//!    or cleared (and, as root, its owner and group), else 0644 or 0755,
+//!    whatever the umask. A secret is never readable by more than its
+//!    final mode allows. Each [`Change::Symlink`] is created at
 //!    its temporary name the same way.
 //! 2. One `syncfs` on the root makes all of them durable (temporary files on
 //!    another file system mounted below the root are synced one by one; if
 //!    the kernel lacks `syncfs`, every file is).
 //! 3. A directory at a time: each temporary file is renamed over its final
-//!    name, directories are made (`mkdirat`, 0755 before the umask) and
+//!    name, directories are made (`mkdirat`, then their attributes, 0755
+//!    unless a mode is given, set exactly on the open directory) and
 //!    removed, files and links unlinked; then the directory is synced, and
 //!    only then are its changes confirmed through `done`. When more than a
 //!    few directories on the root's file system changed, they are synced
@@ -94,6 +100,14 @@
 //! an error for that change alone. Errors are one line naming the path
 //! ("permission denied", "directory not empty"). A failing `syncfs` fails
 //! the whole call, since nothing written can then be trusted.
+//!
+//! # Owners and groups
+//!
+//! [`resolve_attrs`](Target::resolve_attrs) looks names up in
+//! `/etc/passwd` and `/etc/group` (not through the C library's name
+//! service switch; a name only a directory service knows is unknown) and
+//! refuses an owner or group the running user may not give: anyone but
+//! root may give only their own uid and their own groups.
 //!
 //! # Temporary files
 //!
@@ -108,6 +122,7 @@
 mod apply;
 mod error;
 mod observe;
+mod owners;
 mod temp;
 mod walk;
 
@@ -119,19 +134,30 @@ use std::path::{Path, PathBuf};
 use plumb_core::target::{
     Change, Content, DigestKind, ObserveRequest, Observed, Target, TargetError, TargetPath,
 };
+use plumb_core::{Attrs, ResolvedAttrs};
 use rustix::fs::{AtFlags, FileType, Mode, StatxFlags};
 use rustix::io::Errno;
 
 pub use crate::error::DirError;
 use crate::error::{errno_error, kind_name, path_error, target_error};
 use crate::observe::READ_FILE;
+pub use crate::owners::OwnerError;
 use crate::temp::temp_name;
 use crate::walk::{Denied, Root, Walker, open_root};
 
 /// A directory tree on the local file system, as a [`Target`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DirTarget {
     root: PathBuf,
+    owners: Option<owners::Owners>,
+}
+
+impl std::fmt::Debug for DirTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirTarget")
+            .field("root", &self.root)
+            .finish()
+    }
 }
 
 impl DirTarget {
@@ -140,7 +166,7 @@ impl DirTarget {
         // Rebuilt from its components, the path loses a trailing `/`,
         // which would make opening it follow a link.
         let root = root.components().collect();
-        DirTarget { root }
+        DirTarget { root, owners: None }
     }
 
     /// The root directory.
@@ -207,6 +233,18 @@ impl Target for DirTarget {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    fn supports_attrs(&self) -> bool {
+        true
+    }
+
+    fn resolve_attrs(&mut self, attrs: &Attrs) -> Result<ResolvedAttrs, TargetError> {
+        let describe = self.describe();
+        self.owners
+            .get_or_insert_with(owners::Owners::new)
+            .resolve(attrs)
+            .map_err(|e| TargetError::target(describe, e))
     }
 
     fn read(&mut self, path: &TargetPath) -> Result<Vec<u8>, TargetError> {

@@ -5,8 +5,9 @@ use std::io::Read;
 use std::os::fd::BorrowedFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use plumb_core::attrs::MODE_BITS;
 use plumb_core::target::{Digest, ObserveRequest, Observed, TargetError, TargetPath};
-use plumb_core::{Blob, BlobId, Name, ObjectId};
+use plumb_core::{Blob, BlobId, Name, ObjectId, ResolvedAttrs};
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Statx, StatxFlags};
 use rustix::io::Errno;
@@ -34,7 +35,9 @@ pub(crate) const MASK: StatxFlags = StatxFlags::TYPE
     .union(StatxFlags::INO)
     .union(StatxFlags::SIZE)
     .union(StatxFlags::MTIME)
-    .union(StatxFlags::CTIME);
+    .union(StatxFlags::CTIME)
+    .union(StatxFlags::UID)
+    .union(StatxFlags::GID);
 
 /// How a regular file is opened for reading: never through a link, never
 /// blocking on a FIFO swapped in, never becoming a controlling terminal.
@@ -120,8 +123,11 @@ fn observe_one(
             Err(Errno::INVAL) => Err(path_error(path, DirError::Changed { during: "observed" })),
             Err(e) => Err(errno_error(path, e)),
         },
-        FileType::Directory if req.list => list(dir, path),
-        FileType::Directory => Ok(Observed::Dir { children: None }),
+        FileType::Directory if req.list => list(dir, path, attrs(&st)),
+        FileType::Directory => Ok(Observed::Dir {
+            children: None,
+            attrs: attrs(&st),
+        }),
         kind => Ok(Observed::Other {
             what: kind_name(kind).to_owned(),
         }),
@@ -139,6 +145,16 @@ fn file(st: &Statx, digest: Option<Digest>, now: i128) -> Observed {
         executable: st.stx_mode & 0o100 != 0,
         digest,
         token: token(st, now),
+        attrs: attrs(st),
+    }
+}
+
+/// Permission bits, owner and group from a stat.
+pub(crate) fn attrs(st: &Statx) -> ResolvedAttrs {
+    ResolvedAttrs {
+        mode: Some(u32::from(st.stx_mode) & MODE_BITS),
+        uid: Some(st.stx_uid),
+        gid: Some(st.stx_gid),
     }
 }
 
@@ -224,7 +240,11 @@ fn digest_file(
 }
 
 /// Lists a directory's entries, sorted, leaving out temporary files.
-fn list(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<Observed, TargetError> {
+fn list(
+    dir: BorrowedFd<'_>,
+    path: &TargetPath,
+    attrs: ResolvedAttrs,
+) -> Result<Observed, TargetError> {
     let fd = match rustix::fs::openat(dir, path.file_name(), READ_DIR, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Observed::Missing),
@@ -247,5 +267,6 @@ fn list(dir: BorrowedFd<'_>, path: &TargetPath) -> Result<Observed, TargetError>
     children.sort_unstable();
     Ok(Observed::Dir {
         children: Some(children),
+        attrs,
     })
 }

@@ -45,12 +45,36 @@ fn observe(
     digest: bool,
     list: bool,
 ) -> Result<Observed, TargetError> {
-    try_observe_one(target, request(path, digest, list))
+    try_observe_one(target, request(path, digest, list)).map(sans_attrs)
 }
 
 /// Observes one path, with its digest and listing; it must be observable.
 fn look(target: &mut DirTarget, path: &[u8]) -> Observed {
-    observe_one(target, request(path, true, true))
+    sans_attrs(observe_one(target, request(path, true, true)))
+}
+
+/// `observed` without its attributes (checked on their own).
+fn sans_attrs(observed: Observed) -> Observed {
+    match observed {
+        Observed::File {
+            size,
+            executable,
+            digest,
+            token,
+            ..
+        } => Observed::File {
+            size,
+            executable,
+            digest,
+            token,
+            attrs: Default::default(),
+        },
+        Observed::Dir { children, .. } => Observed::Dir {
+            children,
+            attrs: Default::default(),
+        },
+        other => other,
+    }
 }
 
 fn names_in(dir: &Path) -> Vec<Vec<u8>> {
@@ -100,7 +124,10 @@ fn creates_updates_and_replaces() {
             path: p(b"link"),
             target: b"../somewhere/else".to_vec(),
         },
-        Change::MakeDir { path: p(b"d") },
+        Change::MakeDir {
+            path: p(b"d"),
+            attrs: Default::default(),
+        },
     ];
     apply_ok(&mut target, &store, &changes);
     assert_eq!(fs::read(root.join("a")).expect("a"), b"one");
@@ -159,6 +186,7 @@ fn changes_across_many_directories_are_each_confirmed_or_failed() {
     let dirs: Vec<Change> = (0..40)
         .map(|d| Change::MakeDir {
             path: p(format!("d{d:02}").as_bytes()),
+            attrs: Default::default(),
         })
         .collect();
     apply_ok(&mut target, &store, &dirs);
@@ -201,7 +229,10 @@ fn observes_files_links_dirs_and_others() {
         &[
             store.write(b"run", data, true),
             store.write(b"conf", b"x = 1\n", false),
-            Change::MakeDir { path: p(b"dir") },
+            Change::MakeDir {
+                path: p(b"dir"),
+                attrs: Default::default(),
+            },
         ],
     );
     symlink(OsStr::from_bytes(b"t\xffarget"), root.join("l")).expect("link");
@@ -244,11 +275,15 @@ fn observes_files_links_dirs_and_others() {
                 .map(|n| plumb_core::Name::new(n.to_vec()).expect("name"))
                 .collect(),
         ),
+        attrs: Default::default(),
     };
     assert_eq!(look(&mut target, b"dir"), children(&[b"a", b"z"]));
     assert_eq!(
         observe(&mut target, b"dir", false, false).expect("dir"),
-        Observed::Dir { children: None }
+        Observed::Dir {
+            children: None,
+            attrs: Default::default()
+        }
     );
     assert_eq!(
         look(&mut target, b"sock"),
@@ -333,7 +368,7 @@ fn token_is_withheld_right_after_writing_and_changes_with_the_file() {
 }
 
 #[test]
-fn modes_are_exact_and_read_only_files_are_replaced() {
+fn updates_keep_the_mode_but_the_execute_bits_and_replace_read_only_files() {
     let (tmp, mut target, store) = setup();
     let root = tmp.path().join("root");
     fs::create_dir(&root).expect("root");
@@ -351,12 +386,22 @@ fn modes_are_exact_and_read_only_files_are_replaced() {
         ],
     );
     assert_eq!(fs::read(root.join("ro")).expect("ro"), b"new");
-    assert_eq!(mode_of(&root.join("ro")), 0o644);
-    assert_eq!(mode_of(&root.join("odd")), 0o755);
+    assert_eq!(
+        mode_of(&root.join("ro")),
+        0o444,
+        "an admin's chmod survives"
+    );
+    assert_eq!(mode_of(&root.join("odd")), 0o775, "set-user-id is not kept");
     assert_eq!(mode_of(&root.join("plain")), 0o644);
-    // Only the execute bit changes.
+    // Only the execute bits change: set where reading is allowed.
+    apply_ok(&mut target, &store, &[store.write(b"ro", b"new", true)]);
+    assert_eq!(mode_of(&root.join("ro")), 0o555);
+    fs::set_permissions(root.join("plain"), fs::Permissions::from_mode(0o640)).expect("chmod");
     apply_ok(&mut target, &store, &[store.write(b"plain", b"new", true)]);
-    assert_eq!(mode_of(&root.join("plain")), 0o755);
+    assert_eq!(mode_of(&root.join("plain")), 0o750);
+    apply_ok(&mut target, &store, &[store.write(b"plain", b"v3", false)]);
+    assert_eq!(mode_of(&root.join("plain")), 0o640);
+    apply_ok(&mut target, &store, &[store.write(b"plain", b"new", true)]);
     assert!(matches!(
         look(&mut target, b"plain"),
         Observed::File {
@@ -379,6 +424,7 @@ fn odd_names_work() {
     ];
     let mut changes = vec![Change::MakeDir {
         path: p(b"d\xe9 r"),
+        attrs: Default::default(),
     }];
     changes.extend(names.iter().map(|n| store.write(n, n, false)));
     apply_ok(&mut target, &store, &changes);
@@ -407,6 +453,7 @@ fn odd_names_work() {
     match look(&mut target, b"d\xe9 r") {
         Observed::Dir {
             children: Some(children),
+            ..
         } => {
             let mut expected: Vec<&[u8]> = names.to_vec();
             expected.sort();
@@ -424,7 +471,14 @@ fn long_names_use_a_hashed_temporary_name() {
     let long = vec![b'n'; 250];
     let mut path = b"d/".to_vec();
     path.extend_from_slice(&long);
-    apply_ok(&mut target, &store, &[Change::MakeDir { path: p(b"d") }]);
+    apply_ok(
+        &mut target,
+        &store,
+        &[Change::MakeDir {
+            path: p(b"d"),
+            attrs: Default::default(),
+        }],
+    );
     apply_ok(&mut target, &store, &[store.write(&path, b"long", false)]);
     assert_eq!(
         fs::read(dir.join(OsStr::from_bytes(&long))).expect("long"),
@@ -437,6 +491,7 @@ fn long_names_use_a_hashed_temporary_name() {
     match look(&mut target, b"d") {
         Observed::Dir {
             children: Some(children),
+            ..
         } => assert_eq!(children.len(), 1),
         other => panic!("{other:?}"),
     }
@@ -485,7 +540,10 @@ fn symlink_above_a_path_blocks_it_and_nothing_escapes() {
             path: p(b"a/l"),
             target: b"/etc/passwd".to_vec(),
         },
-        Change::MakeDir { path: p(b"a/d") },
+        Change::MakeDir {
+            path: p(b"a/d"),
+            attrs: Default::default(),
+        },
         Change::Remove { path: p(b"a/y") },
         Change::RemoveDir { path: p(b"a/e") },
         store.write(b"fine", b"inside", false),
@@ -605,11 +663,21 @@ fn make_dir_remove_and_remove_dir() {
     symlink("empty", root.join("dirlink")).expect("link");
     symlink("file", root.join("filelink")).expect("link");
     let changes = [
-        Change::MakeDir { path: p(b"new") },
-        Change::MakeDir { path: p(b"exists") },
-        Change::MakeDir { path: p(b"file") },
+        Change::MakeDir {
+            path: p(b"new"),
+            attrs: Default::default(),
+        },
+        Change::MakeDir {
+            path: p(b"exists"),
+            attrs: Default::default(),
+        },
+        Change::MakeDir {
+            path: p(b"file"),
+            attrs: Default::default(),
+        },
         Change::MakeDir {
             path: p(b"dirlink"),
+            attrs: Default::default(),
         },
         Change::RemoveDir { path: p(b"full") },
         Change::RemoveDir { path: p(b"empty") },
@@ -621,6 +689,7 @@ fn make_dir_remove_and_remove_dir() {
         Change::Remove { path: p(b"absent") },
         Change::MakeDir {
             path: p(b"nowhere/new"),
+            attrs: Default::default(),
         },
     ];
     let outcomes = apply(&mut target, &store, &changes).expect("the target works");
@@ -674,12 +743,14 @@ fn content_of_the_wrong_size_or_missing_is_an_error() {
             blob: id,
             size: 4,
             executable: false,
+            attrs: Default::default(),
         },
         Change::WriteFile {
             path: p(b"absent"),
             blob: Blob::id_of(b"not stored"),
             size: 10,
             executable: false,
+            attrs: Default::default(),
         },
     ];
     let outcomes = apply(&mut target, &store, &changes).expect("the target works");
@@ -699,6 +770,7 @@ fn listing_hides_temporary_files_and_recover_removes_them() {
     match look(&mut target, b"d") {
         Observed::Dir {
             children: Some(children),
+            ..
         } => assert_eq!(
             children,
             vec![plumb_core::Name::new(b"b".to_vec()).expect("name")]
@@ -787,7 +859,10 @@ fn many_files_in_parallel() {
     let dirs: Vec<Vec<u8>> = (0..20).map(|d| format!("dir{d}").into_bytes()).collect();
     let made: Vec<Change> = dirs
         .iter()
-        .map(|d| Change::MakeDir { path: p(d) })
+        .map(|d| Change::MakeDir {
+            path: p(d),
+            attrs: Default::default(),
+        })
         .collect();
     apply_ok(&mut target, &store, &made);
     let mut files = Vec::new();

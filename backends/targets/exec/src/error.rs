@@ -102,6 +102,12 @@ pub enum ExecError {
         /// What it lacks (`symlinks`, `directories`, `executable files`).
         what: &'static str,
     },
+    /// An owner or group given by name: plugins take numbers.
+    #[error("owner or group {name:?} is a name; plugin targets take uids and gids as numbers")]
+    NamedOwner {
+        /// The name.
+        name: String,
+    },
     /// A request about the path does not fit in one line of the protocol.
     #[error("too long for the plugin protocol's 1 MiB line")]
     TooLong,

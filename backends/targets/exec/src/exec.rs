@@ -1,5 +1,6 @@
 //! [`ExecTarget`]: a plugin process behind the [`Target`] trait.
 
+use plumb_core::{Attrs, Owner, ResolvedAttrs};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,6 +64,8 @@ pub struct Capabilities {
     pub symlink: bool,
     /// `executable`: files have an executable bit.
     pub executable: bool,
+    /// `attrs`: files and directories have a mode, a uid and a gid.
+    pub attrs: bool,
 }
 
 /// A target carried out by a plugin program (`spec/plugin-protocol.md`).
@@ -252,6 +255,7 @@ impl ExecTarget {
                         "dir" => self.capabilities.dir = true,
                         "symlink" => self.capabilities.symlink = true,
                         "executable" => self.capabilities.executable = true,
+                        "attrs" => self.capabilities.attrs = true,
                         _ => {}
                     }
                 }
@@ -468,6 +472,7 @@ impl ExecTarget {
                 executable,
                 sha256,
                 token,
+                attrs,
             } => {
                 if digest && sha256.is_none() {
                     return Err(self.fail(
@@ -484,10 +489,11 @@ impl ExecTarget {
                     executable,
                     digest: sha256.map(Digest::Sha256),
                     token: token.map(String::into_bytes),
+                    attrs: self.reported(attrs),
                 }
             }
             Observation::Symlink { target } => Observed::Symlink { target },
-            Observation::Dir { children } => {
+            Observation::Dir { children, attrs } => {
                 if list && children.is_none() {
                     return Err(self.fail(
                         Violation::Missing {
@@ -503,11 +509,23 @@ impl ExecTarget {
                         c.sort();
                         c
                     }),
+                    attrs: self.reported(attrs),
                 }
             }
             Observation::Other { what } => Observed::Other { what },
             Observation::Blocked { at, what } => Observed::Blocked { at, what },
         })
+    }
+
+    /// `attrs` when the plugin has the `attrs` capability, else none: a
+    /// plugin without it is never sent attributes, and what it reports of
+    /// them is ignored.
+    fn reported(&self, attrs: ResolvedAttrs) -> ResolvedAttrs {
+        if self.capabilities.attrs {
+            attrs
+        } else {
+            ResolvedAttrs::default()
+        }
     }
 
     /// Makes one change; `Ok(Err(..))` is a failure of that change alone.
@@ -525,6 +543,7 @@ impl ExecTarget {
                 blob,
                 size,
                 executable,
+                attrs,
                 ..
             } => {
                 if *executable && !caps.executable {
@@ -545,6 +564,7 @@ impl ExecTarget {
                     ApplyOp::Write {
                         size: *size,
                         executable: *executable,
+                        attrs: self.reported(*attrs),
                     },
                     Some(data),
                 )
@@ -563,7 +583,12 @@ impl ExecTarget {
             Change::MakeDir { .. } | Change::RemoveDir { .. } if !caps.dir => {
                 return lacks("directories");
             }
-            Change::MakeDir { .. } => (ApplyOp::MakeDir, None),
+            Change::MakeDir { attrs, .. } => (
+                ApplyOp::MakeDir {
+                    attrs: self.reported(*attrs),
+                },
+                None,
+            ),
             Change::RemoveDir { .. } => (ApplyOp::RemoveDir, None),
             Change::Remove { .. } => (ApplyOp::Remove, None),
         };
@@ -582,6 +607,29 @@ impl ExecTarget {
 impl Target for ExecTarget {
     fn describe(&self) -> String {
         format!("exec:{}", self.command_line)
+    }
+
+    fn supports_attrs(&self) -> bool {
+        self.capabilities.attrs
+    }
+
+    /// Numbers only: a plugin may run against another machine's users, so
+    /// plumb does not resolve names for it, and the protocol has no
+    /// message to ask it to.
+    fn resolve_attrs(&mut self, attrs: &Attrs) -> Result<ResolvedAttrs, TargetError> {
+        let id = |o: &Option<Owner>| match o {
+            None => Ok(None),
+            Some(Owner::Id(n)) => Ok(Some(*n)),
+            Some(Owner::Name(name)) => Err(TargetError::target(
+                self.describe(),
+                ExecError::NamedOwner { name: name.clone() },
+            )),
+        };
+        Ok(ResolvedAttrs {
+            mode: attrs.mode,
+            uid: id(&attrs.owner)?,
+            gid: id(&attrs.group)?,
+        })
     }
 
     fn digest_kind(&self) -> DigestKind {

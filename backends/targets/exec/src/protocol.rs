@@ -7,6 +7,8 @@
 //! names, digests, sizes), and never panics, whatever the input.
 
 use plumb_core::Name;
+use plumb_core::ResolvedAttrs;
+use plumb_core::attrs::MODE_BITS;
 use plumb_core::target::TargetPath;
 use serde_json::{Map, Value};
 
@@ -98,6 +100,8 @@ pub enum Observation {
         sha256: Option<[u8; 32]>,
         /// `token`.
         token: Option<String>,
+        /// `mode`, `uid`, `gid`, those sent.
+        attrs: ResolvedAttrs,
     },
     /// `symlink`.
     Symlink {
@@ -108,6 +112,8 @@ pub enum Observation {
     Dir {
         /// `children`, in the plugin's order, without duplicates.
         children: Option<Vec<Name>>,
+        /// `mode`, `uid`, `gid`, those sent.
+        attrs: ResolvedAttrs,
     },
     /// `other`.
     Other {
@@ -196,14 +202,20 @@ pub enum ApplyOp {
         size: u64,
         /// Whether the file is executable.
         executable: bool,
+        /// `mode`, `uid`, `gid` to set (sent only when set, and only to a
+        /// plugin with the `attrs` capability).
+        attrs: ResolvedAttrs,
     },
     /// `symlink`.
     Symlink {
         /// The link's target.
         target: Vec<u8>,
     },
-    /// `mkdir`.
-    MakeDir,
+    /// `mkdir`, with attributes as for `write`.
+    MakeDir {
+        /// `mode`, `uid`, `gid` to set.
+        attrs: ResolvedAttrs,
+    },
     /// `remove`.
     Remove,
     /// `rmdir`.
@@ -281,16 +293,24 @@ impl Request {
             Request::Apply { path, op } => {
                 set("type", "apply".into());
                 let name = match op {
-                    ApplyOp::Write { size, executable } => {
+                    ApplyOp::Write {
+                        size,
+                        executable,
+                        attrs,
+                    } => {
                         set("size", (*size).into());
                         set("executable", (*executable).into());
+                        set_attrs(&mut set, attrs);
                         "write"
                     }
                     ApplyOp::Symlink { target } => {
                         set("target", bytes_value(target));
                         "symlink"
                     }
-                    ApplyOp::MakeDir => "mkdir",
+                    ApplyOp::MakeDir { attrs } => {
+                        set_attrs(&mut set, attrs);
+                        "mkdir"
+                    }
                     ApplyOp::Remove => "remove",
                     ApplyOp::RemoveDir => "rmdir",
                 };
@@ -452,6 +472,28 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional integer no larger than `max`.
+    fn opt_u32(&self, field: &'static str, max: u32) -> Result<Option<u32>, ProtocolError> {
+        if self.opt(field).is_none() {
+            return Ok(None);
+        }
+        let n = self.u64(field)?;
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= max)
+            .map(Some)
+            .ok_or_else(|| self.bad(field, format!("{n} is larger than {max}")))
+    }
+
+    /// The optional members `mode`, `uid` and `gid` of a file or directory.
+    fn attrs(&self) -> Result<ResolvedAttrs, ProtocolError> {
+        Ok(ResolvedAttrs {
+            mode: self.opt_u32("mode", MODE_BITS)?,
+            uid: self.opt_u32("uid", u32::MAX)?,
+            gid: self.opt_u32("gid", u32::MAX)?,
+        })
+    }
+
     fn opt_bool(&self, field: &'static str) -> Result<Option<bool>, ProtocolError> {
         match self.opt(field) {
             None => Ok(None),
@@ -539,6 +581,7 @@ impl<'a> Fields<'a> {
                     executable: self.opt_bool("executable")?.unwrap_or(false),
                     sha256,
                     token,
+                    attrs: self.attrs()?,
                 }
             }
             "symlink" => Observation::Symlink {
@@ -566,7 +609,10 @@ impl<'a> Fields<'a> {
                     }
                     Some(v) => return Err(self.wrong("children", "an array", v)),
                 };
-                Observation::Dir { children }
+                Observation::Dir {
+                    children,
+                    attrs: self.attrs()?,
+                }
             }
             "other" => Observation::Other {
                 what: self.string("what")?,
@@ -592,6 +638,15 @@ impl<'a> Fields<'a> {
             }
         };
         Ok(Message::Observed { path, observation })
+    }
+}
+
+/// Sets the members `mode`, `uid` and `gid` that `attrs` has.
+fn set_attrs(set: &mut impl FnMut(&str, Value), attrs: &ResolvedAttrs) {
+    for (name, value) in [("mode", attrs.mode), ("uid", attrs.uid), ("gid", attrs.gid)] {
+        if let Some(v) = value {
+            set(name, v.into());
+        }
     }
 }
 
@@ -723,10 +778,38 @@ mod tests {
                     size: 3,
                     executable: false,
                     sha256: Some([0xab; 32]),
-                    token: Some("g1".into())
+                    token: Some("g1".into()),
+                    attrs: ResolvedAttrs::default(),
                 }
             })
         );
+        let with_attrs =
+            br#"{"type":"observed","path":"d","kind":"dir","mode":448,"uid":0,"gid":4294967295}"#;
+        assert_eq!(
+            decode_message(with_attrs),
+            Ok(Message::Observed {
+                path: p("d"),
+                observation: Observation::Dir {
+                    children: None,
+                    attrs: ResolvedAttrs {
+                        mode: Some(0o700),
+                        uid: Some(0),
+                        gid: Some(u32::MAX),
+                    },
+                }
+            })
+        );
+        for bad in [
+            &br#"{"type":"observed","path":"d","kind":"dir","mode":4096}"#[..],
+            br#"{"type":"observed","path":"d","kind":"dir","uid":4294967296}"#,
+            br#"{"type":"observed","path":"d","kind":"file","size":1,"gid":"0"}"#,
+        ] {
+            assert!(
+                decode_message(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
         let dir = br#"{"type":"observed","path":{"b64":"/w=="},"kind":"dir","children":["x",{"b64":"/w=="}]}"#;
         assert_eq!(
             decode_message(dir),
@@ -736,7 +819,8 @@ mod tests {
                     children: Some(vec![
                         Name::new(b"x".to_vec()).expect("valid"),
                         Name::new(vec![0xff]).expect("valid")
-                    ])
+                    ]),
+                    attrs: ResolvedAttrs::default(),
                 }
             })
         );
@@ -856,6 +940,7 @@ mod tests {
             op: ApplyOp::Write {
                 size: 12,
                 executable: true,
+                attrs: ResolvedAttrs::default(),
             },
         }
         .encode();
@@ -864,6 +949,21 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"type":"apply","op":"write","path":{"b64":"ZXRjL/8="},"size":12,"executable":true})
+        );
+        let mkdir = Request::Apply {
+            path: TargetPath::new(b"keys".to_vec()).expect("valid"),
+            op: ApplyOp::MakeDir {
+                attrs: ResolvedAttrs {
+                    mode: Some(0o700),
+                    uid: None,
+                    gid: Some(0),
+                },
+            },
+        }
+        .encode();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&mkdir).expect("JSON"),
+            serde_json::json!({"type":"apply","op":"mkdir","path":"keys","mode":448,"gid":0})
         );
         let hello = Request::Hello {
             protocols: vec![1],

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A plumb plugin target (spec/plugin-protocol.md, protocol 1) that keeps its
-files in a SQLite database: path -> kind, content, executable bit, link target.
+files in a SQLite database: path -> kind, content, executable bit, link target,
+and, for files and directories, mode, uid and gid (the `attrs` capability).
 
 Python 3 standard library only. Every change is committed before it is
 answered `ok`, so a confirmed change survives a crash of this process.
@@ -131,7 +132,8 @@ class Store:
             " path BLOB PRIMARY KEY, parent BLOB NOT NULL,"
             " kind TEXT NOT NULL CHECK (kind IN ('file', 'symlink', 'dir')),"
             " content BLOB, executable INTEGER NOT NULL DEFAULT 0,"
-            " target BLOB, sha256 TEXT, generation INTEGER)"
+            " target BLOB, sha256 TEXT, generation INTEGER,"
+            " mode INTEGER, uid INTEGER, gid INTEGER)"
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS by_parent ON entries (parent)")
         self.db.execute("CREATE TABLE IF NOT EXISTS counter (n INTEGER NOT NULL)")
@@ -140,8 +142,8 @@ class Store:
 
     def get(self, path):
         return self.db.execute(
-            "SELECT kind, length(content), executable, target, sha256, generation"
-            " FROM entries WHERE path = ?",
+            "SELECT kind, length(content), executable, target, sha256, generation,"
+            " mode, uid, gid FROM entries WHERE path = ?",
             (path,),
         ).fetchone()
 
@@ -166,20 +168,22 @@ class Store:
         row = self.get(path)
         if row is None:
             return {"kind": "missing"}
-        kind, size, executable, target, sha256, generation = row
+        kind, size, executable, target, sha256, generation, mode, uid, gid = row
+        attrs = {k: v for k, v in (("mode", mode), ("uid", uid), ("gid", gid)) if v is not None}
         if kind == "file":
             out = {
                 "kind": "file",
                 "size": size,
                 "executable": bool(executable),
                 "token": "g%d" % generation,
+                **attrs,
             }
             if digest:
                 out["sha256"] = sha256
             return out
         if kind == "symlink":
             return {"kind": "symlink", "target": enc(target)}
-        out = {"kind": "dir"}
+        out = {"kind": "dir", **attrs}
         if list_:
             names = self.db.execute(
                 "SELECT path FROM entries WHERE parent = ?", (path,)
@@ -211,18 +215,35 @@ class Store:
         self.db.execute("UPDATE counter SET n = n + 1")
         return self.db.execute("SELECT n FROM counter").fetchone()[0]
 
-    def replace(self, path, kind, **fields):
-        """Puts a file or symlink at `path`, replacing a file or symlink."""
+    def replace(self, path, kind, attrs=None, **fields):
+        """Puts a file or symlink at `path`, replacing a file or symlink.
+        A file gets the mode, uid and gid in `attrs`; for those missing,
+        the replaced file's (its mode with the execute bits set where
+        reading is allowed, or cleared), else 0755 or 0644 and this
+        process's ids."""
         self.writable_parent(path)
         row = self.get(path)
         if row is not None and row[0] == "dir":
             raise PathError("is a directory")
+        mode = uid = gid = None
+        if kind == "file":
+            attrs = attrs or {}
+            old = row if row is not None and row[0] == "file" else None
+            executable = bool(fields.get("executable", False))
+            mode = attrs.get("mode")
+            if mode is None and old is not None and old[6] is not None:
+                m = old[6] & 0o777
+                mode = (m | 0o100 | (m & 0o444) >> 2) if executable else m & 0o666
+            if mode is None:
+                mode = 0o755 if executable else 0o644
+            uid = attrs.get("uid", old[7] if old is not None else os.getuid())
+            gid = attrs.get("gid", old[8] if old is not None else os.getgid())
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute(
                 "INSERT OR REPLACE INTO entries"
-                " (path, parent, kind, content, executable, target, sha256, generation)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " (path, parent, kind, content, executable, target, sha256, generation,"
+                " mode, uid, gid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     path,
                     parent_of(path),
@@ -232,6 +253,9 @@ class Store:
                     fields.get("target"),
                     fields.get("sha256"),
                     self.next_generation(),
+                    mode,
+                    uid,
+                    gid,
                 ),
             )
             self.db.execute("COMMIT")
@@ -239,16 +263,32 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
-    def mkdir(self, path):
+    def mkdir(self, path, attrs=None):
+        """Makes a directory (0755 and this process's ids unless `attrs`
+        says otherwise), or gives an existing one the `attrs` given."""
+        attrs = attrs or {}
         self.writable_parent(path)
         row = self.get(path)
         if row is not None:
-            if row[0] == "dir":
-                return
-            raise PathError("a %s is in the way" % row[0])
+            if row[0] != "dir":
+                raise PathError("a %s is in the way" % row[0])
+            for name in ("mode", "uid", "gid"):
+                if name in attrs:
+                    self.db.execute(
+                        "UPDATE entries SET %s = ? WHERE path = ?" % name,
+                        (attrs[name], path),
+                    )
+            return
         self.db.execute(
-            "INSERT INTO entries (path, parent, kind) VALUES (?, ?, 'dir')",
-            (path, parent_of(path)),
+            "INSERT INTO entries (path, parent, kind, mode, uid, gid)"
+            " VALUES (?, ?, 'dir', ?, ?, ?)",
+            (
+                path,
+                parent_of(path),
+                attrs.get("mode", 0o755),
+                attrs.get("uid", os.getuid()),
+                attrs.get("gid", os.getgid()),
+            ),
         )  # autocommit: durable when execute returns
 
     def remove(self, path, want_dir):
@@ -310,7 +350,9 @@ def main(argv):
             if 1 not in message.get("protocols", []):
                 send({"type": "error", "message": "no common protocol version"})
                 return 1
-            caps = ["dir"] if mode == "no-symlinks" else ["symlink", "executable", "dir"]
+            caps = (
+                ["dir"] if mode == "no-symlinks" else ["symlink", "executable", "dir", "attrs"]
+            )
             send({
                 "type": "hello",
                 "protocol": 99 if mode == "version" else 1,
@@ -366,11 +408,13 @@ def main(argv):
                 sys.stderr.flush()
                 os._exit(3)
             applies += 1
+            attrs = {k: int(message[k]) for k in ("mode", "uid", "gid") if k in message}
             try:
                 if op == "write":
                     store.replace(
                         path,
                         "file",
+                        attrs=attrs,
                         content=content,
                         executable=bool(message.get("executable")),
                         sha256=sha256,
@@ -378,7 +422,7 @@ def main(argv):
                 elif op == "symlink":
                     store.replace(path, "symlink", target=dec(message["target"]))
                 elif op == "mkdir":
-                    store.mkdir(path)
+                    store.mkdir(path, attrs)
                 elif op == "remove":
                     store.remove(path, want_dir=False)
                 elif op == "rmdir":
