@@ -229,10 +229,14 @@ fn print_plan(
         )?;
     }
     for s in &plan.steps {
-        if let (Action::Update { .. }, Some(Desired::File { blob, .. }), Observed::File { .. }) =
-            (&s.action, &s.desired, &s.observed)
-        {
-            let now = target.read(&s.path).unwrap_or_default();
+        if let Some(blob) = diffed_blob(s) {
+            let now = match reconcile::observed_bytes(target, &s.path) {
+                Ok(now) => now,
+                Err(reason) => {
+                    writeln!(out, "could not read {}: {reason}", s.path)?;
+                    continue;
+                }
+            };
             let want = store.blob(blob)?.into_data();
             if now != want {
                 let name = s.path.to_string();
@@ -249,6 +253,31 @@ fn print_plan(
     }
     writeln!(out, "{}", counts_line(&plan.tally()))?;
     Ok(())
+}
+
+/// The snapshot's blob of a step whose diff a plan shows: an update of a
+/// file that is a file now.
+fn diffed_blob(s: &Step) -> Option<&plumb_core::BlobId> {
+    match (&s.action, &s.desired, &s.observed) {
+        (Action::Update { .. }, Some(Desired::File { blob, .. }), Observed::File { .. }) => {
+            Some(blob)
+        }
+        _ => None,
+    }
+}
+
+/// Adds `read_error` to a JSON step or drift entry whose target side
+/// cannot be read, as its text form says `could not read PATH: REASON` in
+/// place of a diff.
+fn with_read_error(
+    mut v: serde_json::Value,
+    target: &mut dyn plumb_core::target::Target,
+    path: &plumb_core::target::TargetPath,
+) -> serde_json::Value {
+    if let Err(reason) = reconcile::observed_bytes(target, path) {
+        v["read_error"] = reason.into();
+    }
+    v
 }
 
 /// `plumb plan`: exit 0 when there is nothing to do, 2 when there is.
@@ -277,7 +306,10 @@ pub fn plan(
             "snapshot": snapshot.to_string(),
             "pinned": def.pinned().is_some(),
             "counts": counts_json(&tally, true),
-            "steps": plan.steps.iter().filter(|s| s.action != Action::Keep).map(step_json).collect::<Vec<_>>(),
+            "steps": plan.steps.iter().filter(|s| s.action != Action::Keep).map(|s| match diffed_blob(s) {
+                Some(_) => with_read_error(step_json(s), target.as_mut(), &s.path),
+                None => step_json(s),
+            }).collect::<Vec<_>>(),
             "warnings": prepared.desired.skipped,
         }))?;
         return Ok(code);
@@ -468,7 +500,10 @@ pub fn drift(
             "applied": report.applied.map(|s| s.to_string()),
             "in_sync": report.drifted.is_empty(),
             "run": report.run,
-            "drift": report.drifted.iter().map(drift_json).collect::<Vec<_>>(),
+            "drift": report.drifted.iter().map(|d| match (&d.kind, &d.applied_blob) {
+                (DriftKind::Modified, Some(_)) => with_read_error(drift_json(d), target.as_mut(), &d.path),
+                _ => drift_json(d),
+            }).collect::<Vec<_>>(),
         }))?;
         return Ok(code);
     }
@@ -484,7 +519,13 @@ pub fn drift(
                     .blob(blob)
                     .map(|b| b.into_data())
                     .map_err(|e| io::Error::other(e.to_string()))?;
-                let now = reconcile::observed_bytes(target.as_mut(), &d.path).unwrap_or_default();
+                let now = match reconcile::observed_bytes(target.as_mut(), &d.path) {
+                    Ok(now) => now,
+                    Err(reason) => {
+                        writeln!(out, "could not read {}: {reason}", d.path)?;
+                        continue;
+                    }
+                };
                 let name = d.path.to_string();
                 write_text_diff(
                     &mut out,

@@ -649,7 +649,12 @@ pub fn unpin(store: &Store, def: &TargetDef) -> Result<Option<SnapshotId>, Recon
     Ok(was)
 }
 
-/// The bytes at a drifted file, for a diff (empty when unreadable).
-pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Option<Vec<u8>> {
-    target.read(path).ok()
+/// The bytes the target holds at `path`, for a diff; when they cannot be
+/// read, the target's reason (without the path), so that an unreadable
+/// side is shown as such and never as an empty file.
+pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Result<Vec<u8>, String> {
+    target.read(path).map_err(|e| match e {
+        TargetError::Path { source, .. } => source.to_string(),
+        e => e.to_string(),
+    })
 }
