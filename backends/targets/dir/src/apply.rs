@@ -51,6 +51,9 @@ type Outcome = (usize, Result<(), TargetError>);
 /// A change staged: its index and its temporary name, if it has one.
 type Staged = (usize, Option<Vec<u8>>);
 
+/// How staging a change went: its temporary name, if it has one.
+type StageOutcome = Result<Option<Vec<u8>>, TargetError>;
+
 /// Runs `f` on the pool that makes changes (on rayon's global pool if that
 /// one could not be started).
 fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
@@ -84,7 +87,7 @@ pub(crate) fn apply_all(
     order.par_sort_unstable_by(|&a, &b| path_order(changes[a].path(), changes[b].path()));
 
     // 1. Write every file and link at its temporary name.
-    let staged: Vec<(usize, Result<Option<Vec<u8>>, TargetError>)> = on_pool(|| {
+    let staged: Vec<(usize, StageOutcome)> = on_pool(|| {
         order
             .par_iter()
             .map_init(
@@ -166,7 +169,7 @@ fn stage(
     root_dev: u64,
     change: &Change,
     content: &dyn Content,
-) -> Result<Option<Vec<u8>>, TargetError> {
+) -> StageOutcome {
     match change {
         Change::WriteFile {
             path,

@@ -19,16 +19,16 @@ use crate::walk::{Denied, Root, Walker, parent_bytes, path_order, reopen};
 /// for, and its name.
 pub(crate) type Found = Vec<(usize, Vec<u8>)>;
 
+/// The leftovers of one directory, with a handle on it; or, when it could
+/// not be reached or listed, the index of its first path and the error.
+pub(crate) type Listed<'d> = Result<(BorrowedFd<'d>, Found), (usize, Errno)>;
+
 /// Calls `each` with every directory holding some of `paths` and the
 /// leftovers found there for them (possibly none), or, for a directory
 /// that cannot be reached or listed, the index of its first path and the
 /// error. Nothing of ours can be beyond a missing directory
 /// or a symlink, so those are skipped.
-pub(crate) fn scan(
-    root: &Root,
-    paths: &[TargetPath],
-    each: &mut dyn FnMut(Result<(BorrowedFd<'_>, Found), (usize, Errno)>),
-) {
+pub(crate) fn scan(root: &Root, paths: &[TargetPath], each: &mut dyn FnMut(Listed<'_>)) {
     let mut order: Vec<usize> = (0..paths.len()).collect();
     order.sort_unstable_by(|&a, &b| path_order(&paths[a], &paths[b]));
     let mut walker = Walker::new(root);
