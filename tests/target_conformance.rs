@@ -539,17 +539,18 @@ fn a_failed_read_is_shown_never_an_empty_file() {
     place.write("app.conf", b"port = 80\nINJECTED = 1\n");
     std::fs::write(&mode, "--misbehave read-fails:app.conf").unwrap();
 
-    let (code, out, err) = env.code(&["drift", "t"]);
-    assert_eq!(code, 2, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l == "could not read app.conf: the disk is on fire"),
-        "{out}"
-    );
-    assert!(
-        !out.contains("-port = 80"),
-        "no diff against nothing: {out}"
-    );
+    // Exit 2, the line saying so, and no diff against nothing.
+    let says_unreadable = |args: &[&str], diff_line: &str| {
+        let (code, out, err) = env.code(args);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l == "could not read app.conf: the disk is on fire"),
+            "{out}"
+        );
+        assert!(!out.contains(diff_line), "no diff against nothing: {out}");
+    };
+    says_unreadable(&["drift", "t"], "-port = 80");
     let (code, v) = env.json(&["drift", "t", "--json"]);
     assert_eq!(code, 2, "{v}");
     assert_eq!(v["drift"][0]["path"], "app.conf", "{v}");
@@ -557,17 +558,7 @@ fn a_failed_read_is_shown_never_an_empty_file() {
 
     env.write("src/app.conf", b"port = 81\n");
     env.ok(&["ingest", "src"]);
-    let (code, out, err) = env.code(&["plan", "t", "--adopt"]);
-    assert_eq!(code, 2, "{out}{err}");
-    assert!(
-        out.lines()
-            .any(|l| l == "could not read app.conf: the disk is on fire"),
-        "{out}"
-    );
-    assert!(
-        !out.contains("+port = 81"),
-        "no diff against nothing: {out}"
-    );
+    says_unreadable(&["plan", "t", "--adopt"], "+port = 81");
     let (code, v) = env.json(&["plan", "t", "--adopt", "--json"]);
     assert_eq!(code, 2, "{v}");
     let step = v["steps"]
