@@ -684,18 +684,25 @@ fn odd_names_are_applied_byte_exact_and_pruned() {
     rig.in_sync();
 }
 
-/// The directory target prepares `NAME` at `.NAME.plumb-tmp`; a snapshot
-/// holding such a name would have one file clobber another, so those
-/// names are refused as conflicts, and nothing is written.
+/// The directory target prepares `NAME` at `.NAME.plumb-tmp-<16 hex>`; a
+/// snapshot holding a name of that shape would be taken for a leftover
+/// temporary file, so those names are refused as conflicts, and nothing is
+/// written.
 #[test]
 fn names_reserved_for_temporary_files_are_refused() {
     let rig = Rig::new(true);
-    rig.src(".app.conf.plumb-tmp", b"looks temporary\n");
-    rig.src("conf.d/.plumb-tmp-0123456789abcdef", b"also\n");
+    rig.src(".app.conf.plumb-tmp-0123456789abcdef", b"looks temporary\n");
+    rig.src(
+        "conf.d/.0123456789abcdef.plumb-tmp-0123456789abcdef",
+        b"also\n",
+    );
     rig.ingest();
     let (code, out, _) = rig.code(&["plan", "t"]);
     assert_eq!(code, 2, "{out}");
-    for name in [".app.conf.plumb-tmp", "conf.d/.plumb-tmp-0123456789abcdef"] {
+    for name in [
+        ".app.conf.plumb-tmp-0123456789abcdef",
+        "conf.d/.0123456789abcdef.plumb-tmp-0123456789abcdef",
+    ] {
         assert!(
             out.lines()
                 .any(|l| l.contains("conflict") && l.contains(name) && l.contains("reserves")),
@@ -706,6 +713,104 @@ fn names_reserved_for_temporary_files_are_refused() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("2 conflicts"), "{err}");
     assert!(tree(&rig.target("")).is_empty(), "nothing applied");
+}
+
+/// A user's files named like temporary files (`.NAME.plumb-tmp`, beside
+/// `NAME` that plumb writes, at the root and in a managed directory) are
+/// theirs: apply, prune and cleanup leave them alone, and drift shows the
+/// one in a managed directory as added, as any other file.
+#[test]
+fn files_named_like_temporaries_survive_apply_prune_and_cleanup() {
+    let rig = Rig::new(true);
+    std::fs::create_dir_all(rig.target("conf.d")).unwrap();
+    rig.env
+        .write("target/.app.conf.plumb-tmp", b"the user's own\n");
+    rig.env
+        .write("target/conf.d/.a.conf.plumb-tmp", b"also the user's\n");
+    rig.apply_ok();
+    assert_eq!(
+        std::fs::read(rig.env.path("target/app.conf")).unwrap(),
+        b"port = 80\n"
+    );
+    let theirs = || {
+        assert_eq!(
+            std::fs::read(rig.env.path("target/.app.conf.plumb-tmp")).unwrap(),
+            b"the user's own\n"
+        );
+        assert_eq!(
+            std::fs::read(rig.env.path("target/conf.d/.a.conf.plumb-tmp")).unwrap(),
+            b"also the user's\n"
+        );
+    };
+    theirs();
+    let (code, list) = rig.drift(true);
+    assert_eq!(code, 2);
+    assert_eq!(
+        list,
+        [("conf.d/.a.conf.plumb-tmp".to_string(), "added".to_string())]
+    );
+    // Changing and then pruning every file beside them.
+    rig.src("app.conf", b"port = 81\n");
+    rig.src("conf.d/a.conf", b"a = 2\n");
+    rig.ingest();
+    rig.apply_ok();
+    theirs();
+    std::fs::remove_file(rig.env.path("src/app.conf")).unwrap();
+    std::fs::remove_dir_all(rig.env.path("src/conf.d")).unwrap();
+    rig.src("other.conf", b"x\n");
+    rig.ingest();
+    rig.apply_ok();
+    theirs();
+    assert!(!exists(&rig.target("app.conf")));
+    assert!(!exists(&rig.target("conf.d/a.conf")));
+}
+
+/// Temporary files an interrupted apply left (made here by hand, in the
+/// exact shape the target uses, beside paths plumb holds) are shown by
+/// drift as such, and removed by the next apply; a file merely named alike
+/// is not.
+#[test]
+fn leftover_temporaries_are_shown_by_drift_and_removed_by_apply() {
+    let rig = Rig::new(true);
+    rig.apply_ok();
+    let left = [
+        ".app.conf.plumb-tmp-0123456789abcdef",
+        "conf.d/.b.conf.plumb-tmp-fedcba9876543210",
+    ];
+    for name in left {
+        rig.env.write(&format!("target/{name}"), b"partial");
+    }
+    rig.env
+        .write("target/.app.conf.plumb-tmp", b"the user's own\n");
+    // Of a name plumb does not hold: not provably plumb's.
+    rig.env
+        .write("target/.other.plumb-tmp-0123456789abcdef", b"who knows\n");
+    for full in [false, true] {
+        let (code, list) = rig.drift(full);
+        assert_eq!(code, 2);
+        assert_eq!(
+            list,
+            left.map(|p| (p.to_string(), "temporary".to_string())),
+            "full: {full}"
+        );
+    }
+    let (_, out, _) = rig.code(&["drift", "t"]);
+    assert!(
+        out.lines().any(|l| l.starts_with("temporary")
+            && l.contains(left[0])
+            && l.contains("for app.conf")),
+        "{out}"
+    );
+    rig.apply_ok();
+    for name in left {
+        assert!(!exists(&rig.target(name)), "{name} removed");
+    }
+    assert_eq!(
+        std::fs::read(rig.env.path("target/.app.conf.plumb-tmp")).unwrap(),
+        b"the user's own\n"
+    );
+    assert!(exists(&rig.target(".other.plumb-tmp-0123456789abcdef")));
+    rig.in_sync();
 }
 
 #[test]

@@ -499,6 +499,83 @@ fn rollback_pins_until_unpin() {
     }
 }
 
+/// A target on the SQLite plugin whose command line (`--misbehave MODE`
+/// or nothing) is read from the file `mode` at each start, so the same
+/// definition can misbehave and then behave.
+fn plugin_with_mode_file(env: &Env, mode: &str) -> PathBuf {
+    let mode_file = env.path("mode");
+    std::fs::write(&mode_file, mode).unwrap();
+    let wrapper = env.path("plugin.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "exec python3 {} {} $(cat {})\n",
+            plugin_dir().join("sqlite_target.py").display(),
+            env.path("plugin.sqlite").display(),
+            mode_file.display()
+        ),
+    )
+    .unwrap();
+    let backend = format!("exec:sh {}", wrapper.display());
+    env.ok(&["target", "add", "t", &backend, "--source", "src"]);
+    mode_file
+}
+
+/// A plugin whose `read` fails for one path: plan and drift say they could
+/// not read it, in text and in JSON, instead of diffing an empty file
+/// (which hid a line injected into the target).
+#[test]
+fn a_failed_read_is_shown_never_an_empty_file() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    env.write("src/app.conf", b"port = 80\n");
+    env.write("src/other.conf", b"x = 1\n");
+    env.add_dir_source("src", "src");
+    env.ok(&["ingest", "src"]);
+    let mode = plugin_with_mode_file(&env, "");
+    env.ok(&["apply", "t"]);
+    let place = PluginPlace {
+        db: env.path("plugin.sqlite"),
+    };
+    place.write("app.conf", b"port = 80\nINJECTED = 1\n");
+    std::fs::write(&mode, "--misbehave read-fails:app.conf").unwrap();
+
+    // Exit 2, the line saying so, and no diff against nothing.
+    let says_unreadable = |args: &[&str], diff_line: &str| {
+        let (code, out, err) = env.code(args);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l == "could not read app.conf: the disk is on fire"),
+            "{out}"
+        );
+        assert!(!out.contains(diff_line), "no diff against nothing: {out}");
+    };
+    says_unreadable(&["drift", "t"], "-port = 80");
+    let (code, v) = env.json(&["drift", "t", "--json"]);
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["drift"][0]["path"], "app.conf", "{v}");
+    assert_eq!(v["drift"][0]["read_error"], "the disk is on fire", "{v}");
+
+    env.write("src/app.conf", b"port = 81\n");
+    env.ok(&["ingest", "src"]);
+    says_unreadable(&["plan", "t", "--adopt"], "+port = 81");
+    let (code, v) = env.json(&["plan", "t", "--adopt", "--json"]);
+    assert_eq!(code, 2, "{v}");
+    let step = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "app.conf")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(step["read_error"], "the disk is on fire", "{v}");
+
+    // Readable again: the diff shows the injected line.
+    std::fs::write(&mode, "").unwrap();
+    let (_, out, _) = env.code(&["plan", "t", "--adopt"]);
+    assert!(out.contains("-INJECTED = 1"), "{out}");
+}
+
 /// A plugin that dies in the middle of an apply: the run fails with one
 /// error line and is recorded as failed, only what the plugin confirmed is
 /// recorded as applied (the rest stays pending, reported as unconfirmed),
@@ -512,23 +589,7 @@ fn a_plugin_crashing_mid_apply_confirms_nothing_it_did_not_answer() {
     }
     env.add_dir_source("src", "src");
     env.ok(&["ingest", "src"]);
-    // The plugin's command line comes from a file, so the same target
-    // definition can misbehave once and then behave.
-    let mode = env.path("mode");
-    std::fs::write(&mode, "--misbehave crash-apply:2").unwrap();
-    let wrapper = env.path("plugin.sh");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "exec python3 {} {} $(cat {})\n",
-            plugin_dir().join("sqlite_target.py").display(),
-            env.path("plugin.sqlite").display(),
-            mode.display()
-        ),
-    )
-    .unwrap();
-    let backend = format!("exec:sh {}", wrapper.display());
-    env.ok(&["target", "add", "t", &backend, "--source", "src"]);
+    let mode = plugin_with_mode_file(&env, "--misbehave crash-apply:2");
 
     let (code, out, err) = env.code(&["apply", "t"]);
     assert_eq!(code, 1, "{err}");

@@ -338,29 +338,83 @@ fn step_sides(
     target: &mut dyn plumb_core::target::Target,
     store: &Store,
     s: &Step,
-) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+) -> anyhow::Result<Option<Sides>> {
     let (Action::Update { .. }, Some(Desired::File { blob, .. }), Observed::File { .. }) =
         (&s.action, &s.desired, &s.observed)
     else {
         return Ok(None);
     };
-    let now = target.read(&s.path).unwrap_or_default();
+    let now = match reconcile::observed_bytes(target, &s.path) {
+        Ok(now) => now,
+        Err(reason) => return Ok(Some(Sides::Unreadable(reason))),
+    };
     let want = store.blob(blob)?.into_data();
-    Ok((now != want).then_some((now, want)))
+    Ok((now != want).then_some(Sides::Diff(now, want)))
 }
 
-/// The diff of one step, for JSON.
-fn step_diff(
+/// What a plan or drift shows of one file: the two sides of its diff, or
+/// why the target's side could not be read (never an empty file in its
+/// place).
+enum Sides {
+    /// The left and right side.
+    Diff(Vec<u8>, Vec<u8>),
+    /// The target's file could not be read, and why.
+    Unreadable(String),
+}
+
+impl Sides {
+    /// Adds `diff` (the unified diff, sides labelled `left` and `right`)
+    /// or `read_error` to a JSON entry.
+    fn add_to(
+        sides: Option<Self>,
+        v: &mut serde_json::Value,
+        (left, right): (&str, &str),
+        path: &[u8],
+    ) -> anyhow::Result<()> {
+        match sides {
+            Some(Sides::Diff(a, b)) => {
+                v["diff"] = diff_text(&label(left, path), &label(right, path), &a, &b)?.into();
+            }
+            Some(Sides::Unreadable(reason)) => v["read_error"] = reason.into(),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the diff, or a `could not read PATH: REASON` line.
+    fn write(
+        sides: Option<Self>,
+        out: &mut impl Write,
+        (left, right): (&str, &str),
+        path: &plumb_core::target::TargetPath,
+        color: bool,
+    ) -> anyhow::Result<()> {
+        let p = path.as_bytes();
+        match sides {
+            Some(Sides::Diff(a, b)) => {
+                write_text_diff(out, &label(left, p), &label(right, p), &a, &b, color)?;
+            }
+            Some(Sides::Unreadable(reason)) => writeln!(out, "could not read {path}: {reason}")?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// A step in JSON with its diff (or why the target's side is unreadable).
+fn step_json_with_diff(
     target: &mut dyn plumb_core::target::Target,
     store: &Store,
     s: &Step,
-) -> anyhow::Result<Option<String>> {
-    step_sides(target, store, s)?
-        .map(|(now, want)| {
-            let p = s.path.as_bytes();
-            diff_text(&label("target", p), &label("snapshot", p), &now, &want)
-        })
-        .transpose()
+) -> anyhow::Result<serde_json::Value> {
+    let mut v = step_json(s, None);
+    Sides::add_to(
+        step_sides(target, store, s)?,
+        &mut v,
+        ("target", "snapshot"),
+        s.path.as_bytes(),
+    )?;
+    Ok(v)
 }
 
 /// Prints a plan: one line per path that is not simply kept, then a diff
@@ -384,17 +438,8 @@ fn print_plan(
         )?;
     }
     for s in &plan.steps {
-        if let Some((now, want)) = step_sides(target, store, s)? {
-            let p = s.path.as_bytes();
-            write_text_diff(
-                out,
-                &label("target", p),
-                &label("snapshot", p),
-                &now,
-                &want,
-                color,
-            )?;
-        }
+        let sides = step_sides(target, store, s)?;
+        Sides::write(sides, out, ("target", "snapshot"), &s.path, color)?;
     }
     writeln!(out, "{}", counts_line(&plan.tally()))?;
     Ok(())
@@ -443,7 +488,7 @@ pub fn plan(
     if json {
         let mut steps = Vec::new();
         for s in plan.steps.iter().filter(|s| s.action != Action::Keep) {
-            steps.push(step_json(s, step_diff(target.as_mut(), store, s)?));
+            steps.push(step_json_with_diff(target.as_mut(), store, s)?);
         }
         json::print(
             outcome,
@@ -679,13 +724,15 @@ fn drift_sides(
     target: &mut dyn plumb_core::target::Target,
     store: &Store,
     d: &Drifted,
-) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
+) -> anyhow::Result<Option<Sides>> {
     let (DriftKind::Modified, Some(blob)) = (&d.kind, &d.applied_blob) else {
         return Ok(None);
     };
     let was = store.blob(blob)?.into_data();
-    let now = reconcile::observed_bytes(target, &d.path).unwrap_or_default();
-    Ok(Some((was, now)))
+    Ok(Some(match reconcile::observed_bytes(target, &d.path) {
+        Ok(now) => Sides::Diff(was, now),
+        Err(reason) => Sides::Unreadable(reason),
+    }))
 }
 
 fn drift_json(
@@ -693,18 +740,14 @@ fn drift_json(
     store: &Store,
     d: &Drifted,
 ) -> anyhow::Result<serde_json::Value> {
-    let diff = drift_sides(target, store, d)?
-        .map(|(was, now)| {
-            let p = d.path.as_bytes();
-            diff_text(&label("applied", p), &label("target", p), &was, &now)
-        })
-        .transpose()?;
     let mut v = serde_json::json!({
         "path": json::bytes(d.path.as_bytes()),
         "drift": d.kind.name(),
         "detail": d.detail,
-        "diff": diff,
+        "diff": null,
     });
+    let sides = drift_sides(target, store, d)?;
+    Sides::add_to(sides, &mut v, ("applied", "target"), d.path.as_bytes())?;
     if let Some(a) = &d.attr {
         v["attribute"] = a.attribute.into();
         v["expected"] = a.expected.clone().into();
@@ -803,17 +846,8 @@ pub fn drift(
             writeln!(out, "{:<11} {}  {}", d.kind.name(), d.path, d.detail)?;
         }
         for d in &report.drifted {
-            if let Some((was, now)) = drift_sides(target.as_mut(), &store, d)? {
-                let p = d.path.as_bytes();
-                write_text_diff(
-                    &mut out,
-                    &label("applied", p),
-                    &label("target", p),
-                    &was,
-                    &now,
-                    color,
-                )?;
-            }
+            let sides = drift_sides(target.as_mut(), &store, d)?;
+            Sides::write(sides, &mut out, ("applied", "target"), &d.path, color)?;
         }
         writeln!(out, "{}", drift_summary(name, &def, &report))?;
         Ok(out.flush()?)

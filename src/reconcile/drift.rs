@@ -1,6 +1,6 @@
 //! Drift: what the target holds now against what plumb last applied.
 
-use plumb_core::target::{Digest, DigestKind, Observed, TargetPath};
+use plumb_core::target::{Digest, DigestKind, Leftover, Observed, TargetPath};
 use plumb_core::{BlobId, ObjectId};
 
 use plumb_core::attrs::AttrChange;
@@ -34,6 +34,9 @@ pub enum DriftKind {
     Unconfirmed,
     /// It could not be looked at.
     Unreadable,
+    /// A temporary file an interrupted apply left (the next apply removes
+    /// it).
+    Temporary,
 }
 
 impl DriftKind {
@@ -50,6 +53,7 @@ impl DriftKind {
             DriftKind::Blocked => "blocked",
             DriftKind::Unconfirmed => "unconfirmed",
             DriftKind::Unreadable => "unreadable",
+            DriftKind::Temporary => "temporary",
         }
     }
 }
@@ -210,6 +214,23 @@ pub fn drift(inventory: &Inventory, observed: &Observations, kind: DigestKind) -
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// The target's leftover temporary files, as drift.
+pub fn leftovers(found: Vec<Leftover>) -> Vec<Drifted> {
+    found
+        .into_iter()
+        .map(|l| Drifted {
+            detail: format!(
+                "a temporary file for {} that an interrupted apply left; the next apply removes it",
+                l.of
+            ),
+            path: l.path,
+            kind: DriftKind::Temporary,
+            applied_blob: None,
+            attr: None,
+        })
+        .collect()
 }
 
 /// The paths to observe for a drift check, directories listed.

@@ -296,16 +296,31 @@ fn prepare_with<'a>(
 }
 
 /// Lets the target clear its leftovers (temporary files) at every path an
-/// interrupted apply left pending. Only apply does this: plan and drift
-/// change nothing.
+/// interrupted apply left pending, and beside every other path it holds
+/// where the target finds some of its own (an apply raced out of reaching
+/// them). Only apply does this: plan and drift change nothing.
 fn recover(inventory: &Inventory, target: &mut dyn Target) -> Result<(), ReconcileError> {
-    let pending: Vec<TargetPath> = inventory
-        .entries
-        .iter()
-        .filter(|(_, h)| h.pending)
-        .filter_map(|(p, _)| TargetPath::new(p.clone()).ok())
+    let mut paths: Vec<TargetPath> = Vec::new();
+    let mut settled: Vec<TargetPath> = Vec::new();
+    for (raw, held) in &inventory.entries {
+        if let Ok(p) = TargetPath::new(raw.clone()) {
+            if held.pending {
+                &mut paths
+            } else {
+                &mut settled
+            }
+            .push(p);
+        }
+    }
+    let mut found: Vec<TargetPath> = target
+        .leftovers(&settled)?
+        .into_iter()
+        .map(|l| l.of)
         .collect();
-    target.recover(&pending)?;
+    found.sort_unstable();
+    found.dedup();
+    paths.extend(found);
+    target.recover(&paths)?;
     Ok(())
 }
 
@@ -691,11 +706,15 @@ pub fn drift(
     let started_ms = now_ms();
     let took = Instant::now();
     let mut inventory = store.inventory(&def.name)?;
-    let found =
-        observe::observe(target, drift::requests(&inventory), &inventory, full).map(|observed| {
-            let drifted = drift::drift(&inventory, &observed, target.digest_kind());
-            (observed, drifted)
-        });
+    let requests = drift::requests(&inventory);
+    let found = observe::observe(target, requests.clone(), &inventory, full).and_then(|observed| {
+        let paths: Vec<TargetPath> = requests.into_iter().map(|(p, _)| p).collect();
+        let leftovers = target.leftovers(&paths)?;
+        let mut drifted = drift::drift(&inventory, &observed, target.digest_kind());
+        drifted.extend(drift::leftovers(leftovers));
+        drifted.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((observed, drifted))
+    });
     let mut run = run_record(RunKind::Drift, inventory.applied(), started_ms, took);
     let (observed, drifted) = match found {
         Ok(x) => x,
@@ -738,7 +757,12 @@ pub fn unpin(store: &Store, def: &TargetDef) -> Result<Option<SnapshotId>, Recon
     Ok(was)
 }
 
-/// The bytes at a drifted file, for a diff (empty when unreadable).
-pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Option<Vec<u8>> {
-    target.read(path).ok()
+/// The bytes the target holds at `path`, for a diff; when they cannot be
+/// read, the target's reason (without the path), so that an unreadable
+/// side is shown as such and never as an empty file.
+pub fn observed_bytes(target: &mut dyn Target, path: &TargetPath) -> Result<Vec<u8>, String> {
+    target.read(path).map_err(|e| match e {
+        TargetError::Path { source, .. } => source.to_string(),
+        e => e.to_string(),
+    })
 }

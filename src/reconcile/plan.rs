@@ -6,6 +6,7 @@ use std::fmt;
 
 use plumb_core::ResolvedAttrs;
 use plumb_core::attrs::AttrChange;
+use plumb_core::is_reserved_name;
 use plumb_core::target::{Observed, TargetPath};
 
 use super::ReconcileError;
@@ -87,6 +88,14 @@ impl ActionKind {
 pub enum ConflictReason {
     /// The target keeps names like it for its temporary files.
     Reserved,
+    /// A component of the path is repository metadata or a plumb store
+    /// (`.git`, `.hg`, `.plumb`, see [`plumb_core::is_reserved_name`]),
+    /// which plumb never writes: a store made by an older plumb may hold
+    /// such a tree.
+    Metadata {
+        /// The component, lossily as text.
+        name: String,
+    },
     /// The target could not look at the path; its error, as text.
     Unobservable {
         /// The target's error.
@@ -136,6 +145,10 @@ impl fmt::Display for ConflictReason {
             ConflictReason::Reserved => {
                 f.write_str("the target reserves this name for its temporary files")
             }
+            ConflictReason::Metadata { name } => write!(
+                f,
+                "{name} is repository metadata or a plumb store; plumb never writes there"
+            ),
             ConflictReason::Unobservable { error } => f.write_str(error),
             ConflictReason::Blocked { at, what } => write!(
                 f,
@@ -434,7 +447,13 @@ pub fn plan(
             _ => seen,
         };
         let attrs = desired.attrs_of(&path);
+        let metadata = path.components().find(|c| is_reserved_name(c));
         let action = match &seen {
+            _ if metadata.is_some() => Action::Conflict {
+                reason: ConflictReason::Metadata {
+                    name: String::from_utf8_lossy(metadata.unwrap_or_default()).into_owned(),
+                },
+            },
             _ if reserved(path.file_name()) => Action::Conflict {
                 reason: ConflictReason::Reserved,
             },
@@ -1045,6 +1064,53 @@ mod tests {
                     ("d/f", "create"),
                     ("fifo", "conflict: a FIFO is there"),
                     ("locked", "conflict: permission denied"),
+                ],
+            },
+            Case {
+                name: "repository metadata or a store: conflict, even when owned",
+                desired: vec![
+                    (".git", Desired::Dir),
+                    (".git/config", file("x")),
+                    ("a", Desired::Dir),
+                    ("a/.HG", Desired::Dir),
+                    ("a/.HG/hgrc", file("x")),
+                    (".plumb ", file("x")),
+                    ("git", file("x")),
+                ],
+                inventory: vec![(".git/config", owned(applied_file("y", None)))],
+                observed: vec![
+                    (".git", Ok(Observed::Missing)),
+                    (".git/config", Ok(Observed::Missing)),
+                    ("a", Ok(Observed::Missing)),
+                    ("a/.HG", Ok(Observed::Missing)),
+                    ("a/.HG/hgrc", Ok(Observed::Missing)),
+                    (".plumb ", Ok(Observed::Missing)),
+                    ("git", Ok(Observed::Missing)),
+                ],
+                options: ADOPT,
+                want: vec![
+                    (
+                        ".git",
+                        "conflict: .git is repository metadata or a plumb store; plumb never writes there",
+                    ),
+                    (
+                        ".git/config",
+                        "conflict: .git is repository metadata or a plumb store; plumb never writes there",
+                    ),
+                    (
+                        ".plumb ",
+                        "conflict: .plumb  is repository metadata or a plumb store; plumb never writes there",
+                    ),
+                    ("a", "create"),
+                    (
+                        "a/.HG",
+                        "conflict: .HG is repository metadata or a plumb store; plumb never writes there",
+                    ),
+                    (
+                        "a/.HG/hgrc",
+                        "conflict: .HG is repository metadata or a plumb store; plumb never writes there",
+                    ),
+                    ("git", "create"),
                 ],
             },
             Case {

@@ -44,7 +44,7 @@ pub mod testing;
 pub use attrs::{Attrs, Owner, ResolvedAttrs};
 pub use codec::{DecodeError, decode, decode_blob, decode_snapshot, decode_tree};
 pub use id::{BlobId, IdParseError, ObjectId, SnapshotId, TreeId};
-pub use name::{Name, NameError};
+pub use name::{Name, NameError, is_reserved_name};
 pub use object::{
     Blob, Encoded, EntryValue, Kind, Object, Person, Snapshot, SnapshotError, Tree, TreeEntry,
     TreeError,

@@ -29,6 +29,24 @@ pub enum NameError {
     },
 }
 
+/// Whether `name` is the name of version-control metadata or of plumb's
+/// own store: `.git`, `.hg` or `.plumb` in any letter case, also with
+/// trailing dots or spaces (which some file systems drop) and as the 8.3
+/// short names `GIT~1`, `HG~1`, `PLUMB~1`. No source snapshots an entry so
+/// named, at any depth, and the reconciler writes no path through one: a
+/// configuration tree must never plant a repository's hooks or config, or
+/// rewrite a store, in a target.
+pub fn is_reserved_name(name: &[u8]) -> bool {
+    const RESERVED: [&[u8]; 6] = [b".git", b".hg", b".plumb", b"git~1", b"hg~1", b"plumb~1"];
+    let end = name
+        .iter()
+        .rposition(|b| !matches!(b, b'.' | b' '))
+        .map_or(0, |i| i + 1);
+    let trimmed = &name[..end];
+    // `.git.` trims to `.git`; `.git` itself ends in a letter.
+    RESERVED.iter().any(|r| trimmed.eq_ignore_ascii_case(r))
+}
+
 impl Name {
     /// Validates and wraps `bytes`.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, NameError> {
@@ -93,6 +111,39 @@ impl fmt::Debug for Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_names_in_any_disguise() {
+        for name in [
+            &b".git"[..],
+            b".GIT",
+            b".Hg",
+            b".plumb",
+            b".PLUMB",
+            b".git ",
+            b".git.",
+            b".hg. .",
+            b"GIT~1",
+            b"hg~1",
+        ] {
+            assert!(is_reserved_name(name), "{name:?}");
+        }
+        for name in [
+            &b"git"[..],
+            b".gitignore",
+            b".github",
+            b".hgignore",
+            b".hgtags",
+            b"..git",
+            b".git~1",
+            b"x.git",
+            b".plumbignore",
+            b".",
+            b"",
+        ] {
+            assert!(!is_reserved_name(name), "{name:?}");
+        }
+    }
 
     #[test]
     fn rules() {

@@ -261,6 +261,17 @@ impl Change {
     }
 }
 
+/// A temporary file a target left beside a path (an apply killed or
+/// raced between writing it and renaming it into place), found by
+/// [`Target::leftovers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// The path the temporary file was for.
+    pub of: TargetPath,
+    /// The temporary file itself.
+    pub path: TargetPath,
+}
+
 /// Where a target gets file content from: the store, behind the reconciler.
 /// Safe to call from many threads at once.
 pub trait Content: Sync {
@@ -410,6 +421,17 @@ pub trait Target {
             self.describe(),
             format!("cannot apply attributes ({attrs})"),
         ))
+    }
+
+    /// The target's own leftovers beside `paths`: temporary files an
+    /// apply made for one of them and never renamed into place. Only what
+    /// the target can prove is its own is reported (never a file merely
+    /// named alike), and [`recover`](Target::recover) of the path a
+    /// leftover is [`of`](Leftover::of) removes it. Read-only, like
+    /// observe. The default finds none.
+    fn leftovers(&mut self, paths: &[TargetPath]) -> Result<Vec<Leftover>, TargetError> {
+        let _ = paths;
+        Ok(Vec::new())
     }
 
     /// Reads the bytes of the regular file at `path` (for showing a diff).

@@ -85,7 +85,7 @@ pub fn tree(root: &Path) -> BTreeMap<Vec<u8>, Node> {
 
 /// Whether `name` looks like a directory target's temporary file.
 pub fn is_temp_name(name: &[u8]) -> bool {
-    name.ends_with(b".plumb-tmp") || name.starts_with(b".plumb-tmp-")
+    name.windows(11).any(|w| w == b".plumb-tmp-")
 }
 
 /// Paths, lossily as text, for messages.

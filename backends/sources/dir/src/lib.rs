@@ -36,10 +36,12 @@
 //!
 //! # What is left out
 //!
-//! - Entries named `.git`, `.hg` or `.plumb`, at any depth. This covers the
-//!   repository directories and also a `.git` *file* (the pointer a git
-//!   worktree or submodule checkout holds), which is repository metadata,
-//!   never configuration.
+//! - Entries named `.git`, `.hg` or `.plumb`, at any depth, in any letter
+//!   case and in the disguises [`plumb_core::is_reserved_name`] lists. This
+//!   covers the repository directories and also a `.git` *file* (the
+//!   pointer a git worktree or submodule checkout holds), which is
+//!   repository metadata, never configuration. They are left out silently:
+//!   a checkout's own `.git` is expected.
 //! - Paths matched by `.gitignore` files and by `.plumbignore` files, which
 //!   use the same syntax. Both kinds are read in every directory under the
 //!   root, whether or not the directory is a git repository. A match in
@@ -135,10 +137,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use plumb_core::source::{IngestReport, IngestSink, Source, SourceError};
-use plumb_core::{EntryValue, Tree, TreeEntry};
-
-/// Entry names that are never snapshotted, at any depth.
-pub const SKIPPED_NAMES: [&str; 3] = [".git", ".hg", ".plumb"];
+use plumb_core::{EntryValue, Tree, TreeEntry, is_reserved_name};
 
 /// The name of plumb's own ignore files (gitignore syntax).
 pub const IGNORE_FILENAME: &str = ".plumbignore";
@@ -232,7 +231,7 @@ fn check_subdir(root: &Path, sub: &Path) -> Result<Option<PathBuf>, SourceError>
     for c in sub.components() {
         match c {
             Component::Normal(name) => {
-                if SKIPPED_NAMES.iter().any(|s| OsStr::new(s) == name) {
+                if is_reserved_name(name.as_bytes()) {
                     return Err(invalid(format!(
                         "lies inside a {} directory, which is never snapshotted",
                         name.display()

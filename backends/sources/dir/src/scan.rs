@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
 use plumb_core::source::SourceError;
-use plumb_core::{Attrs, Name, TreeEntry};
+use plumb_core::{Attrs, Name, TreeEntry, is_reserved_name};
 
 use crate::cache::FileStat;
 
-use crate::{IGNORE_FILENAME, SKIPPED_NAMES};
+use crate::IGNORE_FILENAME;
 
 /// A directory of the snapshot.
 pub(crate) struct DirNode {
@@ -74,7 +74,7 @@ pub(crate) fn walk(root: &Path, subdir: Option<&Path>) -> Result<Scan, SourceErr
         let subdir = subdir.map(Path::to_path_buf);
         builder.filter_entry(move |entry| {
             let name = entry.file_name();
-            if SKIPPED_NAMES.iter().any(|s| OsStr::new(s) == name) {
+            if is_reserved_name(name.as_bytes()) {
                 return false;
             }
             // Only the subdirectory, its content, and the directories

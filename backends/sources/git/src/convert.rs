@@ -5,7 +5,9 @@ use gix::hashtable::HashMap;
 use gix::ObjectId;
 use gix::objs::Kind as GitKind;
 use plumb_core::source::{IngestSink, SinkError};
-use plumb_core::{BlobId, EntryValue, Name, ObjectId as PlumbId, Tree, TreeEntry, TreeId};
+use plumb_core::{
+    BlobId, EntryValue, Name, ObjectId as PlumbId, Tree, TreeEntry, TreeId, is_reserved_name,
+};
 
 use crate::error::GitError;
 use crate::revision;
@@ -45,6 +47,9 @@ pub(crate) struct Converter<'a> {
     pub files_read: u64,
     /// Their bytes.
     pub bytes_read: u64,
+    /// Entries left out (reserved names, see [`plumb_core::is_reserved_name`]),
+    /// one line each naming the commit and the path.
+    pub warnings: Vec<String>,
 }
 
 /// One tree being converted: the Git entries still to visit and the plumb
@@ -69,6 +74,7 @@ impl<'a> Converter<'a> {
             pending: Vec::new(),
             files_read: 0,
             bytes_read: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -134,13 +140,16 @@ impl<'a> Converter<'a> {
         Ok(blob)
     }
 
-    /// The plumb tree of the Git tree `root`, converting what is not yet
-    /// converted. Depth is handled without recursion, so a deep tree cannot
-    /// exhaust the stack; memory holds one tree per level.
+    /// The plumb tree of the Git tree `root` of `commit`, converting what is
+    /// not yet converted. Depth is handled without recursion, so a deep tree
+    /// cannot exhaust the stack; memory holds one tree per level. Entries
+    /// with a reserved name are left out, with a warning naming `commit`
+    /// (the first commit converting that tree) and the path.
     pub(crate) fn tree(
         &mut self,
         writer: &mut Writer<'_>,
         root: ObjectId,
+        commit: ObjectId,
     ) -> Result<TreeId, GitError> {
         if let Some(v) = self.lookup(TREE_KEY, &root)? {
             return Ok(TreeId::new(PlumbId::from_bytes(v)));
@@ -149,6 +158,22 @@ impl<'a> Converter<'a> {
         let mut parents: Vec<Frame> = Vec::new();
         loop {
             if let Some((name, mode, id)) = current.todo.next() {
+                if is_reserved_name(name.as_bytes()) {
+                    let path = parents
+                        .iter()
+                        .chain([&current])
+                        .filter_map(|f| f.name.as_ref())
+                        .chain([&name])
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    let warning = format!(
+                        "{}: left out {path}: repository metadata or a plumb store is never snapshotted",
+                        revision(&commit)
+                    );
+                    self.warnings.push(warning);
+                    continue;
+                }
                 let value = if mode.is_tree() {
                     match self.lookup(TREE_KEY, &id)? {
                         Some(v) => EntryValue::Tree(TreeId::new(PlumbId::from_bytes(v))),

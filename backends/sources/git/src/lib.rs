@@ -434,7 +434,7 @@ impl GitSource {
             conv.subtree(tree, &self.subdir)?
         };
         let tree = match root {
-            Some(t) => conv.tree(writer, t)?,
+            Some(t) => conv.tree(writer, t, id)?,
             None => writer.put_tree(&Tree::default())?,
         };
         conv.flush(writer)?;
@@ -527,6 +527,7 @@ impl Source for GitSource {
         read.map_err(|f| commit_error(f.error, f.commit))?;
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;
+        report.warnings.append(&mut conv.warnings);
         self.record_refs(&repo, sink, &tips.tips)?;
         Ok(report)
     }

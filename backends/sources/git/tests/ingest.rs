@@ -194,6 +194,84 @@ fn names_plumb_cannot_store_are_an_error() {
     assert!(reason.contains("\"a/b\""), "{reason}");
 }
 
+/// The bytes of a tree entry: mode, name, NUL, the raw id.
+fn tree_entry(mode: &str, name: &str, id: &str) -> Vec<u8> {
+    let mut out = format!("{mode} {name}\0").into_bytes();
+    out.extend((0..id.len() / 2).map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap()));
+    out
+}
+
+/// A tree written as-is, entries in the order given (Git's order).
+fn literal_tree(repo: &GitRepo, entries: &[(&str, &str, &str)]) -> String {
+    let bytes: Vec<u8> = entries
+        .iter()
+        .flat_map(|(mode, name, id)| tree_entry(mode, name, id))
+        .collect();
+    repo.text_input(
+        &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+        Some(&bytes),
+    )
+}
+
+/// Repository metadata and stores (`.git`, `.hg`, `.plumb` in any case),
+/// which only a hand-made tree can hold, are left out of the snapshot at
+/// any depth, each with one warning naming the commit and the path.
+#[test]
+fn repository_metadata_in_a_tree_is_left_out_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init(tmp.path(), "repo", &[]);
+    let hook = repo.hash_object("blob", "#!/bin/sh\nrm -rf /\n");
+    let conf = repo.hash_object("blob", "port = 80\n");
+    let git_dir = literal_tree(
+        &repo,
+        &[("100644", "config", &conf), ("100755", "hook", &hook)],
+    );
+    let sub = literal_tree(
+        &repo,
+        &[
+            ("40000", ".Hg", &git_dir),
+            ("100644", ".PLUMB", &conf),
+            ("100644", "ok.conf", &conf),
+        ],
+    );
+    let root = literal_tree(
+        &repo,
+        &[
+            ("40000", ".GIT", &git_dir),
+            ("100644", ".gitignore", &conf),
+            ("40000", "sub", &sub),
+        ],
+    );
+    let c = repo.text(&["commit-tree", &root, "-m", "hostile"]);
+    repo.git(&["update-ref", "HEAD", &c]);
+    let source = GitSource::new(&repo.dir, &[], None).unwrap();
+    let sink = MemorySink::default();
+    let report = source.ingest(&sink).unwrap();
+    let log = sink.log();
+    assert_eq!(log.len(), 1);
+    let paths: Vec<String> = sink
+        .flatten(log[0].1.tree)
+        .into_keys()
+        .map(|p| String::from_utf8(p).unwrap())
+        .collect();
+    assert_eq!(paths, [".gitignore", "sub", "sub/ok.conf"]);
+    let mut warned: Vec<&str> = report
+        .warnings
+        .iter()
+        .map(|w| {
+            assert!(w.starts_with(&format!("git:sha1:{c}: left out ")), "{w}");
+            w.split(" ").nth(3).unwrap().trim_end_matches(':')
+        })
+        .collect();
+    warned.sort_unstable();
+    assert_eq!(
+        warned,
+        [".GIT", "sub/.Hg", "sub/.PLUMB"],
+        "{:?}",
+        report.warnings
+    );
+}
+
 #[test]
 fn not_a_repository() {
     let tmp = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use plumb_core::source::IngestSink;
-use plumb_core::{BlobId, EntryValue, Name, ObjectId, Tree, TreeEntry, TreeId};
+use plumb_core::{BlobId, EntryValue, Name, ObjectId, Tree, TreeEntry, TreeId, is_reserved_name};
 
 use crate::changeset::{parse_manifest_line, split_file_text};
 use crate::error::HgError;
@@ -63,6 +63,10 @@ pub(crate) struct Converter<'a> {
     last: (Arc<Vec<u8>>, usize, usize),
     pub files_read: u64,
     pub bytes_read: u64,
+    /// Paths left out (a reserved component, see
+    /// [`plumb_core::is_reserved_name`]), one line each naming the
+    /// changeset and the path.
+    pub warnings: Vec<String>,
 }
 
 /// The sink cache key of a file revision: `f` + filelog node.
@@ -84,6 +88,7 @@ impl<'a> Converter<'a> {
             last: (Arc::default(), 0, 0),
             files_read: 0,
             bytes_read: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -97,8 +102,15 @@ impl<'a> Converter<'a> {
         k
     }
 
-    /// The tree of manifest `node` (whose text is `text`), scoped.
-    pub fn tree(&mut self, node: &[u8; 20], text: Arc<Vec<u8>>) -> Result<TreeId, HgError> {
+    /// The tree of manifest `node` (whose text is `text`), scoped; paths
+    /// through a reserved name are left out, with a warning naming
+    /// `changeset` (the revision the manifest is converted for).
+    pub fn tree(
+        &mut self,
+        node: &[u8; 20],
+        text: Arc<Vec<u8>>,
+        changeset: &str,
+    ) -> Result<TreeId, HgError> {
         let key = self.manifest_key(node);
         if let Some(v) = self.sink.cache_get(&key)?
             && let Ok(bytes) = <[u8; 32]>::try_from(v.as_slice())
@@ -113,6 +125,9 @@ impl<'a> Converter<'a> {
         // reverse) within one changeset.
         for c in &changes {
             if let Change::Remove(path) = c {
+                if is_reserved_path(path) {
+                    continue;
+                }
                 let rel = &path[self.scope.len()..];
                 if !remove(&mut self.root, rel) {
                     return Err(HgError::Corrupt(format!(
@@ -124,6 +139,15 @@ impl<'a> Converter<'a> {
         }
         for c in &changes {
             if let Change::Set(line) = c {
+                let path = path_of(line);
+                if is_reserved_path(path) {
+                    check_path(path)?;
+                    self.warnings.push(format!(
+                        "{changeset}: left out {}: repository metadata or a plumb store is never snapshotted",
+                        String::from_utf8_lossy(path)
+                    ));
+                    continue;
+                }
                 self.set(line)?;
             }
         }
@@ -138,6 +162,7 @@ impl<'a> Converter<'a> {
     fn set(&mut self, line: &[u8]) -> Result<(), HgError> {
         let line = parse_manifest_line(line).map_err(HgError::Corrupt)?;
         let path = line.path;
+        check_path(path)?;
         let blob = self.record(path, &line.node)?.blob;
         let value = match line.flags {
             b"" => EntryValue::File(blob),
@@ -160,7 +185,6 @@ impl<'a> Converter<'a> {
         let mut dir = &mut self.root;
         let mut parts = path[self.scope.len()..].split(|b| *b == b'/').peekable();
         while let Some(part) = parts.next() {
-            check_name(part, path)?;
             dir.id = None;
             if parts.peek().is_none() {
                 match dir.entries.get_mut(part) {
@@ -226,11 +250,21 @@ impl<'a> Converter<'a> {
     }
 }
 
-fn check_name(bytes: &[u8], path: &[u8]) -> Result<(), HgError> {
-    Name::check(bytes).map_err(|e| HgError::BadPath {
-        path: String::from_utf8_lossy(path).into_owned(),
-        reason: e.to_string(),
-    })
+/// Checks that every component of the tracked path `path` is a valid name
+/// (none empty, `.`, `..`, or holding a NUL), before the path is used to
+/// find or open anything.
+pub(crate) fn check_path(path: &[u8]) -> Result<(), HgError> {
+    path.split(|b| *b == b'/')
+        .try_for_each(Name::check)
+        .map_err(|e| HgError::BadPath {
+            path: String::from_utf8_lossy(path).into_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// Whether the tracked path `path` goes through a reserved name.
+pub(crate) fn is_reserved_path(path: &[u8]) -> bool {
+    path.split(|b| *b == b'/').any(is_reserved_name)
 }
 
 /// Removes `rel` from the tree below `dir`, and directories it leaves

@@ -477,7 +477,7 @@ impl HgSource {
             0
         };
         for f in &cs.files {
-            if !conv.in_scope(f) {
+            if !conv.in_scope(f) || convert::is_reserved_path(f) {
                 continue;
             }
             if let Some((fnode, _)) = manifest_find(&manifest, f) {
@@ -490,7 +490,7 @@ impl HgSource {
         if let Some(sub) = &self.subdir {
             extra.push(("hg.path".to_owned(), sub.clone()));
         }
-        let tree = conv.tree(&cs.manifest, manifest)?;
+        let tree = conv.tree(&cs.manifest, manifest, &revision(&node))?;
         let person = Person {
             name,
             email,
@@ -667,6 +667,7 @@ impl Source for HgSource {
         }
         report.files_read = conv.files_read;
         report.bytes_read = conv.bytes_read;
+        report.warnings.append(&mut conv.warnings);
         let refs = self
             .named_refs(&repo, sink, &named, &ids)
             .map_err(|e| self.error(e))?;

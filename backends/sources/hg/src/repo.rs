@@ -170,10 +170,13 @@ impl Repo {
     }
 
     /// The filelog of the tracked file `path`.
+    /// The path is checked first: it never reaches the file system unless
+    /// every component is a valid name.
     pub fn filelog(&self, path: &[u8]) -> Result<Rc<Revlog>, HgError> {
         if let Some(r) = self.filelogs.borrow().get(path) {
             return Ok(Rc::clone(r));
         }
+        crate::convert::check_path(path)?;
         let name = |ext: &[u8]| {
             let mut n = b"data/".to_vec();
             n.extend_from_slice(path);

@@ -480,3 +480,175 @@ fn corrupt_revision_is_named() {
         "{msg}"
     );
 }
+
+/// A one-revision inline version-1 revlog holding `text` (null parents,
+/// stored uncompressed), and the revision's node.
+fn one_revision_revlog(text: &[u8], linkrev: i32) -> (Vec<u8>, [u8; 20]) {
+    use sha1::{Digest, Sha1};
+    let node: [u8; 20] = Sha1::new()
+        .chain_update([0u8; 40])
+        .chain_update(text)
+        .finalize()
+        .into();
+    let chunk = [b"u".as_slice(), text].concat();
+    let mut out = Vec::with_capacity(64 + chunk.len());
+    out.extend_from_slice(&0x0001_0001u32.to_be_bytes()); // inline, version 1
+    out.extend_from_slice(&[0; 4]); // offset 0, no flags
+    for n in [chunk.len() as i32, text.len() as i32, 0, linkrev, -1, -1] {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out.extend_from_slice(&node);
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(&chunk);
+    (out, node)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file of a hand-made changeset: its manifest path, content, and where
+/// its filelog is written (relative to `.hg/store`; `None`: nowhere).
+struct Handmade<'a> {
+    path: &'a str,
+    content: &'a [u8],
+    filelog: Option<&'a str>,
+}
+
+/// A repository at `root` of one changeset holding `files` (in manifest
+/// order), written byte by byte: the paths are ones `hg` itself refuses to
+/// commit. Layout `store` without `fncache`, as `hg --config
+/// format.usefncache=false init` makes it. Returns the changeset's node.
+fn handmade_repo(root: &Path, files: &[Handmade<'_>]) -> String {
+    let store = root.join(".hg/store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(root.join(".hg/requires"), b"revlogv1\nstore\n").unwrap();
+    let mut manifest = Vec::new();
+    for f in files {
+        let (log, node) = one_revision_revlog(f.content, 0);
+        if let Some(at) = f.filelog {
+            let at = store.join(at);
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::write(at, log).unwrap();
+        }
+        manifest.extend_from_slice(format!("{}\0{}\n", f.path, hex(&node)).as_bytes());
+    }
+    let (log, manifest_node) = one_revision_revlog(&manifest, 0);
+    std::fs::write(store.join("00manifest.i"), log).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.path).collect();
+    let changeset = format!(
+        "{}\nTest User <test@example.com>\n0 0\n{}\n\nhand-made",
+        hex(&manifest_node),
+        names.join("\n")
+    );
+    let (log, node) = one_revision_revlog(changeset.as_bytes(), 0);
+    std::fs::write(store.join("00changelog.i"), log).unwrap();
+    // `hg` reads it as written.
+    let listed = String::from_utf8(hg(root, &["manifest", "-r", "0"])).unwrap();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), names);
+    hex(&node)
+}
+
+/// A manifest path climbing out of the store (`../../../../out/secret`,
+/// which without `fncache` names `out/secret.i` beside the repository) is
+/// refused before anything is opened: one error naming the changeset and
+/// the path, and the file outside is never read into the store.
+#[test]
+fn a_manifest_path_out_of_the_store_is_refused_before_it_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let node = handmade_repo(
+        &root,
+        &[
+            Handmade {
+                path: "../../../../out/secret",
+                content: b"TOP SECRET\n",
+                filelog: Some("../../../out/secret.i"),
+            },
+            Handmade {
+                path: "conf",
+                content: b"port = 80\n",
+                filelog: Some("data/conf.i"),
+            },
+        ],
+    );
+    assert!(dir.path().join("out/secret.i").is_file(), "planted outside");
+    let sink = MemorySink::new();
+    let err = source(&root, &[], None).ingest(&sink).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(
+        msg.contains(&format!("changeset {node}"))
+            && msg.contains("\"../../../../out/secret\"")
+            && msg.contains("cannot be stored"),
+        "{msg}"
+    );
+    assert!(
+        !sink
+            .all_blob_contents()
+            .iter()
+            .any(|b| b.as_slice() == b"TOP SECRET\n"),
+        "the file outside was read into the store"
+    );
+    assert!(sink.log().is_empty());
+}
+
+/// Repository metadata and stores in a manifest (`.git`, `.plumb` as `hg`
+/// commits them; `.Hg`, which `hg` refuses, written by hand) are left out
+/// at any depth, each with one warning naming the changeset and the path,
+/// and never read.
+#[test]
+fn repository_metadata_in_a_manifest_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    init(&root, &[]);
+    write(&root, ".git/config", b"[core]\n\thooksPath = /tmp\n");
+    write(&root, "sub/.PLUMB/x", b"store\n");
+    write(&root, "sub/ok.conf", b"ok\n");
+    commit(&root, "one", "0 0");
+    let sink = MemorySink::new();
+    let report = source(&root, &[], None).ingest(&sink).unwrap();
+    let log = sink.log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        sink.files(log[0].1.tree).into_keys().collect::<Vec<_>>(),
+        [b"sub/ok.conf".to_vec()]
+    );
+    let node = node(&root, "0");
+    assert_eq!(
+        report.warnings,
+        [".git/config", "sub/.PLUMB/x"].map(|p| format!(
+            "hg:{node}: left out {p}: repository metadata or a plumb store is never snapshotted"
+        ))
+    );
+
+    let hand = dir.path().join("hand");
+    let node = handmade_repo(
+        &hand,
+        &[
+            Handmade {
+                path: "ok",
+                content: b"ok\n",
+                filelog: Some("data/ok.i"),
+            },
+            Handmade {
+                path: "sub/.Hg/hgrc",
+                content: b"[hooks]\n",
+                filelog: None,
+            },
+        ],
+    );
+    let sink = MemorySink::new();
+    let report = source(&hand, &[], None).ingest(&sink).unwrap();
+    let log = sink.log();
+    assert_eq!(
+        sink.files(log[0].1.tree).into_keys().collect::<Vec<_>>(),
+        [b"ok".to_vec()]
+    );
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].starts_with(&format!("hg:{node}: left out sub/.Hg/hgrc: ")),
+        "{:?}",
+        report.warnings
+    );
+}

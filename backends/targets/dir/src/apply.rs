@@ -20,15 +20,17 @@ use crate::owners::Credentials;
 use crate::temp::temp_name;
 use crate::walk::{READ_DIR, Root, Walker, parent_bytes, path_order, reopen};
 
-/// How a temporary file is created: a new file, never through a link.
-/// A stale one is unlinked first rather than truncated, since it might be
-/// a hard link to a file elsewhere.
+/// How a temporary file is created: a new file, never an existing one,
+/// never through a link.
 const CREATE: OFlags = OFlags::WRONLY
     .union(OFlags::CREATE)
     .union(OFlags::EXCL)
-    .union(OFlags::TRUNC)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);
+
+/// How many fresh temporary names are tried before giving up, each taken
+/// already (only a file crafted to look like one could be).
+const TEMP_ATTEMPTS: usize = 8;
 
 /// How a temporary file is reopened to sync it.
 const SYNC_FILE: OFlags = OFlags::RDONLY
@@ -48,6 +50,12 @@ const THREADS: usize = 8;
 const DEFERRED_DIR_SYNCS: usize = 16;
 
 type Outcome = (usize, Result<(), TargetError>);
+
+/// A change staged: its index and its temporary name, if it has one.
+type Staged = (usize, Option<Vec<u8>>);
+
+/// How staging a change went: its temporary name, if it has one.
+type StageOutcome = Result<Option<Vec<u8>>, TargetError>;
 
 /// Runs `f` on the pool that makes changes (on rayon's global pool if that
 /// one could not be started).
@@ -82,7 +90,7 @@ pub(crate) fn apply_all(
     order.par_sort_unstable_by(|&a, &b| path_order(changes[a].path(), changes[b].path()));
 
     // 1. Write every file and link at its temporary name.
-    let staged: Vec<Outcome> = on_pool(|| {
+    let staged: Vec<(usize, StageOutcome)> = on_pool(|| {
         order
             .par_iter()
             .map_init(
@@ -91,16 +99,13 @@ pub(crate) fn apply_all(
             )
             .collect()
     });
-    let mut ready = Vec::with_capacity(staged.len());
+    let mut ready: Vec<Staged> = Vec::with_capacity(staged.len());
     let mut temps = false;
     for (i, outcome) in staged {
         match outcome {
-            Ok(()) => {
-                temps |= matches!(
-                    changes[i],
-                    Change::WriteFile { .. } | Change::Symlink { .. }
-                );
-                ready.push(i);
+            Ok(tmp) => {
+                temps |= tmp.is_some();
+                ready.push((i, tmp));
             }
             Err(e) => done(i, Err(e)),
         }
@@ -122,8 +127,10 @@ pub(crate) fn apply_all(
     // 3. Rename, make and remove, a directory at a time, then sync each
     //    directory (past a few, the whole file system once) before
     //    confirming its changes.
-    let groups: Vec<&[usize]> = ready
-        .chunk_by(|&a, &b| parent_bytes(changes[a].path()) == parent_bytes(changes[b].path()))
+    let groups: Vec<&[Staged]> = ready
+        .chunk_by(|(a, _), (b, _)| {
+            parent_bytes(changes[*a].path()) == parent_bytes(changes[*b].path())
+        })
         .collect();
     // Many directories on the root's file system: one more `syncfs` is
     // cheaper than a journal commit forced by each directory's fsync.
@@ -158,13 +165,14 @@ pub(crate) fn apply_all(
     Ok(())
 }
 
-/// Prepares one change: writes a file or link at its temporary name.
+/// Prepares one change: writes a file or link at a fresh temporary name,
+/// which it returns.
 fn stage(
     walker: &mut Walker<'_>,
     root_dev: u64,
     change: &Change,
     content: &dyn Content,
-) -> Result<(), TargetError> {
+) -> StageOutcome {
     match change {
         Change::WriteFile {
             path,
@@ -187,14 +195,16 @@ fn stage(
                     },
                 ));
             }
-            let tmp = temp_name(path.file_name());
-            let fd = create_temp(dir, &tmp).map_err(|e| errno_error(path, e))?;
+            let (tmp, fd) = create_temp(path, |tmp| create_private(dir, tmp))?;
             let attrs = file_attrs(attrs, *executable, old);
             let written = write_temp(fd, &bytes, &attrs, dev != root_dev);
-            written.map_err(|e| {
-                let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
-                errno_error(path, e)
-            })
+            match written {
+                Ok(()) => Ok(Some(tmp)),
+                Err(e) => {
+                    let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+                    Err(errno_error(path, e))
+                }
+            }
         }
         Change::Symlink { path, target } => {
             if target.is_empty() {
@@ -205,22 +215,19 @@ fn stage(
             }
             let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
             refuse_dir(dir, path)?;
-            let tmp = temp_name(path.file_name());
-            let linked = match rustix::fs::symlinkat(target.as_slice(), dir, &tmp) {
-                Err(Errno::EXIST) => rustix::fs::unlinkat(dir, &tmp, AtFlags::empty())
-                    .and_then(|()| rustix::fs::symlinkat(target.as_slice(), dir, &tmp)),
-                other => other,
-            };
-            linked.map_err(|e| errno_error(path, e))?;
+            let (tmp, ()) = create_temp(path, |tmp| {
+                rustix::fs::symlinkat(target.as_slice(), dir, tmp)
+            })?;
             if dev != root_dev {
                 // A link on another file system: sync that one.
-                reopen(dir)
-                    .and_then(|fd| rustix::fs::syncfs(&fd))
-                    .map_err(|e| errno_error(path, e))?;
+                if let Err(e) = reopen(dir).and_then(|fd| rustix::fs::syncfs(&fd)) {
+                    let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+                    return Err(errno_error(path, e));
+                }
             }
-            Ok(())
+            Ok(Some(tmp))
         }
-        Change::MakeDir { .. } | Change::Remove { .. } | Change::RemoveDir { .. } => Ok(()),
+        Change::MakeDir { .. } | Change::Remove { .. } | Change::RemoveDir { .. } => Ok(None),
     }
 }
 
@@ -276,18 +283,27 @@ fn file_attrs(
     }
 }
 
-/// Creates the temporary file `tmp`, replacing a stale one.
-fn create_temp(dir: BorrowedFd<'_>, tmp: &[u8]) -> rustix::io::Result<OwnedFd> {
-    let private = Mode::from_raw_mode(0o600);
-    match rustix::fs::openat(dir, tmp, CREATE, private) {
-        Err(Errno::EXIST) => {
-            match rustix::fs::unlinkat(dir, tmp, AtFlags::empty()) {
-                Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => return Err(e),
-            }
-            rustix::fs::openat(dir, tmp, CREATE, private)
+/// Creates a new temporary file `tmp` in `dir`, readable by its owner only
+/// (whatever the umask) until its attributes are set.
+fn create_private(dir: BorrowedFd<'_>, tmp: &[u8]) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(dir, tmp, CREATE, Mode::from_raw_mode(0o600))
+}
+
+/// Creates something new at a fresh temporary name for `path` with
+/// `create`, which must fail with `EEXIST` when the name is taken: a taken
+/// name is never reused or removed, another is drawn.
+fn create_temp<T>(
+    path: &TargetPath,
+    mut create: impl FnMut(&[u8]) -> rustix::io::Result<T>,
+) -> Result<(Vec<u8>, T), TargetError> {
+    let mut attempts = 0;
+    loop {
+        let tmp = temp_name(path.file_name());
+        match create(&tmp) {
+            Ok(made) => return Ok((tmp, made)),
+            Err(Errno::EXIST) if attempts + 1 < TEMP_ATTEMPTS => attempts += 1,
+            Err(e) => return Err(errno_error(path, e)),
         }
-        other => other,
     }
 }
 
@@ -340,17 +356,17 @@ fn set_dir_attrs(
 fn finish(
     walker: &mut Walker<'_>,
     changes: &[Change],
-    group: &[usize],
+    group: &[Staged],
     fsync_temps: bool,
     defer: Option<u64>,
 ) -> Vec<(Outcome, bool)> {
-    let first = changes[group[0]].path();
+    let first = changes[group[0].0].path();
     let (dir, dev) = match walker.parent(first) {
         Ok(found) => found,
         Err(denied) => {
             return group
                 .iter()
-                .map(|&i| {
+                .map(|&(i, _)| {
                     (
                         (i, Err(denied.clone().into_error(changes[i].path()))),
                         false,
@@ -361,7 +377,7 @@ fn finish(
     };
     let mut outcomes: Vec<Outcome> = group
         .iter()
-        .map(|&i| (i, make(dir, &changes[i], fsync_temps)))
+        .map(|(i, tmp)| (*i, make(dir, &changes[*i], tmp.as_deref(), fsync_temps)))
         .collect();
     let deferred = defer == Some(dev);
     if !deferred
@@ -382,27 +398,35 @@ fn dir_sync_failed(path: &TargetPath, e: Errno) -> TargetError {
     path_error(path, DirError::doing("syncing its directory failed", e))
 }
 
-/// Makes one change in `dir`, the directory holding its path.
-fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), TargetError> {
+/// Makes one change in `dir`, the directory holding its path; a file or
+/// link is renamed from its temporary name `tmp`.
+fn make(
+    dir: BorrowedFd<'_>,
+    change: &Change,
+    tmp: Option<&[u8]>,
+    fsync_temps: bool,
+) -> Result<(), TargetError> {
     let path = change.path();
     let name = path.file_name();
-    match change {
-        Change::WriteFile { .. } | Change::Symlink { .. } => {
-            let tmp = temp_name(name);
+    match (change, tmp) {
+        (Change::WriteFile { .. } | Change::Symlink { .. }, Some(tmp)) => {
             if fsync_temps && matches!(change, Change::WriteFile { .. }) {
-                rustix::fs::openat(dir, &tmp, SYNC_FILE, Mode::empty())
+                rustix::fs::openat(dir, tmp, SYNC_FILE, Mode::empty())
                     .and_then(|fd| rustix::fs::fsync(&fd))
                     .map_err(|e| errno_error(path, e))?;
             }
-            rustix::fs::renameat(dir, &tmp, dir, name).map_err(|e| {
-                let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+            rustix::fs::renameat(dir, tmp, dir, name).map_err(|e| {
+                let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
                 match e {
                     Errno::ISDIR => path_error(path, DirError::IsA { kind: "directory" }),
                     e => errno_error(path, e),
                 }
             })
         }
-        Change::MakeDir { attrs, .. } => {
+        (Change::WriteFile { .. } | Change::Symlink { .. }, None) => {
+            Err(path_error(path, DirError::NotStaged))
+        }
+        (Change::MakeDir { attrs, .. }, _) => {
             match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(DIR_MODE)) {
                 Ok(()) => {
                     // The umask narrowed the mode: set it exactly.
@@ -428,7 +452,7 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
                 Err(e) => Err(errno_error(path, e)),
             }
         }
-        Change::Remove { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        (Change::Remove { .. }, _) => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e @ (Errno::ISDIR | Errno::PERM)) => match kind(dir, name) {
                 Ok(FileType::Directory) => {
@@ -438,20 +462,22 @@ fn make(dir: BorrowedFd<'_>, change: &Change, fsync_temps: bool) -> Result<(), T
             },
             Err(e) => Err(errno_error(path, e)),
         },
-        Change::RemoveDir { .. } => match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(path_error(path, DirError::NotEmpty)),
-            Err(Errno::NOTDIR) => match kind(dir, name) {
-                Ok(other) => Err(path_error(
-                    path,
-                    DirError::NotADirectory {
-                        kind: kind_name(other),
-                    },
-                )),
+        (Change::RemoveDir { .. }, _) => {
+            match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(Errno::NOTEMPTY | Errno::EXIST) => Err(path_error(path, DirError::NotEmpty)),
+                Err(Errno::NOTDIR) => match kind(dir, name) {
+                    Ok(other) => Err(path_error(
+                        path,
+                        DirError::NotADirectory {
+                            kind: kind_name(other),
+                        },
+                    )),
+                    Err(e) => Err(errno_error(path, e)),
+                },
                 Err(e) => Err(errno_error(path, e)),
-            },
-            Err(e) => Err(errno_error(path, e)),
-        },
+            }
+        }
     }
 }
 
@@ -475,7 +501,7 @@ mod tests {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let dir = rustix::fs::open(tmp.path(), flags, Mode::empty()).expect("open");
         let old = rustix::process::umask(Mode::empty());
-        let fd = create_temp(dir.as_fd(), b".key.plumb-tmp");
+        let fd = create_private(dir.as_fd(), b".key.plumb-tmp-0123456789abcdef");
         rustix::process::umask(old);
         let fd = fd.expect("created");
         let mode = |fd: BorrowedFd<'_>| rustix::fs::fstat(fd).expect("fstat").st_mode & 0o7777;

@@ -47,6 +47,10 @@ pub enum DirError {
     /// A directory to remove still holds something.
     #[error("directory not empty")]
     NotEmpty,
+    /// A file or link was to be renamed into place with no temporary file
+    /// made for it (a defect of the target, never of the input).
+    #[error("its temporary file was not made")]
+    NotStaged,
     /// The path changed while it was looked at, so what was seen cannot be
     /// trusted.
     #[error("changed while it was {during}")]

@@ -73,16 +73,16 @@
 //! pool of 8 threads of the crate's own (making files mostly waits in the
 //! kernel, so more threads than cores help):
 //!
-//! 1. Each [`Change::WriteFile`] is written to a temporary file in its
+//! 1. Each [`Change::WriteFile`] is written to a new temporary file in its
 //!    directory (see below), created with `O_CREAT | O_EXCL | O_NOFOLLOW`
-//!    (a stale one is unlinked first, never truncated: it might be a hard
-//!    link to another file) with mode 0600, then given its owner and group
-//!    (`fchown`) and mode (`fchmod`) before any byte is written: those the
-//!    change sets, else the replaced file's mode with its execute bits set
-//!    or cleared (and, as root, its owner and group), else 0644 or 0755,
-//!    whatever the umask. A secret is never readable by more than its
-//!    final mode allows. Each [`Change::Symlink`] is created at
-//!    its temporary name the same way.
+//!    (never an existing file: a taken name means another is drawn) with
+//!    mode 0600, then given its owner and group (`fchown`) and mode
+//!    (`fchmod`) before any byte is written: those the change sets, else
+//!    the replaced file's mode with its execute bits set or cleared (and,
+//!    as root, its owner and group), else 0644 or 0755, whatever the
+//!    umask. A secret is never readable by more than its final mode
+//!    allows. Each [`Change::Symlink`] is created at a temporary name the
+//!    same way.
 //! 2. One `syncfs` on the root makes all of them durable (temporary files on
 //!    another file system mounted below the root are synced one by one; if
 //!    the kernel lacks `syncfs`, every file is).
@@ -111,16 +111,21 @@
 //!
 //! # Temporary files
 //!
-//! The change to `name` is prepared at `.<name>.plumb-tmp`, or at
-//! `.plumb-tmp-<16 hex digits of BLAKE3(name)>` when that would exceed 255
-//! bytes. The name depends on the final name alone, so
-//! [`recover`](Target::recover) finds leftovers of an apply that was killed.
-//! Listings leave such names out, so a file named like one of them is not
-//! managed.
+//! The change to `name` is prepared at `.<name>.plumb-tmp-<tag>`, where
+//! the tag is 16 hex digits drawn afresh for each file, or at
+//! `.<16 hex digits of BLAKE3(name)>.plumb-tmp-<tag>` when that would
+//! exceed 255 bytes. The fresh tag and `O_EXCL` mean a temporary file never
+//! replaces anything. [`leftovers`](Target::leftovers) finds, and
+//! [`recover`](Target::recover) removes, the regular files and symlinks of
+//! exactly that shape beside the paths asked about, which only an apply
+//! killed or raced between writing and renaming leaves. Listings leave such
+//! names out; any other name, `.name.plumb-tmp` included, is an ordinary
+//! file that is listed, and never removed as a temporary.
 #![deny(missing_docs)]
 
 mod apply;
 mod error;
+mod leftover;
 mod observe;
 mod owners;
 mod temp;
@@ -131,8 +136,10 @@ use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use plumb_core::Name;
 use plumb_core::target::{
-    Change, Content, DigestKind, ObserveRequest, Observed, Target, TargetError, TargetPath,
+    Change, Content, DigestKind, Leftover, ObserveRequest, Observed, Target, TargetError,
+    TargetPath,
 };
 use plumb_core::{Attrs, ResolvedAttrs};
 use rustix::fs::{AtFlags, FileType, Mode, StatxFlags};
@@ -142,8 +149,7 @@ pub use crate::error::DirError;
 use crate::error::{errno_error, kind_name, path_error, target_error};
 use crate::observe::READ_FILE;
 pub use crate::owners::OwnerError;
-use crate::temp::temp_name;
-use crate::walk::{Denied, Root, Walker, open_root};
+use crate::walk::{Root, Walker, open_root};
 
 /// A directory tree on the local file system, as a [`Target`].
 #[derive(Clone)]
@@ -208,30 +214,28 @@ impl Target for DirTarget {
         let Some(root) = self.open_root()? else {
             return Ok(());
         };
-        let mut sorted: Vec<&TargetPath> = paths.iter().collect();
-        sorted.sort_unstable_by(|a, b| walk::path_order(a, b));
-        let mut walker = Walker::new(&root);
         let mut first_error = None;
-        for path in sorted {
-            let dir = match walker.parent(path) {
-                Ok((dir, _)) => dir,
-                // Nothing of ours can be there.
-                Err(Denied::Missing { .. } | Denied::Blocked { .. }) => continue,
-                Err(denied) => {
-                    first_error.get_or_insert(denied.into_error(path));
-                    continue;
-                }
-            };
-            match rustix::fs::unlinkat(dir, temp_name(path.file_name()), AtFlags::empty()) {
-                Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => {
-                    first_error.get_or_insert(path_error(
-                        path,
-                        DirError::doing("cannot remove its temporary file", e),
-                    ));
+        leftover::scan(&root, paths, &mut |found| match found {
+            Ok((dir, found)) => {
+                for (i, name) in found {
+                    match rustix::fs::unlinkat(dir, &name, AtFlags::empty()) {
+                        Ok(()) | Err(Errno::NOENT) => {}
+                        Err(e) => {
+                            first_error.get_or_insert(path_error(
+                                &paths[i],
+                                DirError::doing("cannot remove its temporary file", e),
+                            ));
+                        }
+                    }
                 }
             }
-        }
+            Err((i, e)) => {
+                first_error.get_or_insert(path_error(
+                    &paths[i],
+                    DirError::doing("cannot look for its temporary files", e),
+                ));
+            }
+        });
         first_error.map_or(Ok(()), Err)
     }
 
@@ -245,6 +249,26 @@ impl Target for DirTarget {
             .get_or_insert_with(owners::Owners::new)
             .resolve(attrs)
             .map_err(|e| TargetError::target(describe, e))
+    }
+
+    fn leftovers(&mut self, paths: &[TargetPath]) -> Result<Vec<Leftover>, TargetError> {
+        let Some(root) = self.open_root()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        // A directory that cannot be listed is reported by observing it.
+        leftover::scan(&root, paths, &mut |found| {
+            for (i, name) in found.map(|(_, found)| found).unwrap_or_default() {
+                let of = &paths[i];
+                if let Ok(name) = Name::new(name) {
+                    out.push(Leftover {
+                        of: of.clone(),
+                        path: TargetPath::join(of.parent().as_ref(), &name),
+                    });
+                }
+            }
+        });
+        Ok(out)
     }
 
     fn read(&mut self, path: &TargetPath) -> Result<Vec<u8>, TargetError> {

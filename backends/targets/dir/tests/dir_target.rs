@@ -485,8 +485,12 @@ fn long_names_use_a_hashed_temporary_name() {
         b"long"
     );
     assert_eq!(names_in(&dir), vec![long.clone()]);
-    // A leftover temporary file is hidden from the listing, and recovered.
-    let hashed = format!(".plumb-tmp-{}", &blake3::hash(&long).to_hex()[..16]);
+    // A leftover temporary file is hidden from the listing, found, and
+    // recovered.
+    let hashed = format!(
+        ".{}.plumb-tmp-0123456789abcdef",
+        &blake3::hash(&long).to_hex()[..16]
+    );
     fs::write(dir.join(&hashed), b"partial").expect("leftover");
     match look(&mut target, b"d") {
         Observed::Dir {
@@ -495,6 +499,10 @@ fn long_names_use_a_hashed_temporary_name() {
         } => assert_eq!(children.len(), 1),
         other => panic!("{other:?}"),
     }
+    let found = target.leftovers(&[p(&path)]).expect("leftovers");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].of, p(&path));
+    assert_eq!(found[0].path.file_name(), hashed.as_bytes());
     target.recover(&[p(&path)]).expect("recovered");
     assert!(!dir.join(&hashed).exists());
     assert_eq!(names_in(&dir), vec![long]);
@@ -560,9 +568,11 @@ fn symlink_above_a_path_blocks_it_and_nothing_escapes() {
     assert!(names_in(&outside).is_empty(), "nothing written outside");
 
     // Recovering does not reach through the link either.
-    fs::write(outside.join(".x.plumb-tmp"), b"not ours").expect("planted");
+    let planted = outside.join(".x.plumb-tmp-0123456789abcdef");
+    fs::write(&planted, b"not ours").expect("planted");
+    assert_eq!(target.leftovers(&[p(b"a/x")]).expect("none"), vec![]);
     target.recover(&[p(b"a/x")]).expect("nothing to recover");
-    assert!(outside.join(".x.plumb-tmp").exists());
+    assert!(planted.exists());
 }
 
 #[test]
@@ -588,6 +598,9 @@ fn stale_temporary_files_are_never_written_through() {
     assert_eq!(fs::read(outside.join("soft")).expect("soft"), b"keep");
     assert_eq!(fs::read(root.join("f")).expect("f"), b"new f");
     assert_eq!(fs::read(root.join("g")).expect("g"), b"new g");
+    // Named like the temporary files of old, they are someone else's.
+    assert!(root.join(".f.plumb-tmp").exists());
+    assert!(fs::symlink_metadata(root.join(".g.plumb-tmp")).is_ok());
 }
 
 #[test]
@@ -763,30 +776,127 @@ fn listing_hides_temporary_files_and_recover_removes_them() {
     let (tmp, mut target, _) = setup();
     let root = tmp.path().join("root");
     fs::create_dir_all(root.join("d")).expect("dirs");
-    for name in [".a.plumb-tmp", "d/.b.plumb-tmp", "keep", ".hidden", "d/b"] {
+    const TAG: &str = ".plumb-tmp-0123456789abcdef";
+    for name in [
+        format!(".a{TAG}"),
+        format!("d/.b{TAG}"),
+        format!(".keep{TAG}"),
+        // Not of the shape: someone else's.
+        "d/.b.plumb-tmp".into(),
+        ".a.plumb-tmp-0123456789ABCDEF".into(),
+        ".a.plumb-tmp-0123".into(),
+        "keep".into(),
+        ".hidden".into(),
+        "d/b".into(),
+    ] {
         fs::write(root.join(name), b"").expect("write");
     }
-    symlink("x", root.join(".l.plumb-tmp")).expect("link");
+    symlink("x", root.join(format!(".l{TAG}"))).expect("link");
+    // A directory is never a temporary file.
+    fs::create_dir(root.join(format!(".m{TAG}"))).expect("dir");
     match look(&mut target, b"d") {
         Observed::Dir {
             children: Some(children),
             ..
         } => assert_eq!(
             children,
-            vec![plumb_core::Name::new(b"b".to_vec()).expect("name")]
+            vec![
+                plumb_core::Name::new(b".b.plumb-tmp".to_vec()).expect("name"),
+                plumb_core::Name::new(b"b".to_vec()).expect("name"),
+            ]
         ),
         other => panic!("{other:?}"),
     }
-    target
-        .recover(&[p(b"a"), p(b"d/b"), p(b"l"), p(b"missing/x"), p(b"keep")])
-        .expect("recovered");
+    let asked = [p(b"a"), p(b"d/b"), p(b"l"), p(b"m"), p(b"missing/x")];
+    let mut found: Vec<(Vec<u8>, Vec<u8>)> = target
+        .leftovers(&asked)
+        .expect("leftovers")
+        .into_iter()
+        .map(|l| (l.of.as_bytes().to_vec(), l.path.as_bytes().to_vec()))
+        .collect();
+    found.sort();
+    let want = |of: &str, at: String| (of.as_bytes().to_vec(), at.into_bytes());
+    assert_eq!(
+        found,
+        vec![
+            want("a", format!(".a{TAG}")),
+            want("d/b", format!("d/.b{TAG}")),
+            want("l", format!(".l{TAG}")),
+        ]
+    );
+    target.recover(&asked).expect("recovered");
     assert_eq!(
         names_in(&root),
-        vec![b".hidden".to_vec(), b"d".to_vec(), b"keep".to_vec()]
+        [
+            ".a.plumb-tmp-0123",
+            ".a.plumb-tmp-0123456789ABCDEF",
+            ".hidden",
+            &format!(".keep{TAG}"),
+            &format!(".m{TAG}"),
+            "d",
+            "keep",
+        ]
+        .map(|n| n.as_bytes().to_vec())
     );
-    assert_eq!(names_in(&root.join("d")), vec![b"b".to_vec()]);
+    assert_eq!(
+        names_in(&root.join("d")),
+        vec![b".b.plumb-tmp".to_vec(), b"b".to_vec()]
+    );
+    assert_eq!(target.leftovers(&asked).expect("none left"), vec![]);
     // Idempotent.
-    target.recover(&[p(b"a"), p(b"d/b")]).expect("again");
+    target.recover(&asked).expect("again");
+}
+
+/// A file named like a temporary file of old (`.NAME.plumb-tmp`) is a
+/// user's file: writing `NAME` beside it leaves it alone, and the temporary
+/// file that is used is gone once the write is done.
+#[test]
+fn a_file_named_like_a_temporary_survives_writing_beside_it() {
+    let (tmp, mut target, store) = setup();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("d")).expect("dirs");
+    fs::write(root.join(".a.plumb-tmp"), b"mine\n").expect("user's file");
+    fs::write(root.join("d/.l.plumb-tmp"), b"mine too\n").expect("user's file");
+    let long = vec![b'n'; 250];
+    let hashed = format!(".plumb-tmp-{}", &blake3::hash(&long).to_hex()[..16]);
+    fs::write(root.join(&hashed), b"and this\n").expect("user's file");
+    apply_ok(
+        &mut target,
+        &store,
+        &[
+            store.write(b"a", b"new a", false),
+            store.write(&long, b"long", false),
+            Change::Symlink {
+                path: p(b"d/l"),
+                target: b"a".to_vec(),
+            },
+        ],
+    );
+    assert_eq!(
+        fs::read(root.join(".a.plumb-tmp")).expect("kept"),
+        b"mine\n"
+    );
+    assert_eq!(
+        fs::read(root.join("d/.l.plumb-tmp")).expect("kept"),
+        b"mine too\n"
+    );
+    assert_eq!(fs::read(root.join(&hashed)).expect("kept"), b"and this\n");
+    assert_eq!(fs::read(root.join("a")).expect("a"), b"new a");
+    let mut want = vec![
+        hashed.into_bytes(),
+        b".a.plumb-tmp".to_vec(),
+        b"a".to_vec(),
+        b"d".to_vec(),
+        long,
+    ];
+    want.sort();
+    assert_eq!(names_in(&root), want, "no temporary file left");
+    match look(&mut target, b"d") {
+        Observed::Dir {
+            children: Some(children),
+        } => assert_eq!(children.len(), 2, "{children:?}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ MODE makes it break the protocol on purpose, for plumb's error tests:
     refuse          answer the hello with an error (no common version)
     no-symlinks     announce no capabilities but `dir`
     stderr          write two lines to standard error at the start
+    read-fails:PATH answer a read of PATH with an error (observing it works)
 """
 
 import base64
@@ -387,6 +388,9 @@ def main(argv):
                 send(answer)
         elif kind == "read":
             path = check_path(dec(message["path"]))
+            if mode and mode == "read-fails:" + path.decode("utf-8", "replace"):
+                send({"type": "error", "path": enc(path), "message": "the disk is on fire"})
+                continue
             try:
                 data = store.read(path)
             except PathError as e:
