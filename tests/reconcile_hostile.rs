@@ -568,7 +568,7 @@ fn a_read_only_dir_blocks_an_update_until_it_is_writable() {
     }
     // The snapshot records owners: take one of the tree nobody now owns,
     // which nobody may apply.
-    let (code, err) = nobody.run(&["ingest", "src"]);
+    let (code, _, err) = nobody.run(&["ingest", "src"]);
     assert_eq!(code, 0, "{err}");
     read_only_dir_blocks_then_converges(&rig, &|args| nobody.run(args));
 }

@@ -894,6 +894,7 @@ fn a_file_named_like_a_temporary_survives_writing_beside_it() {
     match look(&mut target, b"d") {
         Observed::Dir {
             children: Some(children),
+            ..
         } => assert_eq!(children.len(), 2, "{children:?}"),
         other => panic!("{other:?}"),
     }
