@@ -142,8 +142,10 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// How long a writer waited, for its error line: nothing when it did not
+/// (`--no-wait`; a few milliseconds of trying are not waiting).
 fn waited_for(waited: Duration) -> String {
-    if waited.is_zero() {
+    if waited < Duration::from_millis(50) {
         String::new()
     } else {
         format!(" (still, after waiting {:.1}s)", waited.as_secs_f64())
