@@ -165,7 +165,7 @@ fn drift_reports_attribute_changes_and_apply_heals_them() {
         }
         let (code, v) = env.json(&args);
         assert_eq!(code, 2, "{v}");
-        let found: Vec<(String, String, String, String)> = v["drift"]
+        let found: Vec<(String, String, String, String)> = v["drifted"]
             .as_array()
             .unwrap()
             .iter()

@@ -104,7 +104,7 @@ fn check_queries(env: &Env, oracle: &Oracle, rng: &mut Rng) {
     let committed = oracle.committed[i].load(Ordering::SeqCst);
     let log = query(env, &["log", &name, "--json"]);
     let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let entries = log.as_array().unwrap();
+    let entries = log["snapshots"].as_array().unwrap();
     let written = oracle.written[i].load(Ordering::SeqCst);
     // Snapshot 1 is version 0; each later one a newer version.
     assert!(
@@ -268,7 +268,7 @@ fn stress(kills: bool) {
         let name = format!("s{i}");
         let log: serde_json::Value =
             serde_json::from_slice(&env.ok(&["log", &name, "--json"])).unwrap();
-        let n = log.as_array().unwrap().len() as u64;
+        let n = log["snapshots"].as_array().unwrap().len() as u64;
         let written = oracle.written[i].load(Ordering::SeqCst);
         if !kills {
             // Every ingest added exactly one snapshot: the log is complete.

@@ -554,8 +554,8 @@ fn a_failed_read_is_shown_never_an_empty_file() {
     says_unreadable(&["drift", "t"], "-port = 80");
     let (code, v) = env.json(&["drift", "t", "--json"]);
     assert_eq!(code, 2, "{v}");
-    assert_eq!(v["drift"][0]["path"], "app.conf", "{v}");
-    assert_eq!(v["drift"][0]["read_error"], "the disk is on fire", "{v}");
+    assert_eq!(v["drifted"][0]["path"], "app.conf", "{v}");
+    assert_eq!(v["drifted"][0]["read_error"], "the disk is on fire", "{v}");
 
     env.write("src/app.conf", b"port = 81\n");
     env.ok(&["ingest", "src"]);

@@ -31,7 +31,8 @@ fn rig() -> Env {
 /// The target's definition as `target list --json` shows it.
 fn listed(env: &Env, name: &str) -> serde_json::Value {
     let list = env.ok_json(&["target", "list", "--json"]);
-    list.as_array()
+    list["targets"]
+        .as_array()
         .unwrap()
         .iter()
         .find(|t| t["name"] == name)
@@ -89,7 +90,7 @@ fn refused_by_guard(env: &Env, deleting: &str) {
         "{line}"
     );
     let runs = env.ok_json(&["runs", "t", "-n", "1", "--json"]);
-    assert_eq!(runs[0]["outcome"], "refused", "{runs}");
+    assert_eq!(runs["runs"][0]["outcome"], "refused", "{runs}");
 }
 
 #[test]
@@ -380,7 +381,7 @@ fn target_add_refuses_what_can_only_go_wrong() {
         assert!(line.contains(words), "{location}: {line}");
     }
     let none = env.ok_json(&["target", "list", "--json"]);
-    assert_eq!(none.as_array().unwrap().len(), 1, "{none}");
+    assert_eq!(none["targets"].as_array().unwrap().len(), 1, "{none}");
 }
 
 /// The scenario that replaced the store: a tree holding
@@ -534,7 +535,7 @@ fn removing_a_followed_source_names_its_targets() {
     assert!(out.contains("removed target t"), "{out}");
     assert_eq!(
         env.ok_json(&["target", "list", "--json"]),
-        serde_json::json!([])
+        serde_json::json!({"outcome": "ok", "targets": []})
     );
     // What it applied stays where it is.
     assert_eq!(files(&env.path("tgt")), ["a.conf", "b.conf"]);

@@ -152,6 +152,12 @@ pub fn fsck(dir: &Path, json: bool) -> anyhow::Result<u8> {
         }
     }
     if !ok {
+        if json {
+            // The document above is the one JSON document; the error is
+            // its one line on stderr.
+            errln!("plumb: error: store is damaged: {summary}");
+            return Ok(exit::ERROR);
+        }
         bail!("store is damaged: {summary}");
     }
     if !json {
