@@ -411,7 +411,7 @@ impl Tree {
     }
 
     /// Whether any entry carries attributes (and so the tree is encoded
-    /// in version [`TREE_ATTRS_VERSION`]).
+    /// in tree version 2).
     pub fn has_attrs(&self) -> bool {
         self.entries.iter().any(|e| !e.attrs.is_empty())
     }
