@@ -93,12 +93,26 @@ fn builder() -> Builder {
 enum Handle {
     ReadWrite(Database),
     ReadOnly(ReadOnlyDatabase),
+    /// Closed: only while the engine is dropped.
+    Closed,
 }
 
 /// A store in one redb database file.
 pub struct RedbEngine {
     db: Handle,
     path: PathBuf,
+}
+
+impl Drop for RedbEngine {
+    /// redb tidies up as a writer's handle closes (it processes freed
+    /// pages), reading pages that may be damaged. Everything committed is
+    /// durable by then, so a panic there is contained here rather than
+    /// failing a command whose work is done; the next `fsck` finds the
+    /// damage.
+    fn drop(&mut self) {
+        let db = std::mem::replace(&mut self.db, Handle::Closed);
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
+    }
 }
 
 impl std::fmt::Debug for RedbEngine {
@@ -209,10 +223,10 @@ impl RedbEngine {
 
     fn begin_read(&self) -> Result<ReadTransaction, EngineError> {
         match &self.db {
-            Handle::ReadWrite(db) => db.begin_read(),
-            Handle::ReadOnly(db) => db.begin_read(),
+            Handle::ReadWrite(db) => db.begin_read().map_err(engine_error),
+            Handle::ReadOnly(db) => db.begin_read().map_err(engine_error),
+            Handle::Closed => Err(damaged("the database is closed".to_owned())),
         }
-        .map_err(engine_error)
     }
 
     fn commit_unguarded(&self, batch: Batch) -> Result<(), EngineError> {
@@ -342,7 +356,7 @@ impl Engine for RedbEngine {
                 Err(CompactionError::TransactionInProgress) => Ok(false),
                 other => other.map_err(engine_error),
             },
-            Handle::ReadOnly(_) => Err(EngineError::ReadOnly),
+            Handle::ReadOnly(_) | Handle::Closed => Err(EngineError::ReadOnly),
         })
     }
 
@@ -358,7 +372,7 @@ impl Engine for RedbEngine {
                 true => Ok(Integrity::Intact),
                 false => Ok(Integrity::Repaired),
             },
-            Handle::ReadOnly(_) => Ok(Integrity::Unchecked),
+            Handle::ReadOnly(_) | Handle::Closed => Ok(Integrity::Unchecked),
         })
     }
 }
