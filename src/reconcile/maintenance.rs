@@ -9,7 +9,7 @@ use super::records::TargetStore;
 use super::state::Applied;
 use crate::store::fsck::{Problems, Verified};
 use crate::store::gc::Roots;
-use crate::store::{Keyspace, Store, StoreError};
+use crate::store::{Keyspace, Store, StoreError, unkeyed};
 
 /// What targets keep alive: the snapshots they are pinned to and last
 /// applied, and every blob their inventories record (a drift diff needs
@@ -34,7 +34,7 @@ pub fn roots(store: &Store) -> Result<Roots, StoreError> {
 fn target_of(space: Keyspace, key: &[u8]) -> String {
     let name = match space {
         Keyspace::Targets => key,
-        _ => key.split(|b| *b == 0).next().unwrap_or_default(),
+        _ => unkeyed(key).map_or(key, |(name, _)| name),
     };
     String::from_utf8_lossy(name).into_owned()
 }

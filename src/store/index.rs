@@ -81,6 +81,13 @@ pub fn keyed(name: &str, rest: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The inverse of [`keyed`]: the name before a key's first NUL, and what
+/// follows it; `None` for a key without a NUL.
+pub fn unkeyed(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let cut = key.iter().position(|b| *b == 0)?;
+    Some((&key[..cut], &key[cut + 1..]))
+}
+
 pub(crate) fn head_ref(name: &str) -> Vec<u8> {
     format!("source/{name}").into_bytes()
 }

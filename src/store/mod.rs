@@ -27,7 +27,7 @@ use plumb_core::{
     Blob, BlobId, DecodeError, Kind, Object, ObjectId, Snapshot, SnapshotId, Tree, TreeId,
 };
 
-pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed};
+pub use index::{LogEntry, SourceDef, Vcs, check_source_name, keyed, unkeyed};
 pub use lock::{Holder, Wait};
 use plumb_core::engine::{Batch, KeyRange, Table, prefix_end};
 pub use plumb_core::engine::{Engine, EngineError, Integrity};

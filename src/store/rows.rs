@@ -43,8 +43,8 @@ impl Tally {
 
 /// The source name before the first NUL of a key, and what follows it.
 fn split_name(key: &[u8]) -> Option<(&str, &[u8])> {
-    let cut = key.iter().position(|b| *b == 0)?;
-    Some((std::str::from_utf8(&key[..cut]).ok()?, &key[cut + 1..]))
+    let (name, rest) = super::unkeyed(key)?;
+    Some((std::str::from_utf8(name).ok()?, rest))
 }
 
 /// Checks every row of the index's own tables against `logs`; returns the
