@@ -318,7 +318,7 @@ def bench(args: argparse.Namespace) -> dict:
     assert store is not None
 
     # Correctness: every commit is there; a sample of files match.
-    logged = json.loads(r.out([plumb, "--store", store, "log", SOURCE, "--json"]))
+    logged = json.loads(r.out([plumb, "--store", store, "log", SOURCE, "--json"]))["snapshots"]
     if len(logged) != total:
         raise BenchError(f"plumb log holds {len(logged)} snapshots, git {total}")
     mid = r.out(["git", "rev-parse", f"main~{total // 2}"], cwd=repo).decode().strip()
