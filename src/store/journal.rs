@@ -71,6 +71,16 @@ fn append(store: &Store, entry: &Entry) -> Result<Location, StoreError> {
     Ok(loc)
 }
 
+/// Adds to `batch` the `meta` row saying the index holds the journal up
+/// to `generation`.
+pub(super) fn put_generation(batch: &mut Batch, generation: u64) {
+    batch.put(
+        Table::Meta,
+        GENERATION_KEY.to_vec(),
+        generation.to_be_bytes().to_vec(),
+    );
+}
+
 /// The whole state of the journaled tables, as a checkpoint entry.
 fn checkpoint_of(store: &Store, generation: u64) -> Result<Entry, StoreError> {
     let mut entry = Entry::new(generation, Form::Checkpoint);
@@ -97,14 +107,16 @@ impl Store {
             return self.commit_unjournaled(batch);
         }
         let mut state = lock(&self.journal.state);
-        let mut last = self.last_generation(&mut state)?;
-        if last.is_none() {
-            // A store written before the journal: its history starts with
-            // a checkpoint of everything the index holds now.
-            append(self, &checkpoint_of(self, 1)?)?;
-            last = Some(1);
-        }
-        let generation = last.map_or(1, |g| g + 1);
+        let last = match self.last_generation(&mut state)? {
+            Some(last) => last,
+            None => {
+                // A store written before the journal: its history starts
+                // with a checkpoint of everything the index holds now.
+                append(self, &checkpoint_of(self, 1)?)?;
+                1
+            }
+        };
+        let generation = last + 1;
         let entry = Entry {
             generation,
             form: Form::Batch,
@@ -117,11 +129,7 @@ impl Store {
                 .collect(),
         };
         append(self, &entry)?;
-        batch.put(
-            Table::Meta,
-            GENERATION_KEY.to_vec(),
-            generation.to_be_bytes().to_vec(),
-        );
+        put_generation(&mut batch, generation);
         self.commit_unjournaled(batch)?;
         state.last = Some(generation);
         Ok(())
@@ -148,11 +156,7 @@ impl Store {
     /// Marks a new store's journal as complete from its first entry.
     pub(super) fn start_journal(&self) -> Result<(), StoreError> {
         let mut batch = Batch::new();
-        batch.put(
-            Table::Meta,
-            GENERATION_KEY.to_vec(),
-            0u64.to_be_bytes().to_vec(),
-        );
+        put_generation(&mut batch, 0);
         self.commit_unjournaled(batch)
     }
 
@@ -168,11 +172,7 @@ impl Store {
         let generation = self.last_generation(&mut state)?.map_or(1, |g| g + 1);
         let loc = append(self, &checkpoint_of(self, generation)?)?;
         let mut batch = Batch::new();
-        batch.put(
-            Table::Meta,
-            GENERATION_KEY.to_vec(),
-            generation.to_be_bytes().to_vec(),
-        );
+        put_generation(&mut batch, generation);
         self.commit_unjournaled(batch)?;
         state.last = Some(generation);
         Ok(Some(loc.pack))

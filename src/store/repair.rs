@@ -15,7 +15,7 @@ use plumb_core::journal::{Entry, TAG};
 use plumb_core::{ObjectId, SnapshotId};
 
 use super::index::{LogEntry, encode_entry, keyed, time_key, unkeyed};
-use super::journal::{self, Found, GENERATION_KEY};
+use super::journal::{self, Found};
 use super::lock::{Holder, Wait};
 use super::packs::{Location, Packs, pack_name};
 use super::{EngineKind, Mode, PACKS_DIR, Store, StoreError, packing};
@@ -231,13 +231,11 @@ fn write_index(
             .rows
             .into_iter()
             .map(|((table, key), value)| (table, key, value))
-            .chain(derived_rows)
-            .chain([(
-                Table::Meta,
-                GENERATION_KEY.to_vec(),
-                replayed.generation.to_be_bytes().to_vec(),
-            )]),
+            .chain(derived_rows),
     )?;
+    let mut batch = Batch::new();
+    journal::put_generation(&mut batch, replayed.generation);
+    engine.commit(batch)?;
     Ok(())
 }
 
