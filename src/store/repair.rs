@@ -20,6 +20,9 @@ use super::lock::{Holder, Wait};
 use super::packs::{Location, Packs, pack_name};
 use super::{EngineKind, Mode, PACKS_DIR, Store, StoreError, packing};
 
+/// A row of the new index: table, key, value.
+type Row = (Table, Vec<u8>, Vec<u8>);
+
 /// Rows written to the new index per batch.
 const BATCH_ROWS: usize = 1 << 16;
 
@@ -126,7 +129,7 @@ fn remove_any(path: &Path) -> Result<(), StoreError> {
 
 fn commit_in_batches(
     engine: &dyn plumb_core::engine::Engine,
-    rows: impl IntoIterator<Item = (Table, Vec<u8>, Vec<u8>)>,
+    rows: impl IntoIterator<Item = Row>,
 ) -> Result<(), StoreError> {
     let mut batch = Batch::new();
     for (table, key, value) in rows {
@@ -148,7 +151,7 @@ fn derived(
     objects: &HashMap<ObjectId, Location>,
     key: &[u8],
     value: &[u8],
-) -> Option<[(Table, Vec<u8>, Vec<u8>); 3]> {
+) -> Option<[Row; 3]> {
     let (name, seq) = unkeyed(key)?;
     let seq = u64::from_be_bytes(seq.try_into().ok()?);
     let id = SnapshotId::new(ObjectId::from_bytes(value.try_into().ok()?));
