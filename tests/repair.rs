@@ -270,3 +270,35 @@ fn ingesting_again_replaces_a_corrupt_object() {
     env.ok(&["fsck"]);
     assert_eq!(env.ok(&["cat", "app@latest:app.conf"]), content);
 }
+
+#[test]
+fn a_store_from_before_the_journal_is_checkpointed_by_its_next_writer() {
+    use plumb_core::engine::{Batch, Engine, Table};
+    let env = Env::new();
+    env.ok(&["init"]);
+    env.write("cfg/a.conf", b"a\n");
+    for args in [&["source", "add", "app", "cfg"][..], &["ingest"]] {
+        let out = env.cmd(args).env("PLUMB_JOURNAL", "off").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+    }
+    {
+        // As a store written before the journal: no generation row.
+        let engine = plumb_engine_redb::RedbEngine::open(&env.store().join("store.redb")).unwrap();
+        let mut batch = Batch::new();
+        batch.delete(Table::Meta, b"journal".to_vec());
+        engine.commit(batch).unwrap();
+    }
+    env.write("other/b.conf", b"b\n");
+    env.ok(&["source", "add", "other", "other"]);
+    let before = (
+        env.ok_json(&["log", "app", "--json"]),
+        env.ok_json(&["source", "list", "--json"]),
+    );
+    std::fs::remove_file(env.store().join("store.redb")).unwrap();
+    env.ok(&["repair"]);
+    let after = (
+        env.ok_json(&["log", "app", "--json"]),
+        env.ok_json(&["source", "list", "--json"]),
+    );
+    assert_eq!(after, before);
+}
