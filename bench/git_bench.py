@@ -21,7 +21,10 @@ two tools interleaved (the order alternates from run to run):
   4. `plumb cat NAME@<sha>:PATH` vs `git show <sha>:PATH`, per call;
   5. `plumb diff NAME@<a> NAME@<b>` vs `git diff <a> <b>`, commits 100 apart;
   6. peak RSS of the full ingest at two history sizes (a quarter, and all):
-     flat when memory is bounded by the largest tree, not by history.
+     flat when memory is bounded by the largest tree, not by history;
+  7. the journal's cost: the full ingest again into a store written with
+     `PLUMB_JOURNAL=off`, in the same rotation as (1) (goal: with ≤ 1.05×
+     without).
 
 Reports medians, ratios plumb/git and goals. Python 3.11 standard library
 only; reuses bench.py's runner (wall time, wait4 peak RSS, clean git env).
@@ -58,6 +61,7 @@ GOALS = {
     "cat": ("<=", 1.5, "≤1.50", "ratio"),
     "diff": ("<=", 1.5, "≤1.50", "ratio"),
     "peak_rss": ("<", 300.0, "<300 MB", "plumb"),
+    "journal": ("<=", 1.05, "≤1.05", "ratio"),
 }
 
 KEYS = (
@@ -271,7 +275,7 @@ def bench(args: argparse.Namespace) -> dict:
 
     # ---- 1. full ingest ----------------------------------------------------
     log(f"full ingest: {runs} runs, interleaved with git fast-export --all")
-    p_t, g_t, p_rss = [], [], []
+    p_t, g_t, p_rss, nj_t = [], [], [], []
     store = None
     for i in range(runs):
         if store is not None:
@@ -279,6 +283,9 @@ def bench(args: argparse.Namespace) -> dict:
         store = run_dir / f"store-{i}"
         r.out([plumb, "--store", store, "init"])
         r.out([plumb, "--store", store, "source", "add", SOURCE, str(repo)])
+        unjournaled = run_dir / f"store-nj-{i}"
+        r.out([plumb, "--store", unjournaled, "init"])
+        r.out([plumb, "--store", unjournaled, "source", "add", SOURCE, str(repo)])
 
         def do_plumb() -> None:
             run = r.measured([plumb, "--store", store, "ingest", SOURCE])
@@ -290,15 +297,28 @@ def bench(args: argparse.Namespace) -> dict:
         def do_git() -> None:
             g_t.append(sh(r, repo, "git fast-export --all > /dev/null").seconds)
 
-        for step in (do_plumb, do_git) if i % 2 == 0 else (do_git, do_plumb):
+        def do_unjournaled() -> None:
+            # The same ingest with the journal off: what the journal costs.
+            r.env = {**env, "PLUMB_JOURNAL": "off"}
+            try:
+                run = r.measured([plumb, "--store", unjournaled, "ingest", SOURCE])
+            finally:
+                r.env = env
+            nj_t.append(run.seconds)
+            shutil.rmtree(unjournaled)
+
+        steps = [do_plumb, do_git, do_unjournaled]
+        for step in steps[i % 3:] + steps[:i % 3]:
             os.sync()
             step()
-        log(f"  run {i + 1}/{runs}: plumb {p_t[-1]:.2f} s ({p_rss[-1]:.0f} MB), git {g_t[-1]:.2f} s")
+        log(f"  run {i + 1}/{runs}: plumb {p_t[-1]:.2f} s ({p_rss[-1]:.0f} MB), git {g_t[-1]:.2f} s, "
+            f"plumb without journal {nj_t[-1]:.2f} s")
     results["ingest"] = side(p_t, g_t, "ingest")
+    results["journal"] = side(p_t, nj_t, "journal")
     assert store is not None
 
     # Correctness: every commit is there; a sample of files match.
-    logged = json.loads(r.out([plumb, "--store", store, "log", SOURCE, "--json"]))
+    logged = json.loads(r.out([plumb, "--store", store, "log", SOURCE, "--json"]))["snapshots"]
     if len(logged) != total:
         raise BenchError(f"plumb log holds {len(logged)} snapshots, git {total}")
     mid = r.out(["git", "rev-parse", f"main~{total // 2}"], cwd=repo).decode().strip()
@@ -431,6 +451,7 @@ def report(s: dict) -> str:
         rows.append((label, fmt(d["plumb_median"]), g, ratio, d["goal"], "PASS" if d["pass"] else "MISS"))
 
     row("full ingest (git: fast-export --all)", "ingest", lambda x: f"{x:.2f} s")
+    row("full ingest (vs plumb, journal off)", "journal", lambda x: f"{x:.2f} s")
     row("second ingest, nothing new", "noop", ms)
     row("one new commit (git: fast-export of it)", "one_commit", ms)
     row("cat SHA:PATH, per call (git show)", "cat", ms)
@@ -450,7 +471,7 @@ def report(s: dict) -> str:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
     lines.append("spread (min–max over runs; paired ratio = median of per-run ratios):")
-    for key in ("ingest", "noop", "one_commit", "cat", "diff"):
+    for key in ("ingest", "journal", "noop", "one_commit", "cat", "diff"):
         d = res[key]
         p = f"{min(d['plumb']) * 1000:.1f}–{max(d['plumb']) * 1000:.1f} ms"
         g = f"{min(d['git']) * 1000:.1f}–{max(d['git']) * 1000:.1f} ms" if "git" in d else "-"

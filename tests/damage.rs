@@ -13,13 +13,13 @@ use plumb::store::{Keyspace, Store, keyed};
 
 use crate::Env;
 
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 /// The whole run stays within this, however slow the machine.
 const BUDGET: Duration = Duration::from_secs(60);
 
 /// A store with every kind of row: two sources, refs, caches, a target
 /// applied twice (inventory, runs).
-fn small_store() -> Env {
+pub(crate) fn small_store() -> Env {
     let env = Env::new();
     env.ok(&["init"]);
     env.write("cfg/app.conf", b"port = 8080\n");
@@ -82,7 +82,7 @@ fn no_panic(env: &Env, args: &[&str], damage: &str) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

@@ -15,6 +15,7 @@ mod kill;
 mod kill_apply;
 mod output;
 mod reconcile_hostile;
+mod repair;
 mod revisions;
 mod store;
 mod target_conformance;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use plumb::maintenance::FsckReport;
 use plumb::store::fsck::{Problem, ProblemKind};
-use plumb::store::{EngineCheck, EngineError, Integrity, Store, StoreError};
+use plumb::store::{EngineCheck, EngineError, Integrity, Store, StoreError, Wait};
 
 use super::output::{print_json, short};
 
@@ -124,32 +124,14 @@ pub fn fsck(dir: &Path, json: bool) -> anyhow::Result<u8> {
             "sources": report.sources,
             "rows": report.rows,
             "database": database.state,
-            "problems": report.problems.iter().map(|p| serde_json::json!({
-                "kind": p.kind.name(),
-                "object": p.object.map(|o| o.to_string()),
-                "detail": p.detail,
-            })).collect::<Vec<_>>(),
-            "affected": report.affected.iter().map(|a| serde_json::json!({
-                "source": a.source,
-                "seq": a.seq,
-                "snapshot": a.snapshot.to_string(),
-            })).collect::<Vec<_>>(),
+            "problems": problems_json(&report),
+            "affected": affected_json(&report),
         }))?;
     } else {
         if let Some(note) = &database.note {
             errln!("plumb: fsck: {note}");
         }
-        for p in &report.problems {
-            errln!("plumb: fsck: {p}");
-        }
-        for a in &report.affected {
-            errln!(
-                "plumb: fsck: affected: {} #{} snapshot {}",
-                a.source,
-                a.seq,
-                short(&a.snapshot)
-            );
-        }
+        print_problems("fsck", &report);
     }
     if !ok {
         if json {
@@ -172,6 +154,110 @@ pub fn fsck(dir: &Path, json: bool) -> anyhow::Result<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+/// `fsck`'s problems as JSON: `kind`, `object`, `detail` each.
+fn problems_json(report: &FsckReport) -> Vec<serde_json::Value> {
+    report
+        .problems
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "kind": p.kind.name(),
+                "object": p.object.map(|o| o.to_string()),
+                "detail": p.detail,
+            })
+        })
+        .collect()
+}
+
+/// The snapshots `fsck` found reaching a problem, as JSON.
+fn affected_json(report: &FsckReport) -> Vec<serde_json::Value> {
+    report
+        .affected
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "source": a.source,
+                "seq": a.seq,
+                "snapshot": a.snapshot.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Prints each problem and affected snapshot on its line of stderr,
+/// `plumb: COMMAND: …`.
+fn print_problems(command: &str, report: &FsckReport) {
+    for p in &report.problems {
+        errln!("plumb: {command}: {p}");
+    }
+    for a in &report.affected {
+        errln!(
+            "plumb: {command}: affected: {} #{} snapshot {}",
+            a.source,
+            a.seq,
+            short(&a.snapshot)
+        );
+    }
+}
+
+/// Runs `repair` on the store at `dir`: rebuilds its index from the packs
+/// and says what could not be recovered (exit 1 when anything).
+pub fn repair(dir: &Path, wait: Wait, json: bool) -> anyhow::Result<u8> {
+    let what = format!("the store at {}", dir.display());
+    let (report, check) = plumb::maintenance::repair(dir, wait, &super::waiting_for(&what))?;
+    let lost = report.lost.len() + check.problems.len();
+    let ok = lost == 0;
+    let kept = report.kept.as_ref().map(|p| p.display().to_string());
+    if json {
+        print_json(&serde_json::json!({
+            "outcome": if ok { "ok" } else { "damaged" },
+            "packs": report.packs,
+            "objects": report.objects,
+            "journal_entries": report.journal_entries,
+            "rows": report.rows,
+            "snapshots": check.snapshots,
+            "sources": check.sources,
+            "kept": kept,
+            "lost": report.lost,
+            "notes": report.notes,
+            "problems": problems_json(&check),
+            "affected": affected_json(&check),
+        }))?;
+    } else {
+        for line in report.notes.iter().chain(&report.lost) {
+            errln!("plumb: repair: {line}");
+        }
+        print_problems("repair", &check);
+    }
+    let summary = format!(
+        "rebuilt the index from {} pack{}: {} objects, {} journal entries, {} snapshots in {} sources{}",
+        report.packs,
+        plural(report.packs as usize),
+        report.objects,
+        report.journal_entries,
+        check.snapshots,
+        check.sources,
+        kept.map_or(String::new(), |k| format!("; the old index is kept as {k}")),
+    );
+    if ok {
+        if !json {
+            outln!("{summary}");
+        }
+        return Ok(exit::OK);
+    }
+    let error = format!(
+        "repair could not recover everything ({lost} problem{}, {} snapshot{} affected); {summary}",
+        plural(lost),
+        check.affected.len(),
+        plural(check.affected.len())
+    );
+    if json {
+        errln!("plumb: error: {error}");
+        return Ok(exit::ERROR);
+    }
+    bail!("{error}")
 }
 
 fn plural(n: usize) -> &'static str {

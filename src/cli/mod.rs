@@ -144,6 +144,12 @@ enum Command {
     },
     /// Remove objects that no source or target reaches.
     Gc,
+    /// Rebuild the index from the pack files (exit 1: something could not be recovered).
+    Repair {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Define, list and remove targets.
     #[command(subcommand)]
     Target(target_cmd::TargetCommand),
@@ -220,7 +226,8 @@ impl Cli {
             | Command::Plan { json, .. }
             | Command::Drift { json, .. }
             | Command::Runs { json, .. }
-            | Command::Fsck { json } => *json,
+            | Command::Fsck { json }
+            | Command::Repair { json } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
             | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
@@ -338,6 +345,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
+        Command::Repair { json } => maintenance::repair(&store_dir(&cli), wait_policy(&cli), *json),
         Command::Target(cmd @ target_cmd::TargetCommand::List { .. }) => {
             target_cmd::run(&open_store_read_only(&cli)?, cmd)
         }

@@ -90,10 +90,13 @@ pub fn gc(store: &Store, roots: &Roots) -> Result<GcReport, StoreError> {
 /// copied (verified) into a new pack, the index is pointed there, and only
 /// then is the old file removed. A kill midway leaves every index entry
 /// pointing at a whole copy; an old pack left behind is removed next time.
+/// Journal entries are not copied: a checkpoint written first, durably,
+/// holds everything they did, and its pack is not rewritten.
 fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
     let Some(packs) = store.packs.as_ref() else {
         return Ok(());
     };
+    let checkpoint = store.journal_checkpoint()?;
     let mut live: HashMap<u32, (u64, Vec<ObjectId>)> = HashMap::new();
     store.for_prefix(Table::Objects, b"", false, |k, v| {
         if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
@@ -105,7 +108,7 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
     })?;
     let current = packs.current();
     for number in packs.list()? {
-        if Some(number) == current {
+        if Some(number) == current || Some(number) == checkpoint {
             continue;
         }
         let size = packs.size(number)?;

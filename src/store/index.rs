@@ -174,10 +174,12 @@ impl Store {
         let mut batch = Batch::new();
         batch.expect(Table::Sources, def.name.as_bytes(), None);
         batch.put(Table::Sources, def.name.as_bytes(), value);
-        match self.engine.commit(batch) {
-            Err(super::EngineError::Conflict { .. }) => Err(StoreError::SourceExists {
-                name: def.name.clone(),
-            }),
+        match self.commit(batch) {
+            Err(StoreError::Engine(super::EngineError::Conflict { .. })) => {
+                Err(StoreError::SourceExists {
+                    name: def.name.clone(),
+                })
+            }
             other => Ok(other?),
         }
     }
@@ -233,8 +235,7 @@ impl Store {
         for k in snapshot_keys {
             batch.delete(Table::Snapshots, k);
         }
-        self.engine.commit(batch)?;
-        Ok(())
+        self.commit(batch)
     }
 
     /// Visits entries of `table` whose key starts with `prefix`; stops when

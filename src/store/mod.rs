@@ -10,10 +10,12 @@ pub use engines::EngineKind;
 pub mod fsck;
 pub mod gc;
 mod index;
+pub mod journal;
 mod keyspace;
 pub mod lock;
 mod packing;
 mod packs;
+pub mod repair;
 mod rows;
 pub mod sink;
 pub use keyspace::{Keyspace, KeyspaceBatch};
@@ -182,6 +184,8 @@ pub struct Store {
     /// Pack files for object bytes, for stores on disk; a store in memory
     /// keeps packed objects in the objects table itself.
     packs: Option<packs::Packs>,
+    /// The journal's numbering, for a store that writes one.
+    journal: journal::Journal,
     /// The writer turn, held by a store opened for writing; released after
     /// the engine is closed (fields drop in order).
     turn: Option<lock::Turn>,
@@ -208,6 +212,7 @@ impl Store {
             engine,
             path: None,
             packs: None,
+            journal: journal::Journal::default(),
             turn: None,
         }
     }
@@ -233,13 +238,16 @@ impl Store {
         fs::write(&tmp, format!("{FORMAT_LINE}\nengine = {}\n", engine.name))
             .map_err(io_err(&tmp))?;
         let packs = packs::Packs::open(dir.join(PACKS_DIR), false)?;
-        fs::rename(&tmp, &format).map_err(io_err(&format))?;
-        Ok(Self {
+        let store = Self {
             engine: handle,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
+            journal: journal::Journal::default(),
             turn: Some(turn),
-        })
+        };
+        store.start_journal()?;
+        fs::rename(&tmp, &format).map_err(io_err(&format))?;
+        Ok(store)
     }
 
     /// Opens the store in directory `dir` for reading and writing, taking
@@ -360,6 +368,7 @@ impl Store {
             engine,
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
+            journal: journal::Journal::default(),
             turn: None,
         })
     }
@@ -413,6 +422,17 @@ impl Store {
     /// Whether the object is present (not verified).
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
         Ok(self.engine.contains(Table::Objects, id.as_bytes())?)
+    }
+
+    /// Whether the object is present and intact: a write of an object for
+    /// which this is `false` stores it (again), so that writing the same
+    /// content replaces a corrupt copy. Reads and verifies a present one.
+    pub fn contains_intact(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        match self.get_encoded(id) {
+            Ok(found) => Ok(found.is_some()),
+            Err(StoreError::Corrupt { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The verified canonical bytes of an object, or `None` when absent.
@@ -573,13 +593,20 @@ impl Store {
         Ok(())
     }
 
-    /// Commits a batch. A durable batch first makes durable every pack
+    /// Commits a batch, journaling first what it writes to the journaled
+    /// tables ([`journal`]). A durable batch first makes durable every pack
     /// byte appended so far, so neither it nor any lazy batch before it
     /// (which it makes durable too) can point at bytes a crash could lose.
     /// A lazy batch needs no sync: it survives a crash only through a later
     /// durable commit; on an engine that commits every batch durably
     /// ([`Engine::lazy_commits`]), every batch is synced for.
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.journaled_commit(batch)
+    }
+
+    /// [`commit`](Self::commit) without the journal: for batches that
+    /// write nothing it keeps, and for the journal itself.
+    fn commit_unjournaled(&self, batch: Batch) -> Result<(), StoreError> {
         if (!batch.lazy || !self.engine.lazy_commits())
             && let Some(packs) = &self.packs
         {
@@ -596,7 +623,7 @@ impl Store {
             Object::Snapshot(s) => s.encode().map_err(|e| StoreError::Invalid(e.to_string()))?,
         };
         let id = ObjectId::of_encoding(&bytes);
-        if !self.contains(&id)? {
+        if !self.contains_intact(&id)? {
             let mut batch = Batch::new();
             self.stage_object(&mut batch, &id, &bytes)?;
             self.commit(batch)?;

@@ -47,6 +47,15 @@ pub struct Location {
     pub len: u32,
 }
 
+/// How far [`Packs::scan`] read a pack file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// The offset after the last whole record (0: not a pack file).
+    pub end: u64,
+    /// The file's size: bytes from `end` to it were not read.
+    pub size: u64,
+}
+
 /// The objects-table value that points into a pack.
 pub const POINTER: u8 = 0x02;
 
@@ -104,7 +113,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn pack_name(number: u32) -> String {
+/// A pack file's name: `pack-NNNNNNNN.plumbpack`.
+pub fn pack_name(number: u32) -> String {
     format!("pack-{number:08}.plumbpack")
 }
 
@@ -257,6 +267,63 @@ impl Packs {
             }
         }
         Ok(())
+    }
+
+    /// Writes out (unsynced) everything appended so far, so that it
+    /// outlives this process, if not the machine.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let mut guard = lock(&self.writer);
+        if let Some(w) = guard.as_mut() {
+            self.write_out(w)?;
+        }
+        Ok(())
+    }
+
+    /// Reads pack `number` from its start, calling `visit` with each
+    /// record's id, location and packed bytes (unverified), in order. Stops
+    /// at the file's end or at the first record whose header or length
+    /// does not fit in it; returns how far it read and the file's size.
+    pub fn scan(
+        &self,
+        number: u32,
+        mut visit: impl FnMut(ObjectId, Location, Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<Scanned, StoreError> {
+        let path = self.path(number);
+        let file = File::open(&path).map_err(self.io(&path))?;
+        let size = file.metadata().map_err(self.io(&path))?.len();
+        let mut reader = io::BufReader::with_capacity(BUFFER, file);
+        let mut magic = [0u8; 8];
+        if size < MAGIC.len() as u64
+            || io::Read::read_exact(&mut reader, &mut magic).is_err()
+            || &magic != MAGIC
+        {
+            return Ok(Scanned { end: 0, size });
+        }
+        let mut at = MAGIC.len() as u64;
+        loop {
+            if at + RECORD_HEADER > size {
+                return Ok(Scanned { end: at, size });
+            }
+            let mut header = [0u8; RECORD_HEADER as usize];
+            io::Read::read_exact(&mut reader, &mut header).map_err(self.io(&path))?;
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&header[..32]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&header[32..]);
+            let len = u32::from_be_bytes(len);
+            if at + RECORD_HEADER + u64::from(len) > size {
+                return Ok(Scanned { end: at, size });
+            }
+            let mut packed = vec![0u8; len as usize];
+            io::Read::read_exact(&mut reader, &mut packed).map_err(self.io(&path))?;
+            let loc = Location {
+                pack: number,
+                offset: at + RECORD_HEADER,
+                len,
+            };
+            visit(ObjectId::from_bytes(id), loc, packed)?;
+            at += RECORD_HEADER + u64::from(len);
+        }
     }
 
     /// The number of the pack being written, if any.

@@ -1,5 +1,5 @@
 //! `fsck`'s check of the index's own rows: every row of `refs`, `sources`,
-//! `log`, `revisions`, `times`, `snapshots` and `cache` decodes, belongs to
+//! `log`, `revisions`, `times`, `snapshots`, `cache` and `meta` decodes, belongs to
 //! a source that exists, and agrees with that source's log
 //! (`spec/store.md`). Rows wrong in the same way are counted on one line.
 
@@ -157,6 +157,16 @@ pub fn check(
             tally.add(Table::Snapshots, name, "belong to no source", k);
         } else if !logged(name, u64::from_be_bytes(seq), &id) {
             tally.add(Table::Snapshots, name, "disagree with its log", k);
+        }
+        Ok(true)
+    })?;
+
+    store.for_prefix(Table::Meta, b"", false, |k, v| {
+        rows += 1;
+        if k != super::journal::GENERATION_KEY {
+            tally.add(Table::Meta, "", "have a key of no known form", k);
+        } else if super::journal::decode_generation(v).is_none() {
+            tally.add(Table::Meta, "", "do not decode", k);
         }
         Ok(true)
     })?;

@@ -130,7 +130,11 @@ impl<'a> StoreSink<'a> {
         id: ObjectId,
         encode: impl FnOnce() -> Vec<u8>,
     ) -> Result<(), SinkError> {
-        if lock(&self.state).ids.contains(&id) || self.store.contains(&id).map_err(sink_error)? {
+        // A stored copy is verified before it is trusted: content written
+        // again replaces a corrupt one.
+        if lock(&self.state).ids.contains(&id)
+            || self.store.contains_intact(&id).map_err(sink_error)?
+        {
             return Ok(());
         }
         // Pack (compress) outside the lock: this is where the CPU goes.

@@ -32,6 +32,7 @@ pub mod attrs;
 mod codec;
 pub mod engine;
 mod id;
+pub mod journal;
 pub mod leb128;
 mod name;
 mod object;

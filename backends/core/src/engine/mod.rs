@@ -36,11 +36,14 @@ pub enum Table {
     Inventory,
     /// Target name, NUL, sequence number (u64 BE) → a run record (audit log).
     Runs,
+    /// Store-wide values kept by the store itself (the journal's
+    /// generation); see `spec/store.md`.
+    Meta,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Objects,
         Table::Refs,
         Table::Sources,
@@ -52,6 +55,7 @@ impl Table {
         Table::Targets,
         Table::Inventory,
         Table::Runs,
+        Table::Meta,
     ];
 
     /// The table's stable on-disk name.
@@ -68,6 +72,7 @@ impl Table {
             Table::Targets => "targets",
             Table::Inventory => "inventory",
             Table::Runs => "runs",
+            Table::Meta => "meta",
         }
     }
 }
