@@ -4,7 +4,8 @@
 //! (the oracle: what each writer wrote before its ingest returned); no
 //! query may fail because a writer runs. Then the store must pass `fsck`
 //! with every log complete. The same with writers killed (`SIGKILL`) at
-//! random moments: afterwards, running the writers again converges.
+//! random moments: afterwards, running the writers again converges. A
+//! backup runs beside them throughout (`backup.rs` checks each copy).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -172,6 +173,7 @@ fn stress(kills: bool) {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(AtomicU64::new(0));
+    let backups = Arc::new(AtomicU64::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut threads = Vec::new();
     let mut spawn = |salt: u64, body: Box<dyn Fn(&mut Rng) + Send>| {
@@ -231,6 +233,21 @@ fn stress(kills: bool) {
             }),
         );
     }
+    {
+        // Backups beside the writers, into one directory: each checked
+        // against the store at the point it reports (or, killed, leaving
+        // the previous backup or no store).
+        let env = env.clone();
+        spawn(
+            40,
+            Box::new(move |rng| {
+                let kill =
+                    (kills && rng.below(3) == 0).then(|| Duration::from_millis(rng.below(200)));
+                crate::backup::round(&env, &env.path("backup"), kill);
+                thread::sleep(Duration::from_millis(200));
+            }),
+        );
+    }
     for q in 0..2 {
         let (env, oracle, queries) = (env.clone(), oracle.clone(), queries.clone());
         spawn(
@@ -252,6 +269,7 @@ fn stress(kills: bool) {
     let failures = failures.lock().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(queries.load(Ordering::SeqCst) >= 4, "too few queries ran");
+    assert!(backups.load(Ordering::SeqCst) >= 2, "too few backups ran");
 
     // Afterwards: re-running the writers converges, and the store is whole.
     env.ok(&["ingest"]);

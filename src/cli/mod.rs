@@ -144,6 +144,18 @@ enum Command {
     },
     /// Remove objects that no source or target reaches.
     Gc,
+    /// Copy the store to DEST, consistent and verified, while others use it
+    /// (incremental when DEST holds a backup; restore by opening the copy).
+    Backup {
+        /// The backup's directory: absent, empty, or an earlier backup.
+        dest: PathBuf,
+        /// Also read back, unpack and hash every object of the copy.
+        #[arg(long)]
+        verify_all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Define, list and remove targets.
     #[command(subcommand)]
     Target(target_cmd::TargetCommand),
@@ -220,7 +232,8 @@ impl Cli {
             | Command::Plan { json, .. }
             | Command::Drift { json, .. }
             | Command::Runs { json, .. }
-            | Command::Fsck { json } => *json,
+            | Command::Fsck { json }
+            | Command::Backup { json, .. } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
             | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
@@ -338,6 +351,17 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
+        Command::Backup {
+            dest,
+            verify_all,
+            json,
+        } => maintenance::backup(
+            &store_dir(&cli),
+            dest,
+            *verify_all,
+            *json,
+            wait_policy(&cli),
+        ),
         Command::Target(cmd @ target_cmd::TargetCommand::List { .. }) => {
             target_cmd::run(&open_store_read_only(&cli)?, cmd)
         }

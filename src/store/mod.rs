@@ -5,6 +5,7 @@
 //! verification of objects, the meaning of index keys, and ingest sinks.
 //! The layout is specified in `spec/store.md`.
 
+pub mod backup;
 pub mod engines;
 pub use engines::EngineKind;
 pub mod fsck;
@@ -364,19 +365,24 @@ impl Store {
         })
     }
 
-    fn open_engine(
-        dir: &Path,
-        kind: &EngineKind,
-        mode: Mode,
-    ) -> Result<Box<dyn Engine>, StoreError> {
-        let opener = kind.opener.ok_or_else(|| StoreError::Format {
+    /// How this build opens `kind`'s database, for the store at `dir`.
+    fn opener(dir: &Path, kind: &EngineKind) -> Result<engines::Opener, StoreError> {
+        kind.opener.ok_or_else(|| StoreError::Format {
             path: dir.join(FORMAT_FILE),
             reason: format!(
                 "this store uses the {} engine; this plumb was built without the `{}` feature",
                 kind.name,
                 kind.feature.unwrap_or(kind.name)
             ),
-        })?;
+        })
+    }
+
+    fn open_engine(
+        dir: &Path,
+        kind: &EngineKind,
+        mode: Mode,
+    ) -> Result<Box<dyn Engine>, StoreError> {
+        let opener = Self::opener(dir, kind)?;
         let open = match mode {
             Mode::Create => opener.create,
             Mode::ReadWrite => opener.open,

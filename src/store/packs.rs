@@ -104,7 +104,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn pack_name(number: u32) -> String {
+/// A pack's file name.
+pub fn pack_name(number: u32) -> String {
     format!("pack-{number:08}.plumbpack")
 }
 
