@@ -315,3 +315,116 @@ fn writers_and_queries_share_the_store() {
 fn writers_killed_at_random_leave_a_store_that_converges() {
     stress(true);
 }
+
+/// A plugin target slow to answer `observe` holds up no other writer:
+/// apply and drift observe on a read-only handle and take the writer turn
+/// only to record. While it observes, an ingest of another source and an
+/// apply of another target, each refusing to wait (`--no-wait`), complete.
+/// A store with sources `a` and `b` ingested, and target `slow` on `a`: a
+/// plugin that creates `slow.sqlite.observing` and then waits `secs` at
+/// each observe.
+fn slow_plugin_target(secs: u32) -> Env {
+    let env = Env::new();
+    env.ok(&["init"]);
+    for s in ["a", "b"] {
+        env.write(&format!("{s}/f.txt"), s.as_bytes());
+        env.add_dir_source(s, s);
+    }
+    env.ok(&["ingest"]);
+    let plugin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("backends/targets/exec/tests/plugins/sqlite_target.py");
+    let db = env.path("slow.sqlite");
+    let slow = format!(
+        "exec:python3 {} {} --misbehave slow-observe:{secs}",
+        plugin.display(),
+        db.display()
+    );
+    env.ok(&["target", "add", "slow", &slow, "--source", "a"]);
+    env
+}
+
+/// Waits until the slow plugin observes.
+fn wait_for_observe(env: &Env) {
+    let observing = env.path("slow.sqlite.observing");
+    let started = Instant::now();
+    while !observing.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the plugin never observed"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_target_slow_to_observe_holds_up_no_other_writer() {
+    let env = slow_plugin_target(4);
+    let out = env.path("out");
+    env.ok(&[
+        "target",
+        "add",
+        "fast",
+        &format!("dir:{}", out.display()),
+        "--source",
+        "b",
+    ]);
+    let observing = env.path("slow.sqlite.observing");
+    for command in ["apply", "drift"] {
+        let _ = std::fs::remove_file(&observing);
+        let mut child = env
+            .cmd(&[command, "slow"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_observe(&env);
+        env.write("b/f.txt", format!("{command}\n").as_bytes());
+        env.ok(&["--no-wait", "ingest", "b"]);
+        env.ok(&["--no-wait", "apply", "fast"]);
+        assert_eq!(
+            std::fs::read(out.join("f.txt")).unwrap(),
+            format!("{command}\n").as_bytes()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{command} slow ended before the other writers were done"
+        );
+        let done = child.wait_with_output().unwrap();
+        let code = done.status.code();
+        assert!(
+            code == Some(0),
+            "{command} slow: {code:?} {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    let runs = env.ok_json(&["runs", "slow", "--json"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+}
+
+/// A target removed while it is being applied (the apply holds no writer
+/// turn while the plugin observes): the apply records nothing more, says
+/// so in one line, and leaves no row of the removed target behind.
+#[test]
+fn a_target_removed_while_applied_is_not_brought_back() {
+    let env = slow_plugin_target(2);
+    let child = env
+        .cmd(&["apply", "slow"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_observe(&env);
+    env.ok(&["--no-wait", "target", "remove", "slow"]);
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("was removed while it was being reconciled"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+    let targets = env.ok_json(&["target", "list", "--json"]);
+    assert_eq!(targets["targets"].as_array().unwrap().len(), 0);
+}

@@ -291,6 +291,18 @@ fn open_writer(dir: &Path, wait: Wait) -> anyhow::Result<Store> {
     Ok(Store::open_writer(dir, wait, &waiting_for(&what))?)
 }
 
+/// Opens the store to reconcile a target: read-only, taking the writer
+/// turn only for each record, as the wait policy says, so a target slow
+/// to answer holds up no other writer.
+fn open_recording(dir: &Path, wait: Wait) -> anyhow::Result<Store> {
+    let what = format!("the store at {}", dir.display());
+    Ok(Store::open_recording(
+        dir,
+        wait,
+        Box::new(move |holder| waiting_for(&what)(holder)),
+    )?)
+}
+
 /// Takes target `name`'s turn, as the wait policy says.
 fn lock_target(dir: &Path, name: &str, wait: Wait) -> anyhow::Result<TargetLock> {
     let what = format!("target {name}");

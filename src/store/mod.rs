@@ -186,6 +186,16 @@ pub struct Store {
     /// The writer turn, held by a store opened for writing; released after
     /// the engine is closed (fields drop in order).
     turn: Option<lock::Turn>,
+    /// For a store opened to record ([`Store::open_recording`]): how it
+    /// takes the writer turn for each commit.
+    recording: Option<Recording>,
+}
+
+/// How a store opened to record takes the writer turn for each commit.
+struct Recording {
+    kind: &'static EngineKind,
+    wait: Wait,
+    waiting: Box<dyn Fn(&Holder) + Send + Sync>,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,6 +220,7 @@ impl Store {
             path: None,
             packs: None,
             turn: None,
+            recording: None,
         }
     }
 
@@ -240,6 +251,7 @@ impl Store {
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
             turn: Some(turn),
+            recording: None,
         })
     }
 
@@ -298,6 +310,34 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Opens the store in directory `dir` to read, and to record now and
+    /// then without holding the writer turn in between: reads are those of
+    /// [`open_read_only`](Self::open_read_only), and each commit takes the
+    /// turn (waiting as `wait` allows, calling `waiting` as
+    /// [`open_writer`](Self::open_writer) does), opens the database for
+    /// writing, commits and gives the turn back. For a reconcile, whose
+    /// target may take its time to answer: its preconditions are checked
+    /// under the turn. Objects cannot be written this way (packs are a
+    /// writer's).
+    pub fn open_recording(
+        dir: &Path,
+        wait: Wait,
+        waiting: Box<dyn Fn(&Holder) + Send + Sync>,
+    ) -> Result<Self, StoreError> {
+        let kind = Self::read_format(dir)?;
+        if !kind.shared {
+            // One process at a time: hold the turn all along.
+            return Self::open_writer(dir, wait, &*waiting);
+        }
+        let mut store = Self::open_read_only(dir)?;
+        store.recording = Some(Recording {
+            kind,
+            wait,
+            waiting,
+        });
+        Ok(store)
     }
 
     /// Runs the engine's own integrity check of its whole database, which
@@ -362,6 +402,7 @@ impl Store {
             path: Some(dir.to_path_buf()),
             packs: Some(packs),
             turn: None,
+            recording: None,
         })
     }
 
@@ -586,6 +627,11 @@ impl Store {
     /// durable commit; on an engine that commits every batch durably
     /// ([`Engine::lazy_commits`]), every batch is synced for.
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if let (Some(r), Some(dir), None) = (&self.recording, &self.path, &self.turn) {
+            let _turn = Self::take_turn(dir, r.wait, &*r.waiting)?;
+            let engine = Self::open_engine(dir, r.kind, Mode::ReadWrite)?;
+            return Ok(engine.commit(batch)?);
+        }
         if (!batch.lazy || !self.engine.lazy_commits())
             && let Some(packs) = &self.packs
         {
