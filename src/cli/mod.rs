@@ -334,7 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             source_cmd::run(&open_store_read_only(&cli)?, cmd)
         }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
-        Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
+        Command::Ingest { names } => ingest_cmd::run(&store_dir(&cli), names, wait_policy(&cli)),
         Command::Log {
             name,
             max_count,
