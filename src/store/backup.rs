@@ -30,7 +30,9 @@ const MANIFEST_LINE: &str = "plumb backup v1";
 /// The suffix of files a backup writes before putting them in place.
 const TEMP: &str = ".plumb-tmp";
 /// Bytes compared at a time when checking a copy against its source.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 4 << 20;
+/// Bytes copied before they are handed to the comparison.
+const SEGMENT: u64 = 64 << 20;
 
 /// Why a backup failed. Nothing of it was put in place: the destination
 /// holds the previous backup, or is not a store.
@@ -338,8 +340,9 @@ fn fix_point(
     })
 }
 
-/// Copies `len` bytes of `from` at `offset` to the end of `to` (at the
-/// same offset), then compares them with the source's.
+/// Copies `len` bytes of `from` at `offset` to `to` (at the same
+/// offset), and compares them with the source's: segment by segment, each
+/// compared on a second thread while the next is copied.
 fn copy_range(
     from: &File,
     from_path: &Path,
@@ -352,14 +355,39 @@ fn copy_range(
     src.seek(SeekFrom::Start(offset))
         .map_err(io_at(from_path))?;
     to.seek(SeekFrom::Start(offset)).map_err(io_at(to_path))?;
-    let copied = io::copy(&mut (&mut src).take(len), to).map_err(io_at(to_path))?;
-    if copied != len {
-        return Err(io_at(from_path)(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("ended {} bytes early", len - copied),
-        )));
-    }
-    compare(from, from_path, to, to_path, offset, len)
+    let reader = to.try_clone().map_err(io_at(to_path))?;
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<(u64, u64)>(2);
+        let checker = scope.spawn(move || {
+            for (at, n) in receive {
+                compare(from, from_path, &reader, to_path, at, n)?;
+            }
+            Ok::<(), BackupError>(())
+        });
+        let mut at = offset;
+        let copied: Result<(), BackupError> = (|| {
+            while at < offset + len {
+                let n = SEGMENT.min(offset + len - at);
+                let copied = io::copy(&mut (&mut src).take(n), to).map_err(io_at(to_path))?;
+                if copied != n {
+                    return Err(io_at(from_path)(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("ended {} bytes early", n - copied),
+                    )));
+                }
+                if send.send((at, n)).is_err() {
+                    break; // the checker stopped: its error says why
+                }
+                at += n;
+            }
+            Ok(())
+        })();
+        drop(send);
+        let checked = checker
+            .join()
+            .unwrap_or_else(|_| Err(io_at(to_path)(io::Error::other("the comparison failed"))));
+        copied.and(checked)
+    })
 }
 
 /// Compares `len` bytes at `offset` of two files.
