@@ -5,6 +5,7 @@ use std::path::Path;
 use plumb_core::source::{IngestReport, Source, SourceError};
 
 use crate::reconcile::TargetStore;
+use crate::store::lock::{self, Holder, NotTaken, Turn, Wait};
 use crate::store::{SourceDef, Store, StoreError, StoreSink};
 
 /// Why an ingest failed.
@@ -20,6 +21,14 @@ pub enum IngestError {
         name: String,
         /// What went wrong.
         source: SourceError,
+    },
+    /// Another process is fetching or ingesting the source.
+    #[error("source {name:?} is being fetched by {holder}")]
+    Busy {
+        /// The source's name.
+        name: String,
+        /// Who holds it (`pid 12 (plumb ingest app)`).
+        holder: String,
     },
     /// This build cannot read the source's kind yet.
     #[error("source {name:?}: {vcs} sources are not supported by this build")]
@@ -56,6 +65,46 @@ pub fn ingest(
 ) -> Result<IngestReport, IngestError> {
     let def = store.source(name)?;
     let source = open_source(&def, store.path())?;
+    ingest_source(store, name, source.as_ref(), progress)
+}
+
+/// Fetches what source `def` reads from elsewhere (a remote repository,
+/// into its copy under the store directory `store_dir`), holding the
+/// source's lock (`locks/source-NAME`, taken as `wait` allows) but not the
+/// store's writer turn; returns the source, ready for [`ingest_source`],
+/// and the lock, to hold until that is done, so two processes never
+/// fetch into or read one copy at once.
+pub fn fetch(
+    store_dir: &Path,
+    def: &SourceDef,
+    wait: Wait,
+    waiting: &dyn Fn(&Holder),
+) -> Result<(Box<dyn Source>, Turn), IngestError> {
+    let path = lock::path(store_dir, &format!("source-{}", def.name));
+    let turn = lock::take(&path, wait, waiting).map_err(|e| match e {
+        NotTaken::Busy { holder, .. } => IngestError::Busy {
+            name: def.name.clone(),
+            holder: holder.to_string(),
+        },
+        NotTaken::Failed(e) => IngestError::Store(e),
+    })?;
+    let source = open_source(def, Some(store_dir))?;
+    source
+        .fetch_remote()
+        .map_err(|source| IngestError::Source {
+            name: def.name.clone(),
+            source,
+        })?;
+    Ok((source, turn))
+}
+
+/// Ingests what is new in `source`, the reader of source `name`.
+pub fn ingest_source(
+    store: &Store,
+    name: &str,
+    source: &dyn Source,
+    progress: Box<crate::store::sink::ProgressFn<'_>>,
+) -> Result<IngestReport, IngestError> {
     let sink = StoreSink::new(store, name, progress)?;
     match source.ingest(&sink) {
         Ok(report) => {

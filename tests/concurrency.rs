@@ -4,7 +4,8 @@
 //! (the oracle: what each writer wrote before its ingest returned); no
 //! query may fail because a writer runs. Then the store must pass `fsck`
 //! with every log complete. The same with writers killed (`SIGKILL`) at
-//! random moments: afterwards, running the writers again converges.
+//! random moments: afterwards, running the writers again converges. A
+//! backup runs beside them throughout (`backup.rs` checks each copy).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -172,6 +173,7 @@ fn stress(kills: bool) {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(AtomicU64::new(0));
+    let backups = Arc::new(AtomicU64::new(0));
     let failures: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut threads = Vec::new();
     let mut spawn = |salt: u64, body: Box<dyn Fn(&mut Rng) + Send>| {
@@ -231,6 +233,21 @@ fn stress(kills: bool) {
             }),
         );
     }
+    {
+        // Backups beside the writers, into one directory: each checked
+        // against the store at the point it reports (or, killed, leaving
+        // the previous backup or no store).
+        let env = env.clone();
+        spawn(
+            40,
+            Box::new(move |rng| {
+                let kill =
+                    (kills && rng.below(3) == 0).then(|| Duration::from_millis(rng.below(200)));
+                crate::backup::round(&env, &env.path("backup"), kill);
+                thread::sleep(Duration::from_millis(200));
+            }),
+        );
+    }
     for q in 0..2 {
         let (env, oracle, queries) = (env.clone(), oracle.clone(), queries.clone());
         spawn(
@@ -252,6 +269,7 @@ fn stress(kills: bool) {
     let failures = failures.lock().unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(queries.load(Ordering::SeqCst) >= 4, "too few queries ran");
+    assert!(backups.load(Ordering::SeqCst) >= 2, "too few backups ran");
 
     // Afterwards: re-running the writers converges, and the store is whole.
     env.ok(&["ingest"]);
@@ -296,4 +314,117 @@ fn writers_and_queries_share_the_store() {
 #[test]
 fn writers_killed_at_random_leave_a_store_that_converges() {
     stress(true);
+}
+
+/// A plugin target slow to answer `observe` holds up no other writer:
+/// apply and drift observe on a read-only handle and take the writer turn
+/// only to record. While it observes, an ingest of another source and an
+/// apply of another target, each refusing to wait (`--no-wait`), complete.
+/// A store with sources `a` and `b` ingested, and target `slow` on `a`: a
+/// plugin that creates `slow.sqlite.observing` and then waits `secs` at
+/// each observe.
+fn slow_plugin_target(secs: u32) -> Env {
+    let env = Env::new();
+    env.ok(&["init"]);
+    for s in ["a", "b"] {
+        env.write(&format!("{s}/f.txt"), s.as_bytes());
+        env.add_dir_source(s, s);
+    }
+    env.ok(&["ingest"]);
+    let plugin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("backends/targets/exec/tests/plugins/sqlite_target.py");
+    let db = env.path("slow.sqlite");
+    let slow = format!(
+        "exec:python3 {} {} --misbehave slow-observe:{secs}",
+        plugin.display(),
+        db.display()
+    );
+    env.ok(&["target", "add", "slow", &slow, "--source", "a"]);
+    env
+}
+
+/// Waits until the slow plugin observes.
+fn wait_for_observe(env: &Env) {
+    let observing = env.path("slow.sqlite.observing");
+    let started = Instant::now();
+    while !observing.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the plugin never observed"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_target_slow_to_observe_holds_up_no_other_writer() {
+    let env = slow_plugin_target(4);
+    let out = env.path("out");
+    env.ok(&[
+        "target",
+        "add",
+        "fast",
+        &format!("dir:{}", out.display()),
+        "--source",
+        "b",
+    ]);
+    let observing = env.path("slow.sqlite.observing");
+    for command in ["apply", "drift"] {
+        let _ = std::fs::remove_file(&observing);
+        let mut child = env
+            .cmd(&[command, "slow"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_observe(&env);
+        env.write("b/f.txt", format!("{command}\n").as_bytes());
+        env.ok(&["--no-wait", "ingest", "b"]);
+        env.ok(&["--no-wait", "apply", "fast"]);
+        assert_eq!(
+            std::fs::read(out.join("f.txt")).unwrap(),
+            format!("{command}\n").as_bytes()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{command} slow ended before the other writers were done"
+        );
+        let done = child.wait_with_output().unwrap();
+        let code = done.status.code();
+        assert!(
+            code == Some(0),
+            "{command} slow: {code:?} {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    let runs = env.ok_json(&["runs", "slow", "--json"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+}
+
+/// A target removed while it is being applied (the apply holds no writer
+/// turn while the plugin observes): the apply records nothing more, says
+/// so in one line, and leaves no row of the removed target behind.
+#[test]
+fn a_target_removed_while_applied_is_not_brought_back() {
+    let env = slow_plugin_target(2);
+    let child = env
+        .cmd(&["apply", "slow"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_observe(&env);
+    env.ok(&["--no-wait", "target", "remove", "slow"]);
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("was removed while it was being reconciled"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+    let targets = env.ok_json(&["target", "list", "--json"]);
+    assert_eq!(targets["targets"].as_array().unwrap().len(), 0);
 }

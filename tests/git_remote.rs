@@ -336,3 +336,101 @@ fn remote_locations_are_detected() {
         "git",
     ]);
 }
+
+/// A loopback proxy to `port` that holds back what the server says, on
+/// each connection, for `delay` before passing it on: a slow remote.
+/// Returns its port and the number of connections it has taken.
+fn slow_proxy(port: u16, delay: Duration) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = taken.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let pump = |mut from: TcpStream, mut to: TcpStream, wait: Option<Duration>| {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    let mut wait = wait;
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if let Some(d) = wait.take() {
+                            std::thread::sleep(d);
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            };
+            pump(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                None,
+            );
+            pump(server, client, Some(delay));
+        }
+    });
+    (own, taken)
+}
+
+/// A remote slow to answer holds up no other writer: the fetch runs
+/// before the ingest takes the store's writer turn, so an ingest of
+/// another source refusing to wait (`--no-wait`) completes meanwhile. Two
+/// ingests of the slow source take turns on its copy (its own lock), and
+/// together record each commit once.
+#[test]
+fn a_slow_remote_fetch_holds_up_no_other_writer() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let (origin, _work) = origin(&env);
+    let daemon = Daemon::start(&env.path(""));
+    let (port, connections) = slow_proxy(daemon.port, Duration::from_secs(3));
+    let url = format!("git://127.0.0.1:{port}/origin.git");
+    env.ok(&["source", "add", "slow", &url, "--ref", "main"]);
+    env.write("local/a.conf", b"a\n");
+    env.add_dir_source("local", "local");
+
+    let spawn = || {
+        env.cmd(&["ingest", "slow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    let second = spawn();
+    let started = Instant::now();
+    while connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no fetch began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.ok_text(&["--no-wait", "ingest", "local"]);
+    assert!(out.contains("local: 1 new snapshot"), "{out}");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the slow ingest ended before the other was done"
+    );
+    for child in [first, second] {
+        let done = child.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    check_source(&env, "slow", &origin, &origin.rev_list(&["main"]));
+    assert!(env.ok_text(&["fsck"]).starts_with("ok:"));
+}

@@ -4,6 +4,7 @@
 //! MODULE::`.
 
 mod attributes;
+mod backup;
 mod cli;
 mod concurrency;
 mod damage;

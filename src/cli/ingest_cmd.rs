@@ -4,18 +4,23 @@ use super::output::{errln, outln};
 use std::time::Instant;
 
 use anyhow::bail;
-use plumb::store::Store;
+use std::path::Path;
+
+use plumb::store::{Store, Wait};
 
 use super::{Within, exit};
 
-pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
-    let names: Vec<String> = if names.is_empty() {
-        store.sources()?.into_iter().map(|s| s.name).collect()
-    } else {
-        for n in names {
-            store.source(n)?;
+pub fn run(dir: &Path, names: &[String], wait: Wait) -> anyhow::Result<u8> {
+    let names: Vec<String> = {
+        let store = Store::open_read_only(dir)?;
+        if names.is_empty() {
+            store.sources()?.into_iter().map(|s| s.name).collect()
+        } else {
+            for n in names {
+                store.source(n)?;
+            }
+            names.to_vec()
         }
-        names.to_vec()
     };
     if names.is_empty() {
         bail!("no sources defined (add one with `plumb source add NAME LOCATION`)");
@@ -23,7 +28,7 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
     let mut failed = 0usize;
     for name in &names {
         // One failing source does not keep the others from being read.
-        if let Err(e) = ingest_one(store, name) {
+        if let Err(e) = ingest_one(dir, name, wait) {
             errln!("plumb: error: {e}");
             failed += 1;
         }
@@ -31,14 +36,24 @@ pub fn run(store: &Store, names: &[String]) -> anyhow::Result<u8> {
     Ok(if failed == 0 { exit::OK } else { exit::ERROR })
 }
 
-/// Ingests one source and prints what it did.
-fn ingest_one(store: &Store, name: &str) -> anyhow::Result<()> {
+/// Fetches one source (a remote's copy) without the writer turn, then
+/// ingests it holding the turn, and prints what it did.
+fn ingest_one(dir: &Path, name: &str, wait: Wait) -> anyhow::Result<()> {
+    let def = Store::open_read_only(dir)?.source(name)?;
+    let bar = super::progress::bar(name);
+    bar.set_message("fetching");
+    let what = format!("source {name}");
+    let fetched = plumb::ingest::fetch(dir, &def, wait, &super::waiting_for(&what));
+    bar.finish_and_clear();
+    let (source, _source_lock) = fetched?;
+    let store = super::open_writer(dir, wait)?;
     let started = Instant::now();
     let bar = super::progress::bar(name);
     let progress_bar = bar.clone();
-    let report = plumb::ingest::ingest(
-        store,
+    let report = plumb::ingest::ingest_source(
+        &store,
         name,
+        source.as_ref(),
         Box::new(move |what: &str, done: u64, total: u64| {
             progress_bar.set_message(what.to_owned());
             super::progress::update(&progress_bar, done, total);
@@ -46,7 +61,7 @@ fn ingest_one(store: &Store, name: &str) -> anyhow::Result<()> {
     );
     bar.finish_and_clear();
     let report = report?;
-    let paths = plumb::ingest::path_warnings(store, name).within(|| format!("source {name:?}"))?;
+    let paths = plumb::ingest::path_warnings(&store, name).within(|| format!("source {name:?}"))?;
     for w in report.warnings.iter().chain(&paths) {
         errln!("plumb: warning: {name}: {w}");
     }

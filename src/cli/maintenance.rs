@@ -6,6 +6,7 @@ use anyhow::bail;
 use std::path::Path;
 
 use plumb::maintenance::FsckReport;
+use plumb::store::backup::Verify;
 use plumb::store::fsck::{Problem, ProblemKind};
 use plumb::store::{EngineCheck, EngineError, Integrity, Store, StoreError, Wait};
 
@@ -285,6 +286,74 @@ pub fn gc(mut store: Store) -> anyhow::Result<u8> {
     let after = store_size(&store);
     if before > after {
         outln!("compacted the store: {} freed", human_bytes(before - after));
+    }
+    Ok(exit::OK)
+}
+
+/// Runs `backup` of the store at `dir` into `dest`.
+pub fn backup(
+    dir: &Path,
+    dest: &Path,
+    verify_all: bool,
+    json: bool,
+    wait: Wait,
+) -> anyhow::Result<u8> {
+    let verify = if verify_all {
+        Verify::Objects
+    } else {
+        Verify::Pointers
+    };
+    let what = format!("the store at {}", dir.display());
+    let started = std::time::Instant::now();
+    let r = plumb::store::backup::backup(dir, dest, verify, wait, &super::waiting_for(&what))?;
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        super::json::print(
+            super::json::Outcome::Ok,
+            serde_json::json!({
+                "store": dir,
+                "dest": dest,
+                "sources": r.heads.iter().map(|h| serde_json::json!({
+                    "name": h.name,
+                    "seq": h.seq,
+                })).collect::<Vec<_>>(),
+                "packs": {
+                    "copied": r.packs_copied,
+                    "extended": r.packs_extended,
+                    "reused": r.packs_reused,
+                    "removed": r.packs_removed,
+                },
+                "bytes": {
+                    "copied": r.bytes_copied,
+                    "reused": r.bytes_reused,
+                    "index": r.index_bytes,
+                },
+                "objects": r.objects,
+                "verified": r.verify.name(),
+                "turn_ms": r.turn_held.as_millis() as u64,
+                "duration_ms": (secs * 1000.0) as u64,
+            }),
+        )?;
+        return Ok(exit::OK);
+    }
+    outln!(
+        "backed up {} to {}: {} packs copied, {} extended, {} reused, {} removed; {} copied, {} reused, index {}; {} objects checked ({}); {:.2}s, writer turn held {:.3}s",
+        dir.display(),
+        dest.display(),
+        r.packs_copied,
+        r.packs_extended,
+        r.packs_reused,
+        r.packs_removed,
+        human_bytes(r.bytes_copied),
+        human_bytes(r.bytes_reused),
+        human_bytes(r.index_bytes),
+        r.objects,
+        r.verify.name(),
+        secs,
+        r.turn_held.as_secs_f64(),
+    );
+    for h in &r.heads {
+        outln!("{} #{}", h.name, h.seq);
     }
     Ok(exit::OK)
 }

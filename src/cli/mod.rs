@@ -150,6 +150,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the store to DEST, consistent and verified, while others use it
+    /// (incremental when DEST holds a backup; restore by opening the copy).
+    Backup {
+        /// The backup's directory: absent, empty, or an earlier backup.
+        dest: PathBuf,
+        /// Also read back, unpack and hash every object of the copy.
+        #[arg(long)]
+        verify_all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Define, list and remove targets.
     #[command(subcommand)]
     Target(target_cmd::TargetCommand),
@@ -227,7 +239,13 @@ impl Cli {
             | Command::Drift { json, .. }
             | Command::Runs { json, .. }
             | Command::Fsck { json }
-            | Command::Repair { json } => *json,
+    /// Rebuild the index from the pack files (exit 1: something could not be recovered).
+    Repair {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+            | Command::Backup { json, .. } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
             | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
@@ -285,6 +303,18 @@ fn open_writer(dir: &Path, wait: Wait) -> anyhow::Result<Store> {
     Ok(Store::open_writer(dir, wait, &waiting_for(&what))?)
 }
 
+/// Opens the store to reconcile a target: read-only, taking the writer
+/// turn only for each record, as the wait policy says, so a target slow
+/// to answer holds up no other writer.
+fn open_recording(dir: &Path, wait: Wait) -> anyhow::Result<Store> {
+    let what = format!("the store at {}", dir.display());
+    Ok(Store::open_recording(
+        dir,
+        wait,
+        Box::new(move |holder| waiting_for(&what)(holder)),
+    )?)
+}
+
 /// Takes target `name`'s turn, as the wait policy says.
 fn lock_target(dir: &Path, name: &str, wait: Wait) -> anyhow::Result<TargetLock> {
     let what = format!("target {name}");
@@ -316,7 +346,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             source_cmd::run(&open_store_read_only(&cli)?, cmd)
         }
         Command::Source(cmd) => source_cmd::run(&open_store(&cli)?, cmd),
-        Command::Ingest { names } => ingest_cmd::run(&open_store(&cli)?, names),
+        Command::Ingest { names } => ingest_cmd::run(&store_dir(&cli), names, wait_policy(&cli)),
         Command::Log {
             name,
             max_count,
@@ -345,7 +375,23 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
-        Command::Repair { json } => maintenance::repair(&store_dir(&cli), wait_policy(&cli), *json),
+    /// Rebuild the index from the pack files (exit 1: something could not be recovered).
+    Repair {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+        Command::Backup {
+            dest,
+            verify_all,
+            json,
+        } => maintenance::backup(
+            &store_dir(&cli),
+            dest,
+            *verify_all,
+            *json,
+            wait_policy(&cli),
+        ),
         Command::Target(cmd @ target_cmd::TargetCommand::List { .. }) => {
             target_cmd::run(&open_store_read_only(&cli)?, cmd)
         }

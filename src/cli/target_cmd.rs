@@ -584,7 +584,7 @@ pub fn apply(
         allow_mass_delete,
     } = flags;
     let _lock = super::lock_target(store_dir, name, wait)?;
-    let store = super::open_writer(store_dir, wait)?;
+    let store = super::open_recording(store_dir, wait)?;
     let def = store.target(name)?;
     if kind == RunKind::Apply
         && let (Some(pin), Some(r)) = (def.pinned(), rev)
@@ -813,7 +813,7 @@ pub fn drift(
     wait: Wait,
 ) -> anyhow::Result<u8> {
     let _lock = super::lock_target(store_dir, name, wait)?;
-    let store = super::open_writer(store_dir, wait)?;
+    let store = super::open_recording(store_dir, wait)?;
     let def = store.target(name)?;
     let mut target = reconcile::open_target(&def).within(|| name)?;
     let report = reconcile::drift(&store, &def, target.as_mut(), full).within(|| name)?;

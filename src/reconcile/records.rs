@@ -276,6 +276,18 @@ impl TargetStore for Store {
     fn record(&self, record: Record<'_>) -> Result<Option<u64>, StoreError> {
         let name = record.target;
         let mut batch = KeyspaceBatch::new();
+        // The target is still defined, as it was read, when the batch
+        // commits: a reconcile holds the writer turn only to record, and
+        // `target remove` may have run meanwhile.
+        let def_row = self
+            .keyspace_get(Keyspace::Targets, name.as_bytes())?
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "target {} was removed while it was being reconciled; nothing more was recorded",
+                    plumb_core::quote::quote(name.as_bytes())
+                ))
+            })?;
+        batch.expect(Keyspace::Targets, name.as_bytes(), Some(def_row));
         if let Some((delta, after)) = record.inventory {
             stage_inventory(name, delta, after, &mut batch)?;
         }

@@ -5,6 +5,7 @@
 //! verification of objects, the meaning of index keys, and ingest sinks.
 //! The layout is specified in `spec/store.md`.
 
+pub mod backup;
 pub mod engines;
 pub use engines::EngineKind;
 pub mod fsck;
@@ -189,6 +190,16 @@ pub struct Store {
     /// The writer turn, held by a store opened for writing; released after
     /// the engine is closed (fields drop in order).
     turn: Option<lock::Turn>,
+    /// For a store opened to record ([`Store::open_recording`]): how it
+    /// takes the writer turn for each commit.
+    recording: Option<Recording>,
+}
+
+/// How a store opened to record takes the writer turn for each commit.
+struct Recording {
+    kind: &'static EngineKind,
+    wait: Wait,
+    waiting: Box<dyn Fn(&Holder) + Send + Sync>,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +225,7 @@ impl Store {
             packs: None,
             journal: journal::Journal::default(),
             turn: None,
+            recording: None,
         }
     }
 
@@ -244,6 +256,7 @@ impl Store {
             packs: Some(packs),
             journal: journal::Journal::default(),
             turn: Some(turn),
+            recording: None,
         };
         store.start_journal()?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
@@ -305,6 +318,34 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Opens the store in directory `dir` to read, and to record now and
+    /// then without holding the writer turn in between: reads are those of
+    /// [`open_read_only`](Self::open_read_only), and each commit takes the
+    /// turn (waiting as `wait` allows, calling `waiting` as
+    /// [`open_writer`](Self::open_writer) does), opens the database for
+    /// writing, commits and gives the turn back. For a reconcile, whose
+    /// target may take its time to answer: its preconditions are checked
+    /// under the turn. Objects cannot be written this way (packs are a
+    /// writer's).
+    pub fn open_recording(
+        dir: &Path,
+        wait: Wait,
+        waiting: Box<dyn Fn(&Holder) + Send + Sync>,
+    ) -> Result<Self, StoreError> {
+        let kind = Self::read_format(dir)?;
+        if !kind.shared {
+            // One process at a time: hold the turn all along.
+            return Self::open_writer(dir, wait, &*waiting);
+        }
+        let mut store = Self::open_read_only(dir)?;
+        store.recording = Some(Recording {
+            kind,
+            wait,
+            waiting,
+        });
+        Ok(store)
     }
 
     /// Runs the engine's own integrity check of its whole database, which
@@ -370,6 +411,19 @@ impl Store {
             packs: Some(packs),
             journal: journal::Journal::default(),
             turn: None,
+            recording: None,
+        })
+    }
+
+    /// How this build opens `kind`'s database, for the store at `dir`.
+    fn opener(dir: &Path, kind: &EngineKind) -> Result<engines::Opener, StoreError> {
+        kind.opener.ok_or_else(|| StoreError::Format {
+            path: dir.join(FORMAT_FILE),
+            reason: format!(
+                "this store uses the {} engine; this plumb was built without the `{}` feature",
+                kind.name,
+                kind.feature.unwrap_or(kind.name)
+            ),
         })
     }
 
@@ -378,14 +432,7 @@ impl Store {
         kind: &EngineKind,
         mode: Mode,
     ) -> Result<Box<dyn Engine>, StoreError> {
-        let opener = kind.opener.ok_or_else(|| StoreError::Format {
-            path: dir.join(FORMAT_FILE),
-            reason: format!(
-                "this store uses the {} engine; this plumb was built without the `{}` feature",
-                kind.name,
-                kind.feature.unwrap_or(kind.name)
-            ),
-        })?;
+        let opener = Self::opener(dir, kind)?;
         let open = match mode {
             Mode::Create => opener.create,
             Mode::ReadWrite => opener.open,
@@ -601,6 +648,12 @@ impl Store {
     /// durable commit; on an engine that commits every batch durably
     /// ([`Engine::lazy_commits`]), every batch is synced for.
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if let (Some(r), Some(dir), None) = (&self.recording, &self.path, &self.turn) {
+            // Under the turn, through a writer of this moment, so that the
+            // record is journaled like any other.
+            let writer = Self::open_writer(dir, r.wait, &*r.waiting)?;
+            return writer.commit(batch);
+        }
         self.journaled_commit(batch)
     }
 

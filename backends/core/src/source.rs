@@ -194,7 +194,18 @@ pub enum SourceError {
 /// - It is restartable: after a crash or error, calling it again finishes
 ///   the job and commits nothing twice.
 /// - It never changes what it reads.
+///
+/// A source that reads a copy of a repository kept elsewhere (a remote
+/// one) brings that copy up to date in [`fetch_remote`](Self::fetch_remote),
+/// which the store calls first, without its writer turn, so that a slow
+/// network holds up no other writer; `ingest` then reads the copy without
+/// fetching again. Called on its own, `ingest` fetches first.
 pub trait Source {
+    /// Brings the source's copy of a remote repository up to date, writing
+    /// nothing to any store. The default has nothing to fetch.
+    fn fetch_remote(&self) -> Result<(), SourceError> {
+        Ok(())
+    }
     /// Reads what is new and commits it through `sink`.
     fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError>;
 }

@@ -51,6 +51,8 @@ pub struct RemoteGitSource {
     cache: PathBuf,
     refs: Vec<String>,
     subdir: Option<String>,
+    /// Whether [`Source::fetch_remote`] fetched already.
+    fetched: std::sync::OnceLock<()>,
 }
 
 impl RemoteGitSource {
@@ -82,6 +84,7 @@ impl RemoteGitSource {
             cache: cache.into(),
             refs: refs.to_vec(),
             subdir: subdir.map(str::to_owned),
+            fetched: Default::default(),
         })
     }
 
@@ -276,8 +279,16 @@ impl RemoteGitSource {
 }
 
 impl Source for RemoteGitSource {
+    fn fetch_remote(&self) -> Result<(), SourceError> {
+        self.fetch(None)?;
+        let _ = self.fetched.set(());
+        Ok(())
+    }
+
     fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
-        self.fetch(Some(sink))?;
+        if self.fetched.get().is_none() {
+            self.fetch(Some(sink))?;
+        }
         let local = GitSource::new(&self.cache, &self.refs, self.subdir.as_deref())
             .map_err(|e| match e {
                 SourceError::Invalid { reason, .. } => SourceError::Invalid {

@@ -239,6 +239,8 @@ pub struct HgSource {
     root: PathBuf,
     /// The URL of a remote repository, fetched into `root` first.
     url: Option<String>,
+    /// Whether [`Source::fetch_remote`] fetched already.
+    fetched: std::sync::OnceLock<()>,
     refs: Vec<String>,
     /// The scoping subdirectory, normalised, without a trailing `/`.
     subdir: Option<Vec<u8>>,
@@ -288,6 +290,7 @@ impl HgSource {
                 location: location.to_owned(),
                 root: cache.to_path_buf(),
                 url: Some(location.to_owned()),
+                fetched: Default::default(),
                 refs: refs.to_vec(),
                 subdir,
             });
@@ -296,6 +299,7 @@ impl HgSource {
             location: location.to_owned(),
             root: PathBuf::from(location),
             url: None,
+            fetched: Default::default(),
             refs: refs.to_vec(),
             subdir,
         };
@@ -592,8 +596,18 @@ fn check_subdir(s: &str) -> Result<Option<Vec<u8>>, String> {
 }
 
 impl Source for HgSource {
-    fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
+    fn fetch_remote(&self) -> Result<(), SourceError> {
         if let Some(url) = &self.url {
+            remote::fetch(url, &self.root).map_err(|e| self.error(e))?;
+            let _ = self.fetched.set(());
+        }
+        Ok(())
+    }
+
+    fn ingest(&self, sink: &dyn IngestSink) -> Result<IngestReport, SourceError> {
+        if let Some(url) = &self.url
+            && self.fetched.get().is_none()
+        {
             sink.progress("fetching", 0, 0);
             remote::fetch(url, &self.root).map_err(|e| self.error(e))?;
         }

@@ -13,6 +13,7 @@ MODE makes it break the protocol on purpose, for plumb's error tests:
     crash-apply:N   answer N applies, then exit abruptly inside the next
                     (after reading its message and content)
     hang-observe    never answer an observe
+    slow-observe:S  create DB.observing, then wait S seconds, at each observe
     hang-hello      never answer the hello
     garbage         answer an observe with a line that is not JSON
     long-line       answer an observe with a 2 MiB line
@@ -363,6 +364,9 @@ def main(argv):
         elif kind == "observe":
             if mode == "hang-observe":
                 time.sleep(3600)
+            if mode and mode.startswith("slow-observe:"):
+                open(args[0] + ".observing", "w").close()
+                time.sleep(float(mode.split(":", 1)[1]))
             if mode == "garbage":
                 stdout.write(b"this is not JSON\n")
                 stdout.flush()
