@@ -239,12 +239,7 @@ impl Cli {
             | Command::Drift { json, .. }
             | Command::Runs { json, .. }
             | Command::Fsck { json }
-    /// Rebuild the index from the pack files (exit 1: something could not be recovered).
-    Repair {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+            | Command::Repair { json }
             | Command::Backup { json, .. } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
@@ -375,12 +370,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         } => files::diff(&open_store_read_only(&cli)?, old, new, *stat, *json, paths),
         Command::Fsck { json } => maintenance::fsck(&store_dir(&cli), *json),
         Command::Gc => maintenance::gc(open_store(&cli)?),
-    /// Rebuild the index from the pack files (exit 1: something could not be recovered).
-    Repair {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+        Command::Repair { json } => maintenance::repair(&store_dir(&cli), wait_policy(&cli), *json),
         Command::Backup {
             dest,
             verify_all,

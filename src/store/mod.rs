@@ -197,7 +197,6 @@ pub struct Store {
 
 /// How a store opened to record takes the writer turn for each commit.
 struct Recording {
-    kind: &'static EngineKind,
     wait: Wait,
     waiting: Box<dyn Fn(&Holder) + Send + Sync>,
 }
@@ -341,7 +340,6 @@ impl Store {
         }
         let mut store = Self::open_read_only(dir)?;
         store.recording = Some(Recording {
-            kind,
             wait,
             waiting,
         });
