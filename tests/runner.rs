@@ -14,6 +14,7 @@ mod git_remote;
 mod hg;
 mod kill;
 mod kill_apply;
+mod large;
 mod output;
 mod reconcile_hostile;
 mod repair;

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail};
 use plumb::query::{self, Change};
 use plumb::rev;
 use plumb::store::Store;
+use plumb_core::chunks::CHUNK_SIZE;
 use plumb_core::quote::quote;
 use plumb_core::{EntryValue, TreeId};
 
@@ -110,8 +111,11 @@ pub fn cat(store: &Store, target: &OsString) -> anyhow::Result<u8> {
         }
         None => bail!("{}: no such path in the snapshot", shown(&path)),
     };
-    let data = store.blob(&blob)?;
-    ignore_broken_pipe(io::stdout().lock().write_all(data.data()))?;
+    // Read and written a chunk at a time: memory stays bounded whatever
+    // the size (a damaged chunk ends the output with an error).
+    let mut data = store.blob_reader(&blob)?;
+    let mut out = io::stdout().lock();
+    ignore_broken_pipe(io::copy(&mut data, &mut out).and_then(|_| out.flush()))?;
     Ok(exit::OK)
 }
 
@@ -139,15 +143,21 @@ fn side_json(v: &Option<EntryValue>) -> serde_json::Value {
 }
 
 /// The bytes a diff shows for one side: file content, link target, or
-/// a submodule's pinned revision.
-fn side_text(store: &Store, v: &Option<EntryValue>) -> anyhow::Result<Vec<u8>> {
-    Ok(match v {
+/// a submodule's pinned revision; `None` for content too large to diff
+/// (over [`CHUNK_SIZE`]: a blob kept in chunks), which a diff treats as
+/// binary, as git does past its `core.bigFileThreshold`.
+fn side_text(store: &Store, v: &Option<EntryValue>) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(Some(match v {
         None | Some(EntryValue::Tree(_)) => Vec::new(),
         Some(EntryValue::Submodule(rev)) => format!("Subproject {rev}\n").into_bytes(),
-        Some(v) => store
-            .blob(&v.blob().expect("file kinds hold blobs"))?
-            .into_data(),
-    })
+        Some(v) => {
+            let blob = v.blob().expect("file kinds hold blobs");
+            if store.blob_size(&blob)?.is_some_and(|n| n > CHUNK_SIZE) {
+                return Ok(None);
+            }
+            store.blob(&blob)?.into_data()
+        }
+    }))
 }
 
 fn is_binary(data: &[u8]) -> bool {
@@ -229,7 +239,9 @@ pub fn diff(
 }
 
 fn line_counts(store: &Store, c: &Change) -> anyhow::Result<Option<(usize, usize)>> {
-    let (x, y) = (side_text(store, &c.old)?, side_text(store, &c.new)?);
+    let (Some(x), Some(y)) = (side_text(store, &c.old)?, side_text(store, &c.new)?) else {
+        return Ok(None);
+    };
     if is_binary(&x) || is_binary(&y) {
         return Ok(None);
     }
@@ -306,8 +318,13 @@ fn write_patch(
             }
             _ => {}
         }
+        if c.old.as_ref().and_then(EntryValue::blob) == c.new.as_ref().and_then(EntryValue::blob)
+            && c.old.as_ref().is_some_and(|v| v.blob().is_some())
+        {
+            continue;
+        }
         let (x, y) = (side_text(store, &c.old)?, side_text(store, &c.new)?);
-        if x == y {
+        if x.is_some() && x == y {
             continue;
         }
         let a = if c.old.is_some() {
@@ -320,7 +337,10 @@ fn write_patch(
         } else {
             "/dev/null".into()
         };
-        write_text_diff(out, &a, &b, &x, &y, color)?;
+        match (x, y) {
+            (Some(x), Some(y)) => write_text_diff(out, &a, &b, &x, &y, color)?,
+            _ => writeln!(out, "Binary files {a} and {b} differ")?,
+        }
     }
     Ok(())
 }

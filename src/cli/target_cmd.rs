@@ -344,12 +344,24 @@ fn step_sides(
     else {
         return Ok(None);
     };
+    if !diffable(store, blob)? {
+        return Ok(None);
+    }
     let now = match reconcile::observed_bytes(target, &s.path) {
         Ok(now) => now,
         Err(reason) => return Ok(Some(Sides::Unreadable(reason))),
     };
     let want = store.blob(blob)?.into_data();
     Ok((now != want).then_some(Sides::Diff(now, want)))
+}
+
+/// Whether a file is small enough to show a diff of: not a blob kept in
+/// chunks (over [`CHUNK_SIZE`](plumb_core::chunks::CHUNK_SIZE)), which
+/// would be read whole, on both sides, for a diff nobody reads.
+fn diffable(store: &Store, blob: &plumb_core::BlobId) -> anyhow::Result<bool> {
+    Ok(store
+        .blob_size(blob)?
+        .is_none_or(|n| n <= plumb_core::chunks::CHUNK_SIZE))
 }
 
 /// What a plan or drift shows of one file: the two sides of its diff, or
@@ -728,6 +740,9 @@ fn drift_sides(
     let (DriftKind::Modified, Some(blob)) = (&d.kind, &d.applied_blob) else {
         return Ok(None);
     };
+    if !diffable(store, blob)? {
+        return Ok(None);
+    }
     let was = store.blob(blob)?.into_data();
     Ok(Some(match reconcile::observed_bytes(target, &d.path) {
         Ok(now) => Sides::Diff(was, now),

@@ -23,6 +23,13 @@ impl Content for StoreContent<'_> {
             .map(|b| b.into_data())
             .map_err(|e| TargetError::Content(Box::new(e)))
     }
+
+    fn open(&self, blob: &BlobId) -> Result<Box<dyn std::io::Read + '_>, TargetError> {
+        self.0
+            .blob_reader(blob)
+            .map(|r| Box::new(r) as Box<dyn std::io::Read + '_>)
+            .map_err(|e| TargetError::Content(Box::new(e)))
+    }
 }
 
 /// The inventory changes to record before changing anything: every path

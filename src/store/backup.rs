@@ -452,7 +452,7 @@ pub fn backup(
     wait: Wait,
     waiting: &dyn Fn(&Holder),
 ) -> Result<BackupReport, BackupError> {
-    let kind = Store::read_format(source)?;
+    let kind = Store::engine_kind(source)?;
     if !kind.shared {
         return Err(BackupError::Destination {
             path: dest.to_path_buf(),

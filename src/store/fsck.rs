@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use plumb_core::{EntryValue, Kind, ObjectId, SnapshotId, TreeId};
+use plumb_core::{BlobId, EntryValue, Kind, ObjectId, SnapshotId, TreeId};
 
 use super::packs::Location;
 use super::{Store, StoreError, Table};
@@ -275,9 +275,16 @@ fn verify_objects(
             continue;
         };
         let id = ObjectId::from_bytes(bytes);
-        match store.object(&id) {
-            Ok(o) => {
-                verified.kinds.insert(id, o.kind());
+        // A large blob is read through in bounded memory, not whole.
+        match store.verify_chunked(&BlobId::new(id)).and_then(|chunked| {
+            if chunked {
+                Ok(Kind::Blob)
+            } else {
+                store.object(&id).map(|o| o.kind())
+            }
+        }) {
+            Ok(kind) => {
+                verified.kinds.insert(id, kind);
             }
             Err(e @ (StoreError::Corrupt { .. } | StoreError::Decode { .. })) => {
                 verified.damaged.insert(id);

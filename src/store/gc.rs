@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use plumb_core::{EntryValue, ObjectId, SnapshotId, TreeId};
+use plumb_core::{BlobId, EntryValue, ObjectId, SnapshotId, TreeId};
 
 use super::packs::Location;
 use super::{Batch, Store, StoreError, Table};
@@ -62,6 +62,23 @@ pub fn gc(store: &Store, roots: &Roots) -> Result<GcReport, StoreError> {
         mark_tree(store, s.tree, &mut live)?;
     }
 
+    // A large blob reaches its chunks.
+    let mut chunked = Vec::new();
+    store.for_prefix(Table::Objects, b"", false, |k, v| {
+        if let Ok(b) = <[u8; 32]>::try_from(k)
+            && super::chunked::is_chunked(v)
+            && live.contains(&ObjectId::from_bytes(b))
+        {
+            chunked.push(BlobId::new(ObjectId::from_bytes(b)));
+        }
+        Ok(true)
+    })?;
+    for id in chunked {
+        if let Some(list) = store.chunk_list(&id)? {
+            live.extend(list.chunks().iter().map(|c| c.id.object_id()));
+        }
+    }
+
     let mut report = GcReport::default();
     let mut batch = Batch::new();
     let mut doomed = Vec::new();
@@ -97,12 +114,12 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
         return Ok(());
     };
     let checkpoint = store.journal_checkpoint()?;
-    let mut live: HashMap<u32, (u64, Vec<ObjectId>)> = HashMap::new();
+    let mut live: HashMap<u32, (u64, Vec<(ObjectId, Vec<u8>)>)> = HashMap::new();
     store.for_prefix(Table::Objects, b"", false, |k, v| {
         if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
             let e = live.entry(loc.pack).or_default();
             e.0 += loc.record_len();
-            e.1.push(ObjectId::from_bytes(id));
+            e.1.push((ObjectId::from_bytes(id), v.to_vec()));
         }
         Ok(true)
     })?;
@@ -120,7 +137,13 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
         }
         for chunk in ids.chunks(4096) {
             let mut batch = Batch::new();
-            for id in chunk {
+            for (id, value) in chunk {
+                if super::chunked::is_chunked(value) {
+                    // A chunk list is copied as it is; its chunks are
+                    // objects of their own.
+                    super::chunked::restage_list(store, &mut batch, id, value)?;
+                    continue;
+                }
                 let canonical = store
                     .get_encoded(id)?
                     .ok_or(StoreError::Missing { id: *id })?;

@@ -6,7 +6,9 @@
 //! The layout is specified in `spec/store.md`.
 
 pub mod backup;
+mod chunked;
 pub mod engines;
+pub use chunked::BlobReader;
 pub use engines::EngineKind;
 pub mod fsck;
 pub mod gc;
@@ -37,6 +39,7 @@ pub use plumb_core::engine::{Engine, EngineError, Integrity};
 
 pub use sink::StoreSink;
 
+use plumb_core::chunks::MAX_OBJECT_SIZE;
 use plumb_core::engine::memory::MemoryEngine;
 
 /// How long a reader waits for a writer that is recovering the database
@@ -118,6 +121,16 @@ pub enum StoreError {
         /// The decoder's complaint.
         source: DecodeError,
     },
+    /// An object is too large to read whole into memory.
+    #[error("object {id} is {size} bytes, over the limit of {limit} bytes for reading it whole")]
+    TooLarge {
+        /// Its id.
+        id: ObjectId,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// An index entry is damaged.
     #[error("index entry {table}/{key} is corrupt: {reason}")]
     CorruptIndex {
@@ -193,12 +206,21 @@ pub struct Store {
     /// For a store opened to record ([`Store::open_recording`]): how it
     /// takes the writer turn for each commit.
     recording: Option<Recording>,
+    /// The largest object, in bytes of content, ingest accepts and a read
+    /// loads whole (`max-object-size` in the format file).
+    max_object: u64,
 }
 
 /// How a store opened to record takes the writer turn for each commit.
 struct Recording {
     wait: Wait,
     waiting: Box<dyn Fn(&Holder) + Send + Sync>,
+}
+
+/// What a store's format file says.
+struct Format {
+    engine: &'static EngineKind,
+    max_object: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -225,6 +247,7 @@ impl Store {
             journal: journal::Journal::default(),
             turn: None,
             recording: None,
+            max_object: MAX_OBJECT_SIZE,
         }
     }
 
@@ -256,6 +279,7 @@ impl Store {
             journal: journal::Journal::default(),
             turn: Some(turn),
             recording: None,
+            max_object: MAX_OBJECT_SIZE,
         };
         store.start_journal()?;
         fs::rename(&tmp, &format).map_err(io_err(&format))?;
@@ -280,7 +304,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let kind = Self::read_format(dir)?;
         let turn = Self::take_turn(dir, wait, waiting)?;
-        let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+        let mut store = Self::open_kind(dir, &kind, Mode::ReadWrite)?;
         store.turn = Some(turn);
         Ok(store)
     }
@@ -295,7 +319,7 @@ impl Store {
         let kind = Self::read_format(dir)?;
         let started = std::time::Instant::now();
         loop {
-            match Self::open_kind(dir, kind, Mode::ReadOnly) {
+            match Self::open_kind(dir, &kind, Mode::ReadOnly) {
                 Err(StoreError::Engine(EngineError::NeedsRecovery)) => {}
                 other => return other,
             }
@@ -307,7 +331,7 @@ impl Store {
             // forever).
             match Self::take_turn(dir, Wait::No, &|_| {}) {
                 Ok(turn) => {
-                    let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+                    let mut store = Self::open_kind(dir, &kind, Mode::ReadWrite)?;
                     store.turn = Some(turn);
                     return Ok(store);
                 }
@@ -333,8 +357,7 @@ impl Store {
         wait: Wait,
         waiting: Box<dyn Fn(&Holder) + Send + Sync>,
     ) -> Result<Self, StoreError> {
-        let kind = Self::read_format(dir)?;
-        if !kind.shared {
+        if !Self::read_format(dir)?.engine.shared {
             // One process at a time: hold the turn all along.
             return Self::open_writer(dir, wait, &*waiting);
         }
@@ -356,7 +379,7 @@ impl Store {
             Err(StoreError::Locked { holder, .. }) => return Ok(EngineCheck::Skipped { holder }),
             Err(e) => return Err(e),
         };
-        let mut store = Self::open_kind(dir, kind, Mode::ReadWrite)?;
+        let mut store = Self::open_kind(dir, &kind, Mode::ReadWrite)?;
         let result = store.engine.check_integrity()?;
         drop(store);
         drop(turn);
@@ -378,7 +401,12 @@ impl Store {
         })
     }
 
-    fn read_format(dir: &Path) -> Result<&'static EngineKind, StoreError> {
+    /// The engine the store in `dir` is kept on, as its format file says.
+    pub(crate) fn engine_kind(dir: &Path) -> Result<&'static EngineKind, StoreError> {
+        Ok(Self::read_format(dir)?.engine)
+    }
+
+    fn read_format(dir: &Path) -> Result<Format, StoreError> {
         let format = dir.join(FORMAT_FILE);
         let text = match fs::read_to_string(&format) {
             Ok(t) => t,
@@ -400,8 +428,8 @@ impl Store {
         })
     }
 
-    fn open_kind(dir: &Path, kind: &EngineKind, mode: Mode) -> Result<Self, StoreError> {
-        let engine = Self::open_engine(dir, kind, mode)?;
+    fn open_kind(dir: &Path, format: &Format, mode: Mode) -> Result<Self, StoreError> {
+        let engine = Self::open_engine(dir, format.engine, mode)?;
         let packs = packs::Packs::open(dir.join(PACKS_DIR), mode == Mode::ReadOnly)?;
         Ok(Self {
             engine,
@@ -410,6 +438,7 @@ impl Store {
             journal: journal::Journal::default(),
             turn: None,
             recording: None,
+            max_object: format.max_object,
         })
     }
 
@@ -464,6 +493,13 @@ impl Store {
         Ok(self.engine.compact()?)
     }
 
+    /// The largest object, in bytes of content, an ingest accepts and a
+    /// read loads whole: the format file's `max-object-size`, by default
+    /// [`MAX_OBJECT_SIZE`] (4 GiB).
+    pub fn max_object_size(&self) -> u64 {
+        self.max_object
+    }
+
     /// Whether the object is present (not verified).
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
         Ok(self.engine.contains(Table::Objects, id.as_bytes())?)
@@ -473,7 +509,10 @@ impl Store {
     /// which this is `false` stores it (again), so that writing the same
     /// content replaces a corrupt copy. Reads and verifies a present one.
     pub fn contains_intact(&self, id: &ObjectId) -> Result<bool, StoreError> {
-        match self.get_encoded(id) {
+        // A large blob's chunk list is trusted once it decodes: its chunks
+        // are objects of their own, each verified as the sink stores it,
+        // and reading the blob whole here would defeat chunking.
+        match self.get_stored(id) {
             Ok(found) => Ok(found.is_some()),
             Err(StoreError::Corrupt { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -481,11 +520,23 @@ impl Store {
     }
 
     /// The verified canonical bytes of an object, or `None` when absent.
+    /// A large blob kept in chunks is read whole (up to
+    /// [`max_whole`](Self::max_whole) bytes); read it with
+    /// [`blob_reader`](Self::blob_reader) to keep memory bounded.
     pub fn get_encoded(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get_stored(id)? {
+            None => Ok(None),
+            Some(chunked::Stored::Whole(bytes)) => Ok(Some(bytes)),
+            Some(chunked::Stored::Chunked(list)) => self.assemble(id, &list).map(Some),
+        }
+    }
+
+    /// What an object's record holds, or `None` when absent.
+    fn get_stored(&self, id: &ObjectId) -> Result<Option<chunked::Stored>, StoreError> {
         let Some(stored) = self.engine.get(Table::Objects, id.as_bytes())? else {
             return Ok(None);
         };
-        match self.unpack(id, &stored) {
+        match self.read_stored(id, &stored) {
             Err(StoreError::Corrupt { .. }) if self.packs.is_some() => {
                 // `gc` in another process may have moved the object to a
                 // new pack and deleted the old one since the pointer was
@@ -497,28 +548,38 @@ impl Store {
                 if let Some(packs) = &self.packs {
                     packs.forget_files();
                 }
-                self.unpack(id, &stored).map(Some)
+                self.read_stored(id, &stored).map(Some)
             }
             other => other.map(Some),
         }
     }
 
-    /// The verified canonical bytes of an object from its objects-table
-    /// value: inline packed bytes, or a pointer into a pack.
-    fn unpack(&self, id: &ObjectId, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if stored.first() == Some(&packs::POINTER) {
-            let loc = packs::Location::decode(stored).ok_or_else(|| StoreError::Corrupt {
-                id: *id,
-                reason: "malformed pack pointer".into(),
-            })?;
+    /// What an objects-table value holds: inline packed bytes, or a
+    /// pointer into a pack; the canonical bytes verified, or a chunk list.
+    fn read_stored(&self, id: &ObjectId, stored: &[u8]) -> Result<chunked::Stored, StoreError> {
+        let packed;
+        let record = if let Some(loc) = packs::Location::decode(stored) {
             let packs = self.packs.as_ref().ok_or_else(|| StoreError::Corrupt {
                 id: *id,
                 reason: "points into a pack, but this store has none".into(),
             })?;
-            let packed = packs.read(id, loc)?;
-            return packing::unpack(id, &packed);
+            packed = packs.read(id, loc)?;
+            &packed[..]
+        } else if matches!(
+            stored.first(),
+            Some(&packs::POINTER | &packs::CHUNKED_POINTER)
+        ) {
+            return Err(StoreError::Corrupt {
+                id: *id,
+                reason: "malformed pack pointer".into(),
+            });
+        } else {
+            stored
+        };
+        if record.first() == Some(&chunked::CHUNKED) {
+            return chunked::unpack_list(id, record).map(chunked::Stored::Chunked);
         }
-        packing::unpack(id, stored)
+        packing::unpack(id, record).map(chunked::Stored::Whole)
     }
 
     /// Where an object's bytes lie: its pack file, offset and length, when
@@ -547,6 +608,9 @@ impl Store {
         let Some(stored) = self.engine.get(Table::Objects, oid.as_bytes())? else {
             return Ok(None);
         };
+        if chunked::is_chunked(&stored) {
+            return Ok(self.chunk_list(id)?.map(|l| l.size()));
+        }
         let len = if stored.first() == Some(&packs::POINTER) {
             let (loc, packs) = match (packs::Location::decode(&stored), self.packs.as_ref()) {
                 (Some(loc), Some(packs)) => (loc, packs),
@@ -683,17 +747,29 @@ impl Store {
     }
 }
 
-fn parse_format(text: &str) -> Result<&'static EngineKind, String> {
+fn parse_format(text: &str) -> Result<Format, String> {
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT_LINE) {
         return Err(format!(
             "not a store format this plumb understands (expected first line {FORMAT_LINE:?})"
         ));
     }
+    let mut engine = None;
+    let mut max_object = MAX_OBJECT_SIZE;
     for line in lines {
         if let Some(value) = line.strip_prefix("engine = ") {
-            return EngineKind::named(value.trim()).map_err(|e| e.to_string());
+            engine.get_or_insert(EngineKind::named(value.trim()).map_err(|e| e.to_string())?);
+        } else if let Some(value) = line.strip_prefix("max-object-size = ") {
+            max_object = value.trim().parse().map_err(|_| {
+                format!(
+                    "max-object-size must be a number of bytes, not {:?}",
+                    value.trim()
+                )
+            })?;
         }
     }
-    Err("format file names no engine".into())
+    Ok(Format {
+        engine: engine.ok_or("format file names no engine")?,
+        max_object,
+    })
 }

@@ -58,12 +58,21 @@ pub struct Scanned {
 
 /// The objects-table value that points into a pack.
 pub const POINTER: u8 = 0x02;
+/// The objects-table value that points at a large blob's chunk list in a
+/// pack (the same layout as [`POINTER`]; see `spec/store.md`).
+pub const CHUNKED_POINTER: u8 = 0x04;
 
 impl Location {
     /// The objects-table value: `0x02 ‖ pack (u32 BE) ‖ offset (u64 BE) ‖ len (u32 BE)`.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_as(POINTER)
+    }
+
+    /// The objects-table value with the pointer flag `flag` ([`POINTER`]
+    /// or [`CHUNKED_POINTER`]).
+    pub fn encode_as(&self, flag: u8) -> Vec<u8> {
         let mut v = Vec::with_capacity(17);
-        v.push(POINTER);
+        v.push(flag);
         v.extend_from_slice(&self.pack.to_be_bytes());
         v.extend_from_slice(&self.offset.to_be_bytes());
         v.extend_from_slice(&self.len.to_be_bytes());
@@ -75,9 +84,10 @@ impl Location {
         RECORD_HEADER + u64::from(self.len)
     }
 
-    /// Parses an objects-table value that starts with [`POINTER`].
+    /// Parses an objects-table value that starts with [`POINTER`] or
+    /// [`CHUNKED_POINTER`].
     pub fn decode(v: &[u8]) -> Option<Self> {
-        if v.len() != 17 || v[0] != POINTER {
+        if v.len() != 17 || !matches!(v[0], POINTER | CHUNKED_POINTER) {
             return None;
         }
         Some(Self {

@@ -17,7 +17,8 @@ use plumb_core::{ObjectId, SnapshotId};
 use super::index::{LogEntry, encode_entry, keyed, time_key, unkeyed};
 use super::journal::{self, Found};
 use super::lock::{Holder, Wait};
-use super::packs::{Location, Packs, pack_name};
+use super::chunked;
+use super::packs::{CHUNKED_POINTER, Location, POINTER, Packs, pack_name};
 use super::{EngineKind, Mode, PACKS_DIR, Store, StoreError, packing};
 
 /// A row of the new index: table, key, value.
@@ -50,7 +51,9 @@ pub struct RepairReport {
 /// What the packs hold.
 #[derive(Default)]
 struct Salvage {
-    objects: HashMap<ObjectId, Location>,
+    /// Each object's first intact record, and the pointer flag it takes
+    /// (a large blob's chunk list is pointed at as one).
+    objects: HashMap<ObjectId, (Location, u8)>,
     journal: Vec<Found>,
     /// Corrupt records: pack, offset, the id they claim.
     corrupt: Vec<(u32, u64, ObjectId)>,
@@ -62,6 +65,17 @@ fn salvage(packs: &Packs, report: &mut RepairReport) -> Result<Salvage, StoreErr
     for number in packs.list()? {
         report.packs += 1;
         let scanned = packs.scan(number, |id, loc, packed| {
+            if packed.first() == Some(&chunked::CHUNKED) {
+                // A chunk list: its chunks are objects of their own, each
+                // verified; the list itself decodes or is corrupt.
+                match chunked::unpack_list(&id, &packed) {
+                    Ok(_) => {
+                        out.objects.entry(id).or_insert((loc, CHUNKED_POINTER));
+                    }
+                    Err(_) => out.corrupt.push((number, loc.offset, id)),
+                }
+                return Ok(());
+            }
             match packing::unpack(&id, &packed) {
                 Ok(canonical) if canonical.first() == Some(&TAG) => {
                     match Entry::decode(&canonical) {
@@ -74,7 +88,7 @@ fn salvage(packs: &Packs, report: &mut RepairReport) -> Result<Salvage, StoreErr
                     }
                 }
                 Ok(_) => {
-                    out.objects.entry(id).or_insert(loc);
+                    out.objects.entry(id).or_insert((loc, POINTER));
                 }
                 Err(_) => out.corrupt.push((number, loc.offset, id)),
             }
@@ -148,7 +162,7 @@ fn commit_in_batches(
 /// its snapshot; `None` when the snapshot is not in the packs.
 fn derived(
     packs: &Packs,
-    objects: &HashMap<ObjectId, Location>,
+    objects: &HashMap<ObjectId, (Location, u8)>,
     key: &[u8],
     value: &[u8],
 ) -> Option<[Row; 3]> {
@@ -156,7 +170,7 @@ fn derived(
     let seq = u64::from_be_bytes(seq.try_into().ok()?);
     let id = SnapshotId::new(ObjectId::from_bytes(value.try_into().ok()?));
     let oid = id.object_id();
-    let loc = *objects.get(&oid)?;
+    let (loc, _) = *objects.get(&oid)?;
     let canonical = packing::unpack(&oid, &packs.read(&oid, loc).ok()?).ok()?;
     let snapshot = plumb_core::decode_snapshot(&canonical).ok()?;
     let name = std::str::from_utf8(name).ok()?;
@@ -197,7 +211,7 @@ fn write_index(
         engine.as_ref(),
         objects
             .into_iter()
-            .map(|(id, loc)| (Table::Objects, id.as_bytes().to_vec(), loc.encode())),
+            .map(|(id, (loc, flag))| (Table::Objects, id.as_bytes().to_vec(), loc.encode_as(*flag))),
     )?;
 
     let replayed = journal::replay(salvage.journal.iter().cloned());
@@ -298,7 +312,8 @@ pub fn rebuild(
     wait: Wait,
     waiting: &dyn Fn(&Holder),
 ) -> Result<(Store, RepairReport), StoreError> {
-    let kind = Store::read_format(dir)?;
+    let format = Store::read_format(dir)?;
+    let kind = format.engine;
     let turn = Store::take_turn(dir, wait, waiting)?;
     let mut report = RepairReport::default();
     let packs = Packs::open(dir.join(PACKS_DIR), true)?;
@@ -307,7 +322,7 @@ pub fn rebuild(
     remove_any(&tmp)?;
     write_index(kind, &tmp, &packs, &salvage, &mut report)?;
     report.kept = swap_in(dir, kind.file, &tmp)?;
-    let mut store = Store::open_kind(dir, kind, Mode::ReadWrite)?;
+    let mut store = Store::open_kind(dir, &format, Mode::ReadWrite)?;
     store.turn = Some(turn);
     Ok((store, report))
 }

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use plumb_core::source::{IngestSink, NamedRef, SinkError};
+use plumb_core::chunks::CHUNK_SIZE;
+use plumb_core::source::{IngestSink, NamedRef, SinkError, StreamError, read_exactly};
 use plumb_core::{Blob, BlobId, Encoded, Kind, ObjectId, Snapshot, SnapshotId, Tree, TreeId};
 
 use super::index::{
@@ -130,6 +131,23 @@ impl<'a> StoreSink<'a> {
         id: ObjectId,
         encode: impl FnOnce() -> Vec<u8>,
     ) -> Result<(), SinkError> {
+        self.put_staged(id, |store, batch| store.stage_object(batch, &id, &encode()))
+    }
+
+    /// Stores a blob of at most [`CHUNK_SIZE`] bytes, kept whole.
+    fn put_whole_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
+        let id = Blob::id_of(data);
+        self.put_canonical(id.object_id(), || Blob::encoding_of(data))?;
+        Ok(id)
+    }
+
+    /// Stores the object `id` as `stage` adds it to a batch, unless it is
+    /// stored already.
+    fn put_staged(
+        &self,
+        id: ObjectId,
+        stage: impl FnOnce(&Store, &mut Batch) -> Result<(), StoreError>,
+    ) -> Result<(), SinkError> {
         // A stored copy is verified before it is trusted: content written
         // again replaces a corrupt one.
         if lock(&self.state).ids.contains(&id)
@@ -139,9 +157,7 @@ impl<'a> StoreSink<'a> {
         }
         // Pack (compress) outside the lock: this is where the CPU goes.
         let mut one = Batch::new();
-        self.store
-            .stage_object(&mut one, &id, &encode())
-            .map_err(sink_error)?;
+        stage(self.store, &mut one).map_err(sink_error)?;
         let mut state = lock(&self.state);
         if state.ids.insert(id) {
             state.stage(one);
@@ -238,9 +254,40 @@ impl<'a> StoreSink<'a> {
 
 impl IngestSink for StoreSink<'_> {
     fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError> {
-        let id = Blob::id_of(data);
-        self.put_canonical(id.object_id(), || Blob::encoding_of(data))?;
+        StreamError::check_size(data.len() as u64, self.max_object_size())
+            .map_err(|e| sink_error(StoreError::Invalid(e.to_string())))?;
+        if data.len() as u64 > CHUNK_SIZE {
+            return self
+                .put_blob_stream(data.len() as u64, &mut &data[..])
+                .map_err(|e| match e {
+                    StreamError::Sink(e) => e,
+                    other => sink_error(StoreError::Invalid(other.to_string())),
+                });
+        }
+        self.put_whole_blob(data)
+    }
+
+    fn put_blob_stream(
+        &self,
+        size: u64,
+        content: &mut dyn std::io::Read,
+    ) -> Result<BlobId, StreamError> {
+        StreamError::check_size(size, self.max_object_size())?;
+        if size <= CHUNK_SIZE {
+            let mut buf = Vec::new();
+            read_exactly(content, size, &mut buf)?;
+            return Ok(self.put_whole_blob(&buf)?);
+        }
+        let (id, list) =
+            super::chunked::write_chunks(size, content, |piece| Ok(self.put_whole_blob(piece)?))?;
+        self.put_staged(id.object_id(), |store, batch| {
+            store.stage_chunk_list(batch, &id.object_id(), &list)
+        })?;
         Ok(id)
+    }
+
+    fn max_object_size(&self) -> u64 {
+        self.store.max_object_size()
     }
 
     fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError> {

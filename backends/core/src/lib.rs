@@ -29,6 +29,7 @@
 
 pub mod attributes;
 pub mod attrs;
+pub mod chunks;
 mod codec;
 pub mod engine;
 mod id;

@@ -5,6 +5,7 @@
 //! provides. Sources know nothing about targets, queries, or how the store
 //! keeps its bytes.
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use crate::id::{BlobId, ObjectId, SnapshotId, TreeId};
@@ -17,6 +18,67 @@ use crate::object::{Encoded, Kind, Snapshot, SnapshotError, Tree};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SinkError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Why a blob handed over as a stream ([`IngestSink::put_blob_stream`])
+/// was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The store underneath failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Reading the content failed.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// The object is larger than the sink accepts
+    /// ([`IngestSink::max_object_size`]); nothing of it was read.
+    #[error("an object of {size} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The content was not as long as announced (a file changed while it
+    /// was read, or a reader broke its word).
+    #[error("content announced as {size} bytes {}", if *read > *size { "ran longer".to_string() } else { format!("ended after {read}") })]
+    Length {
+        /// The size announced.
+        size: u64,
+        /// How many bytes were read (at most one past the size).
+        read: u64,
+    },
+}
+
+impl StreamError {
+    /// [`TooLarge`](Self::TooLarge) when `size` is over `limit`.
+    pub fn check_size(size: u64, limit: u64) -> Result<(), StreamError> {
+        if size > limit {
+            Err(StreamError::TooLarge { size, limit })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Reads exactly `size` bytes of `content` into `buf` (cleared first), and
+/// checks that nothing follows them.
+pub fn read_exactly(
+    content: &mut dyn Read,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), StreamError> {
+    buf.clear();
+    buf.try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+        .map_err(|e| StreamError::Read(std::io::Error::other(e)))?;
+    let read = content
+        .take(size.saturating_add(1))
+        .read_to_end(buf)
+        .map_err(StreamError::Read)? as u64;
+    if read != size {
+        return Err(StreamError::Length { size, read });
+    }
+    Ok(())
+}
 
 /// Where a source writes objects, caches and snapshots.
 ///
@@ -41,11 +103,38 @@ pub struct SinkError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 ///   make them durable at least every second and when the ingest ends: a
 ///   crash may lose the last second's snapshots, never part of one, and
 ///   never an earlier one without the later ones.
+/// - **Size.** No object is larger than
+///   [`max_object_size`](Self::max_object_size): a source checks an
+///   object's size before it reads or inflates it, and refuses one over
+///   the limit with an error naming it, so a decompression bomb is stopped
+///   by the limit, not by the machine's memory. A large file's content is
+///   best handed over as a stream ([`put_blob_stream`](Self::put_blob_stream)),
+///   which a store keeps in bounded memory whatever its size.
 /// - Errors are permanent for this ingest; the source stops and returns
 ///   them. Everything committed before stays.
 pub trait IngestSink: Sync {
     /// Stores a blob holding `data`; returns its id.
     fn put_blob(&self, data: &[u8]) -> Result<BlobId, SinkError>;
+    /// Stores a blob whose `size` bytes of content `content` yields, and
+    /// nothing after them; returns its id. A store reads the content piece
+    /// by piece ([`chunks`](crate::chunks)): memory stays bounded whatever
+    /// the size. A size over [`max_object_size`](Self::max_object_size) is
+    /// refused before anything is read; content that is shorter or longer
+    /// than announced is an error, and nothing is stored under any id.
+    ///
+    /// The default reads the content whole and calls
+    /// [`put_blob`](Self::put_blob).
+    fn put_blob_stream(&self, size: u64, content: &mut dyn Read) -> Result<BlobId, StreamError> {
+        StreamError::check_size(size, self.max_object_size())?;
+        let mut buf = Vec::new();
+        read_exactly(content, size, &mut buf)?;
+        Ok(self.put_blob(&buf)?)
+    }
+    /// The largest object, in bytes of content, this sink accepts: by
+    /// default [`MAX_OBJECT_SIZE`](crate::chunks::MAX_OBJECT_SIZE).
+    fn max_object_size(&self) -> u64 {
+        crate::chunks::MAX_OBJECT_SIZE
+    }
     /// Stores a tree; returns its id.
     fn put_tree(&self, tree: &Tree) -> Result<TreeId, SinkError>;
     /// Stores a blob or tree already encoded and hashed (see [`Encoded`]),

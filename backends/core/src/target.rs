@@ -274,9 +274,26 @@ pub struct Leftover {
 
 /// Where a target gets file content from: the store, behind the reconciler.
 /// Safe to call from many threads at once.
+///
+/// # Contract
+///
+/// [`get`](Self::get) hands over verified bytes whole. [`open`](Self::open)
+/// hands them over as a reader, in bounded memory whatever the size, and
+/// verifies as it goes: a reader that reaches end-of-file has yielded
+/// exactly the blob's bytes, and one that fails (with
+/// [`std::io::ErrorKind::InvalidData`] for damage) may have yielded part of
+/// them, or bytes that are not the blob's. A target writing from a reader
+/// therefore writes aside and puts nothing in place unless the reader
+/// reached its end without error and yielded the size the change names.
 pub trait Content: Sync {
     /// The bytes of `blob`, verified.
     fn get(&self, blob: &BlobId) -> Result<Vec<u8>, TargetError>;
+
+    /// The bytes of `blob` as a reader, verified as read (see the
+    /// contract). The default reads them whole with [`get`](Self::get).
+    fn open(&self, blob: &BlobId) -> Result<Box<dyn std::io::Read + '_>, TargetError> {
+        Ok(Box::new(std::io::Cursor::new(self.get(blob)?)))
+    }
 }
 
 /// Why a target could not observe or change something.

@@ -1,5 +1,6 @@
 //! plumb-core's integration tests, as one binary.
 
+mod chunk_vectors;
 mod journal_vectors;
 mod memory_engine;
 mod roundtrip;

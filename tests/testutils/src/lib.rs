@@ -21,4 +21,5 @@ pub mod fs;
 pub mod git;
 pub mod hg;
 pub mod net;
+pub mod rss;
 pub mod tree;

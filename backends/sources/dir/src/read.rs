@@ -11,7 +11,8 @@ use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use plumb_core::source::{IngestSink, SourceError};
+use plumb_core::chunks::CHUNK_SIZE;
+use plumb_core::source::{IngestSink, SourceError, StreamError};
 use plumb_core::{Attrs, BlobId, EntryValue, ObjectId};
 use rayon::prelude::*;
 
@@ -120,6 +121,20 @@ fn errno(path: PathBuf) -> impl FnOnce(rustix::io::Errno) -> SourceError {
     }
 }
 
+/// A large file that could not be stored: the store's failure as it is,
+/// anything else as a failure at `path`.
+fn stream_error(path: PathBuf, e: StreamError) -> SourceError {
+    match e {
+        StreamError::Sink(e) => SourceError::Sink(e),
+        StreamError::Read(source) => SourceError::Io { path, source },
+        StreamError::Length { .. } => changed(path, "changed size"),
+        e @ StreamError::TooLarge { .. } => SourceError::Io {
+            path,
+            source: std::io::Error::other(e),
+        },
+    }
+}
+
 fn changed(path: PathBuf, what: &str) -> SourceError {
     SourceError::Io {
         path,
@@ -219,8 +234,16 @@ fn one(
     if !meta.is_file() {
         return Err(changed(path(), "changed kind"));
     }
-    let n = read_into(&f, meta.size, buf).map_err(|e| io_error(path())(e))?;
-    let id = sink.put_blob(buf)?;
+    let (id, n) = if meta.size > CHUNK_SIZE {
+        // A large file is read, hashed and stored a chunk at a time.
+        let id = sink
+            .put_blob_stream(meta.size, &mut &f)
+            .map_err(|e| stream_error(path(), e))?;
+        (id, meta.size)
+    } else {
+        let n = read_into(&f, meta.size, buf).map_err(|e| io_error(path())(e))?;
+        (sink.put_blob(buf)?, n)
+    };
     // The execute bit and the cache entry describe what was read: the
     // opened file, which may differ from the one stat'ed above.
     let value = if meta.is_executable() {

@@ -4,6 +4,7 @@ use gix::hashtable::HashMap;
 
 use gix::ObjectId;
 use gix::objs::Kind as GitKind;
+use plumb_core::chunks::CHUNK_SIZE;
 use plumb_core::source::{IngestSink, SinkError};
 use plumb_core::{
     BlobId, EntryValue, Name, ObjectId as PlumbId, Tree, TreeEntry, TreeId, is_reserved_name,
@@ -131,11 +132,22 @@ impl<'a> Converter<'a> {
         if let Some(v) = self.lookup(BLOB_KEY, &id)? {
             return Ok(BlobId::new(PlumbId::from_bytes(v)));
         }
-        let obj = self.read(id, GitKind::Blob)?;
-        let blob = writer.put_blob(&obj.data)?;
+        // Sized (and refused past the limit) before anything is inflated.
+        let size = crate::large::checked_size(self.repo, self.sink, id)?;
+        let streamed = if size > CHUNK_SIZE {
+            crate::large::stream_loose(self.repo, self.sink, id, size)?
+        } else {
+            None
+        };
+        let blob = match streamed {
+            Some(blob) => blob,
+            None => {
+                let obj = self.read(id, GitKind::Blob)?;
+                writer.put_blob(&obj.data)?
+            }
+        };
         self.files_read += 1;
-        self.bytes_read += obj.data.len() as u64;
-        drop(obj);
+        self.bytes_read += size;
         self.remember(BLOB_KEY, id, *blob.as_bytes());
         Ok(blob)
     }

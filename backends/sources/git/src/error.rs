@@ -32,6 +32,19 @@ pub enum GitError {
         /// The reader's explanation.
         reason: String,
     },
+    /// An object is larger than the store accepts; refused from its
+    /// header, before it is inflated.
+    #[error(
+        "blob {id} is {size} bytes, over the limit of {limit} bytes (max-object-size in the store's plumb-store file)"
+    )]
+    TooLarge {
+        /// Its id, in hex.
+        id: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// An object is of another kind than the history says.
     #[error("object {id} is a {actual}, expected a {expected}")]
     WrongKind {

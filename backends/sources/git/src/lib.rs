@@ -209,6 +209,7 @@
 pub mod commit;
 mod convert;
 mod error;
+mod large;
 mod refs;
 mod remote;
 mod snapshot;

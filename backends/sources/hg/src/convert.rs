@@ -224,7 +224,9 @@ impl<'a> Converter<'a> {
             self.files.insert(*node, rec.clone());
             return Ok(rec);
         }
-        let text = self.repo.file_text(path, node)?;
+        let text = self
+            .repo
+            .file_text(path, node, self.sink.max_object_size())?;
         self.files_read += 1;
         self.bytes_read += text.len() as u64;
         let (meta, content) = split_file_text(&text);

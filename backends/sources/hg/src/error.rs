@@ -46,6 +46,21 @@ pub enum HgError {
     /// The repository has no changesets (on the branch asked for).
     #[error("no changesets{0}")]
     Empty(String),
+    /// A file revision is larger than the store accepts; refused from the
+    /// revlog's index, before its text is rebuilt.
+    #[error(
+        "file {path:?} revision {node} is {size} bytes, over the limit of {limit} bytes (max-object-size in the store's plumb-store file)"
+    )]
+    TooLarge {
+        /// The file's path, lossily as text.
+        path: String,
+        /// The file revision's node, in hex.
+        node: String,
+        /// Its full text's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A path in a manifest that plumb cannot store.
     #[error("file {path:?} cannot be stored: {reason}")]
     BadPath {

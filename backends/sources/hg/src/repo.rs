@@ -201,8 +201,10 @@ impl Repo {
         Ok(log)
     }
 
-    /// The raw text (metadata included) of revision `node` of `path`.
-    pub fn file_text(&self, path: &[u8], node: &[u8; 20]) -> Result<Vec<u8>, HgError> {
+    /// The raw text (metadata included) of revision `node` of `path`,
+    /// refused before it is rebuilt when the index says it is over `limit`
+    /// bytes.
+    pub fn file_text(&self, path: &[u8], node: &[u8; 20], limit: u64) -> Result<Vec<u8>, HgError> {
         let log = self.filelog(path)?;
         let rev = log.rev(node).ok_or_else(|| {
             HgError::Corrupt(format!(
@@ -212,6 +214,15 @@ impl Repo {
                 log.path().display()
             ))
         })?;
+        let size = log.entry(rev).map_or(0, |e| u64::from(e.raw_len));
+        if size > limit {
+            return Err(HgError::TooLarge {
+                path: String::from_utf8_lossy(path).into_owned(),
+                node: crate::revlog::hex(node),
+                size,
+                limit,
+            });
+        }
         Ok(log.text(rev)?)
     }
 
@@ -263,7 +274,7 @@ impl Repo {
             if !seen_nodes.insert(node) {
                 continue;
             }
-            let text = self.file_text(b".hgtags", &node)?;
+            let text = self.file_text(b".hgtags", &node, plumb_core::chunks::MAX_OBJECT_SIZE)?;
             let (_, content) = crate::changeset::split_file_text(&text);
             for (name, node) in parse_node_names(content) {
                 tags.insert(name, node);

@@ -3,7 +3,7 @@
 //! directories, one more file-system sync).
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
@@ -183,28 +183,31 @@ fn stage(
         } => {
             let (dir, dev) = walker.parent(path).map_err(|d| d.into_error(path))?;
             let old = refuse_dir(dir, path)?;
-            let bytes = content
-                .get(blob)
+            let mut bytes = content
+                .open(blob)
                 .map_err(|source| path_error(path, DirError::Content { source }))?;
-            if bytes.len() as u64 != *size {
-                return Err(path_error(
-                    path,
-                    DirError::WrongSize {
-                        actual: bytes.len() as u64,
-                        expected: *size,
-                    },
-                ));
-            }
             let (tmp, fd) = create_temp(path, |tmp| create_private(dir, tmp))?;
             let attrs = file_attrs(attrs, *executable, old);
-            let written = write_temp(fd, &bytes, &attrs, dev != root_dev);
-            match written {
-                Ok(()) => Ok(Some(tmp)),
-                Err(e) => {
-                    let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
-                    Err(errno_error(path, e))
-                }
-            }
+            let written = write_temp(fd, &mut *bytes, &attrs, dev != root_dev);
+            let failed = match written {
+                Ok(n) if n == *size => return Ok(Some(tmp)),
+                Ok(actual) => path_error(
+                    path,
+                    DirError::WrongSize {
+                        actual,
+                        expected: *size,
+                    },
+                ),
+                Err(Written::Content(e)) => path_error(
+                    path,
+                    DirError::Content {
+                        source: TargetError::Content(Box::new(e)),
+                    },
+                ),
+                Err(Written::File(e)) => errno_error(path, e),
+            };
+            let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
+            Err(failed)
         }
         Change::Symlink { path, target } => {
             if target.is_empty() {
@@ -310,21 +313,46 @@ fn create_temp<T>(
 /// Sets the temporary file's attributes and writes its content; syncs it
 /// if `sync` (it is on another file system than the root). The file was
 /// created 0600, so it is never readable by more than its final mode lets.
+/// Why a temporary file was not written.
+#[derive(Debug)]
+enum Written {
+    /// Reading the content failed (the store found it damaged).
+    Content(std::io::Error),
+    /// Writing the file failed.
+    File(Errno),
+}
+
+/// Writes what `bytes` yields into the new file `fd`, a piece at a time
+/// (memory stays bounded whatever the size); returns how many bytes.
 fn write_temp(
     fd: OwnedFd,
-    bytes: &[u8],
+    bytes: &mut dyn Read,
     attrs: &ResolvedAttrs,
     sync: bool,
-) -> rustix::io::Result<()> {
-    set_attrs(fd.as_fd(), attrs)?;
+) -> Result<u64, Written> {
+    set_attrs(fd.as_fd(), attrs).map_err(Written::File)?;
     let mut f = File::from(fd);
-    let io = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::IO);
-    f.write_all(bytes).map_err(io)?;
+    let io = |e: std::io::Error| Written::File(Errno::from_io_error(&e).unwrap_or(Errno::IO));
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match bytes.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Written::Content(e)),
+        };
+        f.write_all(&buf[..n]).map_err(io)?;
+        total += n as u64;
+    }
     if sync {
         f.sync_all().map_err(io)?;
     }
-    Ok(())
+    Ok(total)
 }
+
+/// The piece of content copied at a time into a file being written.
+const COPY_BUFFER: usize = 256 << 10;
 
 /// Gives the open file `fd` the attributes `attrs` sets: owner and group
 /// first (a change of owner clears set-user-id bits), then the mode.
@@ -511,7 +539,7 @@ mod tests {
             mode: Some(0o400),
             ..ResolvedAttrs::default()
         };
-        write_temp(fd, b"secret", &attrs, false).expect("written");
+        write_temp(fd, &mut &b"secret"[..], &attrs, false).expect("written");
         assert_eq!(mode(probe.as_fd()), 0o400);
         assert_eq!(rustix::fs::fstat(&probe).expect("fstat").st_size, 6);
     }
