@@ -7,6 +7,7 @@ mod ingest_cmd;
 mod json;
 mod maintenance;
 mod output;
+mod packaging;
 mod progress;
 mod source_cmd;
 mod target_cmd;
@@ -207,6 +208,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for every command into a directory (for packagers).
+    #[command(hide = true)]
+    Man {
+        /// Where to write plumb.1, plumb-apply.1, …
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 impl Cli {
@@ -230,7 +243,9 @@ impl Cli {
             | Command::Cat { .. }
             | Command::Gc
             | Command::Target(_)
-            | Command::Unpin { .. } => false,
+            | Command::Unpin { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
         }
     }
 
@@ -379,6 +394,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             max_count,
             json,
         } => target_cmd::runs(&open_store_read_only(&cli)?, name, *max_count, *json),
+        Command::Completions { shell } => packaging::completions(*shell),
+        Command::Man { dir } => packaging::man_pages(dir),
     }
 }
 
