@@ -14,6 +14,7 @@ mod hg;
 mod kill;
 mod kill_apply;
 mod output;
+mod packaging;
 mod reconcile_hostile;
 mod revisions;
 mod store;
