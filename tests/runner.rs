@@ -11,6 +11,7 @@ mod full_disk;
 mod git;
 mod git_remote;
 mod hg;
+mod hooks;
 mod kill;
 mod kill_apply;
 mod output;

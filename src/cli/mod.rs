@@ -158,6 +158,9 @@ enum Command {
         /// Plan as if --adopt were given to apply.
         #[arg(long)]
         adopt: bool,
+        /// Also run the target's check hook on the staged new tree (exit 1 when it fails).
+        #[arg(long)]
+        check: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -361,12 +364,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             name,
             rev,
             adopt,
+            check,
             json,
         } => target_cmd::plan(
             &open_store_read_only(&cli)?,
             name,
             rev.as_deref(),
             *adopt,
+            *check,
             *json,
         ),
         Command::Apply { name, rev, flags } => target_cmd::apply(
