@@ -14,14 +14,14 @@ use crate::Env;
 use plumb_testutils::net::free_port;
 use plumb_testutils::programs::required;
 
-/// An nginx config serving `html/` on `port`, its logs on stderr and its
+/// An nginx config serving directory `root` on `port`, its logs on stderr and its
 /// temporary files under its prefix, so it runs under any directory.
-fn nginx_conf(port: u16, broken: bool) -> Vec<u8> {
+fn nginx_conf(port: u16, root: &str, broken: bool) -> Vec<u8> {
     format!(
         "daemon off;\nerror_log stderr;\npid nginx.pid;\nevents {{}}\nhttp {{\n  access_log off;\n  \
          client_body_temp_path tmp;\n  proxy_temp_path tmp;\n  fastcgi_temp_path tmp;\n  \
          uwsgi_temp_path tmp;\n  scgi_temp_path tmp;\n  \
-         server {{ listen 127.0.0.1:{port}; location / {{ root html; }} }}\n{}}}\n",
+         server {{ listen 127.0.0.1:{port}; location / {{ root {root}; }} }}\n{}}}\n",
         if broken { "  not_a_directive on;\n" } else { "" }
     )
     .into_bytes()
@@ -90,7 +90,7 @@ fn nginx_check_refuses_a_broken_config_and_the_old_one_keeps_serving() {
     let port = free_port();
     let env = Env::new();
     env.ok(&["init"]);
-    env.write("cfg/nginx.conf", &nginx_conf(port, false));
+    env.write("cfg/nginx.conf", &nginx_conf(port, "html", false));
     env.write("cfg/html/index.html", b"one\n");
     env.ok(&["source", "add", "app", "cfg"]);
     env.ok(&["ingest"]);
@@ -124,7 +124,7 @@ fn nginx_check_refuses_a_broken_config_and_the_old_one_keeps_serving() {
 
     // A syntax error: refused before any live file changes.
     let before = std::fs::read(live.join("nginx.conf")).unwrap();
-    env.write("cfg/nginx.conf", &nginx_conf(port, true));
+    env.write("cfg/nginx.conf", &nginx_conf(port, "html", true));
     env.write("cfg/html/index.html", b"two\n");
     env.ok(&["ingest"]);
     let err = env.fails(&["apply", "web"], 1);
@@ -158,8 +158,18 @@ fn nginx_check_refuses_a_broken_config_and_the_old_one_keeps_serving() {
     let staging = env.store().join("staging");
     assert_eq!(std::fs::read_dir(&staging).map_or(0, Iterator::count), 0);
 
-    // Fixed: the check passes and the new files go live.
-    env.write("cfg/nginx.conf", &nginx_conf(port, false));
+    // Fixed: the check passes, the new files go live, nginx reloads and
+    // serves them.
+    env.ok(&[
+        "target",
+        "set",
+        "web",
+        "--after",
+        "nginx -s reload -e stderr -p {root}/ -c nginx.conf",
+    ]);
+    // The fixed config serves another directory: only a reload shows it.
+    env.write("cfg/nginx.conf", &nginx_conf(port, "html2", false));
+    env.write("cfg/html2/index.html", b"three\n");
     env.ok(&["ingest"]);
     let (code, out, _) = env.code(&["plan", "web", "--check"]);
     assert_eq!(code, 2, "{out}");
@@ -167,6 +177,66 @@ fn nginx_check_refuses_a_broken_config_and_the_old_one_keeps_serving() {
     assert_eq!(
         std::fs::read(live.join("html/index.html")).unwrap(),
         b"two\n"
+    );
+    let run = last_run(&env);
+    assert_eq!(run["hooks"][1]["hook"], "after", "{run}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(port) != "three\n" {
+        assert!(Instant::now() < deadline, "nginx still serves the old page");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn after_runs_once_something_changed_and_its_failure_fails_the_run() {
+    let env = setup("true");
+    env.ok(&[
+        "target",
+        "set",
+        "web",
+        "--after",
+        "sh -c 'tr \"\\0\" \"\\n\" < \"$PLUMB_CHANGED\"; printf %s \"$PLUMB_ROOT|$PLUMB_STAGED\"'",
+    ]);
+    env.ok(&["apply", "web"]);
+    let run = last_run(&env);
+    let hooks = run["hooks"].as_array().unwrap();
+    assert_eq!(
+        (hooks[0]["hook"].as_str(), hooks[1]["hook"].as_str()),
+        (Some("check"), Some("after"))
+    );
+    let root = env.path("live");
+    assert_eq!(
+        hooks[1]["stdout"],
+        format!("app.conf\nkeep.txt\n{}|", root.display())
+    );
+    // Nothing changed: no hook runs.
+    env.ok(&["apply", "web"]);
+    assert_eq!(last_run(&env)["hooks"], serde_json::json!([]));
+    // A failing reload: the files are live, the run failed, exit 1.
+    env.ok(&[
+        "target",
+        "set",
+        "web",
+        "--after",
+        "sh -c 'echo reload broke >&2; exit 4'",
+    ]);
+    env.write("cfg/app.conf", b"v2\n");
+    env.ok(&["ingest"]);
+    let err = env.fails(&["apply", "web"], 1);
+    assert!(err.contains("after") && err.contains("exit 4"), "{err}");
+    assert!(
+        err.contains("reload broke") && err.contains("the changes were applied"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(root.join("app.conf")).unwrap(), b"v2\n");
+    let run = last_run(&env);
+    assert_eq!(run["outcome"], "failed", "{run}");
+    assert_eq!(run["hooks"][1]["exit_code"], 4, "{run}");
+    env.ok(&["target", "set", "web", "--no-after"]);
+    let list = env.ok_json(&["target", "list", "--json"]);
+    assert_eq!(
+        list["targets"][0]["hooks"]["after"],
+        serde_json::Value::Null
     );
 }
 

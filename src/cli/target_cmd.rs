@@ -85,6 +85,9 @@ pub enum TargetCommand {
         /// Remove the check hook.
         #[arg(long, conflicts_with_all = ["check", "check_timeout"])]
         no_check: bool,
+        /// Remove the after hook.
+        #[arg(long, conflicts_with_all = ["after", "after_timeout"])]
+        no_after: bool,
     },
     /// List targets.
     List {
@@ -111,30 +114,59 @@ pub struct HookFlags {
     /// How long the check may run before its process group is killed [default: 60s].
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     check_timeout: Option<std::time::Duration>,
+    /// Run CMD after an apply that changed something (a reload, like
+    /// `systemctl reload nginx`); a non-zero exit fails the run.
+    /// Placeholders as for --check, {staged} empty.
+    #[arg(long, value_name = "CMD")]
+    after: Option<String>,
+    /// How long the after hook may run before its process group is killed [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    after_timeout: Option<std::time::Duration>,
 }
 
 impl HookFlags {
     /// `old` with the hooks these flags set.
     fn to_hooks(&self, mut old: Hooks) -> anyhow::Result<Hooks> {
-        match (&self.check, self.check_timeout, &mut old.check) {
-            (Some(cmd), timeout, _) => {
-                let hook = Hook::parse(cmd, timeout)
-                    .map_err(|e| super::UsageError(format!("--check: {e}")))?;
-                old.check = Some(hook);
-            }
-            (None, Some(timeout), Some(hook)) => {
-                hook.timeout_ms = Some(Hook::millis(timeout));
-            }
-            (None, Some(_), None) => {
-                return Err(super::UsageError(
-                    "--check-timeout needs a check (--check CMD)".into(),
-                )
-                .into());
-            }
-            (None, None, _) => {}
-        }
+        set_hook(
+            &mut old.check,
+            "check",
+            self.check.as_deref(),
+            self.check_timeout,
+        )?;
+        set_hook(
+            &mut old.after,
+            "after",
+            self.after.as_deref(),
+            self.after_timeout,
+        )?;
         Ok(old)
     }
+}
+
+/// Sets hook `which` from `--WHICH CMD` and `--WHICH-timeout DURATION`:
+/// a new command replaces the hook, a timeout alone changes the one set.
+fn set_hook(
+    slot: &mut Option<Hook>,
+    which: &str,
+    command: Option<&str>,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    match (command, timeout, slot.as_mut()) {
+        (Some(cmd), timeout, _) => {
+            let hook = Hook::parse(cmd, timeout)
+                .map_err(|e| super::UsageError(format!("--{which}: {e}")))?;
+            *slot = Some(hook);
+        }
+        (None, Some(timeout), Some(hook)) => hook.timeout_ms = Some(Hook::millis(timeout)),
+        (None, Some(_), None) => {
+            return Err(super::UsageError(format!(
+                "--{which}-timeout needs a hook to time (--{which} CMD)"
+            ))
+            .into());
+        }
+        (None, None, _) => {}
+    }
+    Ok(())
 }
 
 pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
@@ -180,6 +212,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             max_delete,
             hooks,
             no_check,
+            no_after,
         } => {
             let old = store.target(name)?;
             let mut def = old.clone();
@@ -212,6 +245,9 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             def.hooks = hooks.to_hooks(def.hooks)?;
             if *no_check {
                 def.hooks.check = None;
+            }
+            if *no_after {
+                def.hooks.after = None;
             }
             define::check(&def, &store.targets()?, store.path())?;
             if def == old {
@@ -599,7 +635,7 @@ pub fn plan(
     if let Some(failed) = checked.filter(|_| check_failed) {
         errln!(
             "plumb: error: {name}: {}",
-            ReconcileError::CheckFailed(Box::new(failed))
+            ReconcileError::HookFailed(Box::new(failed))
         );
     }
     Ok(code)

@@ -1,5 +1,6 @@
 //! Commands a target runs around an apply (`check` on the staged tree
-//! before anything changes), and how each one is run: an argv, not a
+//! before anything changes, `after` once something changed), and how each
+//! one is run: an argv, not a
 //! shell; placeholders and environment naming the run; a timeout that
 //! kills the whole process group; output captured, bounded.
 
@@ -18,19 +19,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// A target's hooks, as `target add`/`target set` record them (and the
-/// agent's config file names them: `check`, `check_timeout_ms`).
+/// agent's config file names them: `check`, `after`, each `{argv,
+/// timeout_ms}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Hooks {
     /// Run on the staged new tree before any live file changes; a failure
     /// refuses the apply.
     pub check: Option<Hook>,
+    /// Run after an apply that changed something (a reload).
+    pub after: Option<Hook>,
 }
 
 impl Hooks {
     /// Whether no hook is set.
     pub fn is_empty(&self) -> bool {
-        self.check.is_none()
+        self.check.is_none() && self.after.is_none()
     }
 }
 
@@ -186,7 +190,7 @@ impl std::fmt::Display for Exit {
 /// One hook run, as the run record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookRun {
-    /// Which hook: `check`.
+    /// Which hook: `check` or `after`.
     pub which: String,
     /// The argv run, placeholders expanded.
     pub argv: Vec<String>,
@@ -336,12 +340,41 @@ pub fn changed_file(staged: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Runs the target's `check` hook on the staged tree `plan` leads to,
-/// if the target has one and the plan changes something; the staged tree
-/// is gone when this returns. Staging happens under the store's
-/// `staging/` directory (the system's temporary one for a store without
-/// a directory), so that kept files can be hard links on the same file
-/// system as the target.
+/// Where hooks' staged trees and lists of changed paths are made: the
+/// store's `staging/` directory (the system's temporary one for a store
+/// without a directory), so that kept files can be hard links on the same
+/// file system as the target.
+fn staging_dir(store: &crate::store::Store) -> PathBuf {
+    store.path().map_or_else(
+        || std::env::temp_dir().join("plumb-staging"),
+        |p| p.join("staging"),
+    )
+}
+
+/// What every hook of an apply of `snapshot` to `def` is told, before
+/// staging.
+fn context(
+    store: &crate::store::Store,
+    def: &super::TargetDef,
+    snapshot: plumb_core::SnapshotId,
+) -> Result<HookContext, super::ReconcileError> {
+    let root = def.location.root().map(Path::to_path_buf);
+    Ok(HookContext {
+        target: def.name.clone(),
+        snapshot: snapshot.to_string(),
+        revision: store.snapshot(&snapshot)?.revision,
+        workdir: root
+            .clone()
+            .or_else(|| def.workdir.as_ref().map(PathBuf::from)),
+        root,
+        staged: None,
+        changed: None,
+    })
+}
+
+/// Runs the target's `check` hook on the staged tree `plan` leads to, if
+/// the target has one and the plan changes something; the staged tree is
+/// gone when this returns.
 pub fn check(
     store: &crate::store::Store,
     def: &super::TargetDef,
@@ -351,23 +384,30 @@ pub fn check(
     let Some(hook) = &def.hooks.check else {
         return Ok(None);
     };
-    if !plan.steps.iter().any(|s| s.action.changes()) {
+    if !plan.has_changes() {
         return Ok(None);
     }
-    let under = store.path().map_or_else(
-        || std::env::temp_dir().join("plumb-staging"),
-        |p| p.join("staging"),
-    );
-    let root = def.location.root();
-    let staged = super::staging::stage(store, plan, root, &under)?;
-    let ctx = HookContext {
-        target: def.name.clone(),
-        snapshot: snapshot.to_string(),
-        revision: store.snapshot(&snapshot)?.revision,
-        root: root.map(Path::to_path_buf),
-        staged: Some(staged.dir.clone()),
-        changed: Some(staged.changed.clone()),
-        workdir: Some(staged.dir.clone()),
-    };
+    let mut ctx = context(store, def, snapshot)?;
+    let staged = super::staging::stage(store, plan, def.location.root(), &staging_dir(store))?;
+    ctx.staged = Some(staged.dir.clone());
+    ctx.changed = Some(staged.changed.clone());
+    ctx.workdir = Some(staged.dir.clone());
     Ok(Some(run("check", hook, &ctx)?))
+}
+
+/// Runs the target's `after` hook, if it has one, once `plan` was applied
+/// (the caller knows something changed).
+pub fn after(
+    store: &crate::store::Store,
+    def: &super::TargetDef,
+    plan: &super::plan::Plan,
+    snapshot: plumb_core::SnapshotId,
+) -> Result<Option<HookRun>, super::ReconcileError> {
+    let Some(hook) = &def.hooks.after else {
+        return Ok(None);
+    };
+    let mut ctx = context(store, def, snapshot)?;
+    let listed = super::staging::list_changes(plan, &staging_dir(store))?;
+    ctx.changed = Some(listed.changed.clone());
+    Ok(Some(run("after", hook, &ctx)?))
 }

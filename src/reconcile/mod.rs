@@ -88,9 +88,17 @@ pub enum ReconcileError {
     /// A hook could not be run.
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
-    /// The `check` hook rejected the staged tree; nothing was applied.
-    #[error("check {} failed ({}){}; nothing applied", plumb_core::quote::quote(.0.argv.join(" ").as_bytes()), .0.exit, first_line(&.0.stderr, &.0.stdout))]
-    CheckFailed(Box<hooks::HookRun>),
+    /// A hook failed: `check` rejected the staged tree (nothing was
+    /// applied), or `after` failed once the changes were made.
+    #[error(
+        "{} {} failed ({}){}; {}",
+        .0.which,
+        plumb_core::quote::quote(.0.argv.join(" ").as_bytes()),
+        .0.exit,
+        first_line(&.0.stderr, &.0.stdout),
+        if .0.which == "check" { "nothing applied" } else { "the changes were applied" }
+    )]
+    HookFailed(Box<hooks::HookRun>),
     /// Another process is applying to the target.
     #[error("target {target:?} is being reconciled by {holder}")]
     Busy {
@@ -142,8 +150,8 @@ impl ReconcileError {
         match self {
             ReconcileError::Conflicts { .. }
             | ReconcileError::ForeignSnapshot(_)
-            | ReconcileError::MassDelete(_)
-            | ReconcileError::CheckFailed(_) => true,
+            | ReconcileError::MassDelete(_) => true,
+            ReconcileError::HookFailed(run) => run.which == "check",
             ReconcileError::Store(_)
             | ReconcileError::Rev(_)
             | ReconcileError::Target(_)
@@ -610,7 +618,7 @@ pub fn apply(
         None => match hooks::check(store, def, &report.plan, snapshot) {
             Ok(Some(check)) if !check.succeeded() => {
                 hook_runs.push(check.clone());
-                Some(ReconcileError::CheckFailed(Box::new(check)))
+                Some(ReconcileError::HookFailed(Box::new(check)))
             }
             Ok(check) => {
                 hook_runs.extend(check);
@@ -696,12 +704,34 @@ pub fn apply(
         run.error = Some(unfinished.to_string());
     }
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
+    // `after` (a reload) runs once something changed and all of it landed.
+    let mut after_failed = None;
+    if run.outcome == Outcome::Ok && confirmed > 0 {
+        let after = hooks::after(store, def, &report.plan, snapshot).and_then(|h| match h {
+            Some(h) if !h.succeeded() => {
+                run.hooks.push(h.clone());
+                Err(ReconcileError::HookFailed(Box::new(h)))
+            }
+            h => {
+                run.hooks.extend(h);
+                Ok(())
+            }
+        });
+        if let Err(e) = after {
+            run.outcome = Outcome::Failed;
+            run.error = Some(e.to_string());
+            after_failed = Some(e);
+        }
+    }
     let seq = store.record(Record {
         target: &def.name,
         inventory: Some((&done, &inv)),
         run: Some(run),
         def: None,
     })?;
+    if let Some(e) = after_failed {
+        return Err(e);
+    }
     report.run = seq.unwrap_or(0);
     report.confirmed = confirmed;
     report.failed = failed;

@@ -394,6 +394,7 @@ mod tests {
                     argv: vec!["nginx".into(), "-t".into()],
                     timeout_ms: Some(5000),
                 }),
+                after: None,
             },
         }
     }

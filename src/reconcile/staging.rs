@@ -44,21 +44,8 @@ pub fn stage(
     root: Option<&Path>,
     under: &Path,
 ) -> Result<Staged, ReconcileError> {
-    let io = |what: &Path, e: std::io::Error| {
-        ReconcileError::Invalid(format!("staging at {}: {e}", what.display()))
-    };
-    fs::create_dir_all(under).map_err(|e| io(under, e))?;
-    let dir = fresh_dir(under).map_err(|e| io(under, e))?;
-    let staged = Staged {
-        changed: super::hooks::changed_file(&dir),
-        dir,
-    };
-    let mut changed = Vec::new();
+    let staged = list_changes(plan, under)?;
     for step in &plan.steps {
-        if step.action.changes() {
-            changed.extend_from_slice(step.path.as_bytes());
-            changed.push(0);
-        }
         if matches!(step.action, Action::Delete | Action::Forget) {
             continue;
         }
@@ -96,10 +83,32 @@ pub fn stage(
             }
         }
     }
+    Ok(staged)
+}
+
+/// An empty staging directory under `under` (made if missing) and, beside
+/// it, the list of the paths `plan` changes, each ended by a NUL byte.
+pub fn list_changes(plan: &Plan, under: &Path) -> Result<Staged, ReconcileError> {
+    fs::create_dir_all(under).map_err(|e| io(under, e))?;
+    let dir = fresh_dir(under).map_err(|e| io(under, e))?;
+    let staged = Staged {
+        changed: super::hooks::changed_file(&dir),
+        dir,
+    };
+    let mut changed = Vec::new();
+    for step in plan.steps.iter().filter(|s| s.action.changes()) {
+        changed.extend_from_slice(step.path.as_bytes());
+        changed.push(0);
+    }
     let mut file = fs::File::create(&staged.changed).map_err(|e| io(&staged.changed, e))?;
     file.write_all(&changed)
         .map_err(|e| io(&staged.changed, e))?;
     Ok(staged)
+}
+
+/// A staging failure at `what`.
+fn io(what: &Path, e: std::io::Error) -> ReconcileError {
+    ReconcileError::Invalid(format!("staging at {}: {e}", what.display()))
 }
 
 /// A new directory `under/stage-PID-N`, N counting up until a name is free.
