@@ -7,6 +7,7 @@ mod ingest_cmd;
 mod json;
 mod maintenance;
 mod output;
+mod packaging;
 mod progress;
 mod source_cmd;
 mod target_cmd;
@@ -175,6 +176,9 @@ enum Command {
         /// Plan as if --adopt were given to apply.
         #[arg(long)]
         adopt: bool,
+        /// Also run the target's check hook on the staged new tree (exit 1 when it fails).
+        #[arg(long)]
+        check: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -225,6 +229,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for every command into a directory (for packagers).
+    #[command(hide = true)]
+    Man {
+        /// Where to write plumb.1, plumb-apply.1, …
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 impl Cli {
@@ -250,7 +266,9 @@ impl Cli {
             | Command::Cat { .. }
             | Command::Gc
             | Command::Target(_)
-            | Command::Unpin { .. } => false,
+            | Command::Unpin { .. }
+            | Command::Completions { .. }
+            | Command::Man { .. } => false,
         }
     }
 
@@ -390,12 +408,14 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             name,
             rev,
             adopt,
+            check,
             json,
         } => target_cmd::plan(
             &open_store_read_only(&cli)?,
             name,
             rev.as_deref(),
             *adopt,
+            *check,
             *json,
         ),
         Command::Apply { name, rev, flags } => target_cmd::apply(
@@ -423,6 +443,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             max_count,
             json,
         } => target_cmd::runs(&open_store_read_only(&cli)?, name, *max_count, *json),
+        Command::Completions { shell } => packaging::completions(*shell),
+        Command::Man { dir } => packaging::man_pages(dir),
     }
 }
 

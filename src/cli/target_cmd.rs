@@ -12,6 +12,7 @@ use plumb::reconcile::define;
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::guard::MassDelete;
+use plumb::reconcile::hooks::{Exit, Hook, HookRun, Hooks};
 use plumb::reconcile::plan::{Action, Conflict, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
@@ -48,6 +49,8 @@ pub enum TargetCommand {
         /// The largest share of the paths plumb owns that one apply may delete without --allow-mass-delete, in percent [default: 50].
         #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
         max_delete: Option<u8>,
+        #[command(flatten)]
+        hooks: HookFlags,
     },
     /// Change a target in place, keeping what it applied: prune, path, ref, delete share, or a plugin's command.
     Set {
@@ -77,6 +80,14 @@ pub enum TargetCommand {
         /// The largest share of the paths plumb owns that one apply may delete without --allow-mass-delete, in percent.
         #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
         max_delete: Option<u8>,
+        #[command(flatten)]
+        hooks: HookFlags,
+        /// Remove the check hook.
+        #[arg(long, conflicts_with_all = ["check", "check_timeout"])]
+        no_check: bool,
+        /// Remove the after hook.
+        #[arg(long, conflicts_with_all = ["after", "after_timeout"])]
+        no_after: bool,
     },
     /// List targets.
     List {
@@ -91,6 +102,73 @@ pub enum TargetCommand {
     },
 }
 
+/// The hook flags of `target add` and `target set`.
+#[derive(Debug, clap::Args)]
+pub struct HookFlags {
+    /// Run CMD (split into words, no shell: write `sh -c '…'` for one) on
+    /// the staged new tree before anything changes; a non-zero exit refuses
+    /// the apply. Placeholders: {staged} {root} {changed} {target}
+    /// {snapshot} {revision}.
+    #[arg(long, value_name = "CMD")]
+    check: Option<String>,
+    /// How long the check may run before its process group is killed [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    check_timeout: Option<std::time::Duration>,
+    /// Run CMD after an apply that changed something (a reload, like
+    /// `systemctl reload nginx`); a non-zero exit fails the run.
+    /// Placeholders as for --check, {staged} empty.
+    #[arg(long, value_name = "CMD")]
+    after: Option<String>,
+    /// How long the after hook may run before its process group is killed [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    after_timeout: Option<std::time::Duration>,
+}
+
+impl HookFlags {
+    /// `old` with the hooks these flags set.
+    fn to_hooks(&self, mut old: Hooks) -> anyhow::Result<Hooks> {
+        set_hook(
+            &mut old.check,
+            "check",
+            self.check.as_deref(),
+            self.check_timeout,
+        )?;
+        set_hook(
+            &mut old.after,
+            "after",
+            self.after.as_deref(),
+            self.after_timeout,
+        )?;
+        Ok(old)
+    }
+}
+
+/// Sets hook `which` from `--WHICH CMD` and `--WHICH-timeout DURATION`:
+/// a new command replaces the hook, a timeout alone changes the one set.
+fn set_hook(
+    slot: &mut Option<Hook>,
+    which: &str,
+    command: Option<&str>,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    match (command, timeout, slot.as_mut()) {
+        (Some(cmd), timeout, _) => {
+            let hook = Hook::parse(cmd, timeout)
+                .map_err(|e| super::UsageError(format!("--{which}: {e}")))?;
+            *slot = Some(hook);
+        }
+        (None, Some(timeout), Some(hook)) => hook.timeout_ms = Some(Hook::millis(timeout)),
+        (None, Some(_), None) => {
+            return Err(super::UsageError(format!(
+                "--{which}-timeout needs a hook to time (--{which} CMD)"
+            ))
+            .into());
+        }
+        (None, None, _) => {}
+    }
+    Ok(())
+}
+
 pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
     match cmd {
         TargetCommand::Add {
@@ -101,6 +179,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             sel,
             prune,
             max_delete,
+            hooks,
         } => {
             store.source(source)?;
             let location = Location::normalize(location)?;
@@ -114,6 +193,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                 prune: *prune,
                 pin: None,
                 max_delete: *max_delete,
+                hooks: hooks.to_hooks(Hooks::default())?,
             };
             define::check(&def, &store.targets()?, store.path())?;
             store.add_target(&def)?;
@@ -130,6 +210,9 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             sel,
             no_ref,
             max_delete,
+            hooks,
+            no_check,
+            no_after,
         } => {
             let old = store.target(name)?;
             let mut def = old.clone();
@@ -158,6 +241,13 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             }
             if max_delete.is_some() {
                 def.max_delete = *max_delete;
+            }
+            def.hooks = hooks.to_hooks(def.hooks)?;
+            if *no_check {
+                def.hooks.check = None;
+            }
+            if *no_after {
+                def.hooks.after = None;
             }
             define::check(&def, &store.targets()?, store.path())?;
             if def == old {
@@ -191,6 +281,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
                             "ref": t.sel,
                             "prune": t.prune,
                             "max_delete": t.max_delete(),
+                            "hooks": &t.hooks,
                             "pinned": t.pinned().map(|p| p.to_string()),
                             "snapshot": store.applied_snapshot(&t.name)?.map(|s| s.to_string()),
                         }))
@@ -475,6 +566,7 @@ pub fn plan(
     name: &str,
     rev: Option<&str>,
     adopt: bool,
+    check: bool,
     json: bool,
 ) -> anyhow::Result<u8> {
     let def = store.target(name)?;
@@ -490,7 +582,20 @@ pub fn plan(
     .within(|| name)?;
     let plan = &prepared.plan;
     let tally = plan.tally();
-    let (code, outcome) = if tally.conflict > 0 {
+    if check && def.hooks.check.is_none() {
+        return Err(super::UsageError(format!(
+            "target {name} has no check hook (`plumb target set {name} --check CMD`)"
+        ))
+        .into());
+    }
+    let checked = match check {
+        true => reconcile::hooks::check(store, &def, plan, snapshot).within(|| name)?,
+        false => None,
+    };
+    let check_failed = checked.as_ref().is_some_and(|c| !c.succeeded());
+    let (code, outcome) = if check_failed {
+        (exit::ERROR, Outcome::Refused)
+    } else if tally.conflict > 0 {
         (exit::CHANGES, Outcome::Conflict)
     } else if plan.has_changes() {
         (exit::CHANGES, Outcome::Changes)
@@ -512,6 +617,7 @@ pub fn plan(
                 "steps": steps,
                 "warnings": prepared.desired.skipped,
                 "guard": prepared.guard.as_ref().map(guard_json),
+                "hooks": checked.iter().map(hook_json).collect::<Vec<_>>(),
             }),
         )?;
         return Ok(code);
@@ -535,9 +641,67 @@ pub fn plan(
     finish_output(
         print_plan(&mut out, target.as_mut(), store, plan)
             .and_then(|()| print_guard(&mut out, prepared.guard.as_ref()))
+            .and_then(|()| print_hooks(&mut out, checked.as_slice(), "  "))
             .and_then(|()| Ok(out.flush()?)),
     )?;
+    if let Some(failed) = checked.filter(|_| check_failed) {
+        errln!(
+            "plumb: error: {name}: {}",
+            ReconcileError::HookFailed(Box::new(failed))
+        );
+    }
     Ok(code)
+}
+
+/// A hook run in JSON, its output as exact bytes.
+fn hook_json(h: &HookRun) -> serde_json::Value {
+    let (code, signal) = match h.exit {
+        Exit::Code(c) => (Some(c), None),
+        Exit::Signal(s) => (None, Some(s)),
+        Exit::TimedOut => (None, None),
+    };
+    serde_json::json!({
+        "hook": h.which,
+        "argv": h.argv,
+        "ok": h.succeeded(),
+        "exit_code": code,
+        "signal": signal,
+        "timed_out": h.exit == Exit::TimedOut,
+        "duration_ms": h.duration_ms,
+        "stdout": json::bytes(&h.stdout),
+        "stderr": json::bytes(&h.stderr),
+        "dropped_bytes": h.dropped,
+    })
+}
+
+/// Each hook run: a line saying how it ended, then its output, each line
+/// indented by `indent` and quoted where it needs to be.
+fn print_hooks(out: &mut impl Write, hooks: &[HookRun], indent: &str) -> anyhow::Result<()> {
+    for h in hooks {
+        let argv = plumb_core::quote::quote(h.argv.join(" ").as_bytes()).into_owned();
+        writeln!(
+            out,
+            "{indent}{}: {argv}: {} ({}ms)",
+            h.which, h.exit, h.duration_ms
+        )?;
+        for (stream, text) in [("stdout", &h.stdout), ("stderr", &h.stderr)] {
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                writeln!(
+                    out,
+                    "{indent}  {stream}: {}",
+                    plumb_core::quote::quote(line)
+                )?;
+            }
+        }
+        if h.dropped > 0 {
+            writeln!(
+                out,
+                "{indent}  ({} more bytes of output dropped)",
+                h.dropped
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The delete guard's refusal in JSON.
@@ -912,6 +1076,7 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
         "outcome": run_outcome(r).name(),
         "counts": counts_json(&r.counts, None),
         "error": r.error,
+        "hooks": r.hooks.iter().map(hook_json).collect::<Vec<_>>(),
     })
 }
 
@@ -959,6 +1124,7 @@ pub fn runs(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::
             r.user,
             r.host
         ))?;
+        finish_output(print_hooks(&mut out, &r.hooks, "     "))?;
     }
     Ok(exit::OK)
 }

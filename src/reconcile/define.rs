@@ -126,6 +126,7 @@ mod tests {
             pin: None,
             max_delete: None,
             workdir: None,
+            hooks: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod define;
 pub mod desired;
 pub mod drift;
 pub mod guard;
+pub mod hooks;
 pub mod join;
 pub mod lock;
 pub mod maintenance;
@@ -25,6 +26,7 @@ pub mod observe;
 pub mod plan;
 pub mod records;
 pub mod runs;
+pub mod staging;
 pub mod state;
 pub mod targets;
 
@@ -83,6 +85,20 @@ pub enum ReconcileError {
     /// The plan deletes too much of what plumb owns; nothing was applied.
     #[error("{0}")]
     MassDelete(MassDelete),
+    /// A hook could not be run.
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    /// A hook failed: `check` rejected the staged tree (nothing was
+    /// applied), or `after` failed once the changes were made.
+    #[error(
+        "{} {} failed ({}){}; {}",
+        .0.which,
+        plumb_core::quote::quote(.0.argv.join(" ").as_bytes()),
+        .0.exit,
+        first_line(&.0.stderr, &.0.stdout),
+        if .0.which == "check" { "nothing applied" } else { "the changes were applied" }
+    )]
+    HookFailed(Box<hooks::HookRun>),
     /// Another process is applying to the target.
     #[error("target {target:?} is being reconciled by {holder}")]
     Busy {
@@ -91,6 +107,18 @@ pub enum ReconcileError {
         /// Who holds it (`pid 12 (plumb apply web)`).
         holder: String,
     },
+}
+
+/// `: LINE`, the first non-empty line of a hook's stderr, else of its
+/// stdout, for an error message; empty when both are.
+fn first_line(stderr: &[u8], stdout: &[u8]) -> String {
+    [stderr, stdout]
+        .iter()
+        .flat_map(|out| out.split(|b| *b == b'\n'))
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty())
+        .map(|l| format!(": {}", plumb_core::quote::quote(l)))
+        .unwrap_or_default()
 }
 
 /// A revision that names a snapshot outside the log of the source a
@@ -123,10 +151,12 @@ impl ReconcileError {
             ReconcileError::Conflicts { .. }
             | ReconcileError::ForeignSnapshot(_)
             | ReconcileError::MassDelete(_) => true,
+            ReconcileError::HookFailed(run) => run.which == "check",
             ReconcileError::Store(_)
             | ReconcileError::Rev(_)
             | ReconcileError::Target(_)
             | ReconcileError::Invalid(_)
+            | ReconcileError::Hook(_)
             | ReconcileError::Busy { .. } => false,
         }
     }
@@ -484,6 +514,7 @@ fn run_record(
         counts: Counts::default(),
         outcome: Outcome::Ok,
         error: None,
+        hooks: Vec::new(),
     }
 }
 
@@ -579,11 +610,32 @@ pub fn apply(
             .filter(|_| !options.allow_mass_delete)
             .map(ReconcileError::MassDelete)
     };
+    // The check reads the staged new tree: when it fails, nothing live
+    // has changed.
+    let mut hook_runs = Vec::new();
+    let refusal = match refusal {
+        Some(r) => Some(r),
+        None => match hooks::check(store, def, &report.plan, snapshot) {
+            Ok(Some(check)) if !check.succeeded() => {
+                hook_runs.push(check.clone());
+                Some(ReconcileError::HookFailed(Box::new(check)))
+            }
+            Ok(check) => {
+                hook_runs.extend(check);
+                None
+            }
+            Err(e) => {
+                let run = run_record(kind, Some(snapshot), started_ms, took);
+                return Err(record_failure(store, def, run, e));
+            }
+        },
+    };
     if let Some(refusal) = refusal {
         let mut run = run_record(kind, Some(snapshot), started_ms, took);
         run.counts = plan_counts(&report.plan);
         run.outcome = Outcome::Refused;
         run.error = Some(refusal.to_string());
+        run.hooks = hook_runs;
         store.record(Record {
             target: &def.name,
             inventory: None,
@@ -646,17 +698,40 @@ pub fn apply(
     let mut run = run_record(kind, Some(snapshot), started_ms, took);
     run.counts = plan_counts(&report.plan);
     run.counts.failed = failed.len() as u64;
+    run.hooks = hook_runs;
     if let Some(unfinished) = Unfinished::of(broken.as_ref(), &failed, confirmed, total) {
         run.outcome = Outcome::Failed;
         run.error = Some(unfinished.to_string());
     }
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
+    // `after` (a reload) runs once something changed and all of it landed.
+    let mut after_failed = None;
+    if run.outcome == Outcome::Ok && confirmed > 0 {
+        let after = hooks::after(store, def, &report.plan, snapshot).and_then(|h| match h {
+            Some(h) if !h.succeeded() => {
+                run.hooks.push(h.clone());
+                Err(ReconcileError::HookFailed(Box::new(h)))
+            }
+            h => {
+                run.hooks.extend(h);
+                Ok(())
+            }
+        });
+        if let Err(e) = after {
+            run.outcome = Outcome::Failed;
+            run.error = Some(e.to_string());
+            after_failed = Some(e);
+        }
+    }
     let seq = store.record(Record {
         target: &def.name,
         inventory: Some((&done, &inv)),
         run: Some(run),
         def: None,
     })?;
+    if let Some(e) = after_failed {
+        return Err(e);
+    }
     report.run = seq.unwrap_or(0);
     report.confirmed = confirmed;
     report.failed = failed;

@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use plumb_core::{ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
-use super::runs::RunRecord;
+use super::runs::{RunRecord, RunRecordV1};
 use plumb_core::ResolvedAttrs;
 
-use super::state::{Applied, Held, Inventory, InventoryDelta, TargetDef, TargetDefV1};
+use super::state::{Applied, Held, Inventory, InventoryDelta, TargetDef, TargetDefV1, TargetDefV2};
 use crate::store::{
     EngineError, Keyspace, KeyspaceBatch, Store, StoreError, check_source_name, keyed,
 };
@@ -20,7 +20,8 @@ use crate::store::{
 #[derive(Serialize, Deserialize)]
 enum TargetRecord {
     V1(TargetDefV1),
-    V2(TargetDef),
+    V2(TargetDefV2),
+    V3(TargetDef),
 }
 
 /// The stored form of one directory of an inventory (key `TARGET \0 /`
@@ -73,7 +74,8 @@ enum InventoryMeta {
 /// The stored form of a run record.
 #[derive(Serialize, Deserialize)]
 enum RunEnvelope {
-    V1(RunRecord),
+    V1(RunRecordV1),
+    V2(RunRecord),
 }
 
 /// The key of directory `dir`'s row (`dir` empty for the root).
@@ -97,14 +99,16 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn decode_target(key: &[u8], raw: &[u8]) -> Result<TargetDef, StoreError> {
     match postcard::from_bytes::<TargetRecord>(raw) {
         Ok(TargetRecord::V1(def)) => Ok(def.into()),
-        Ok(TargetRecord::V2(def)) => Ok(def),
+        Ok(TargetRecord::V2(def)) => Ok(def.into()),
+        Ok(TargetRecord::V3(def)) => Ok(def),
         Err(e) => Err(Keyspace::Targets.corrupt(key, e)),
     }
 }
 
 fn decode_run(key: &[u8], raw: &[u8]) -> Result<RunRecord, StoreError> {
     match postcard::from_bytes::<RunEnvelope>(raw) {
-        Ok(RunEnvelope::V1(run)) => Ok(run),
+        Ok(RunEnvelope::V1(run)) => Ok(run.into()),
+        Ok(RunEnvelope::V2(run)) => Ok(run),
         Err(e) => Err(Keyspace::Runs.corrupt(key, e)),
     }
 }
@@ -177,7 +181,7 @@ impl TargetStore for Store {
         batch.put(
             Keyspace::Targets,
             def.name.as_bytes(),
-            encode(&TargetRecord::V2(def.clone()))?,
+            encode(&TargetRecord::V3(def.clone()))?,
         );
         match self.keyspace_commit(batch) {
             Err(StoreError::Engine(EngineError::Conflict { .. })) => Err(StoreError::Invalid(
@@ -295,7 +299,7 @@ impl TargetStore for Store {
             batch.put(
                 Keyspace::Targets,
                 name.as_bytes(),
-                encode(&TargetRecord::V2(def.clone()))?,
+                encode(&TargetRecord::V3(def.clone()))?,
             );
         }
         let mut seq = None;
@@ -304,7 +308,7 @@ impl TargetStore for Store {
             run.seq = next;
             let key = keyed(name, &next.to_be_bytes());
             batch.expect(Keyspace::Runs, key.clone(), None);
-            batch.put(Keyspace::Runs, key, encode(&RunEnvelope::V1(run))?);
+            batch.put(Keyspace::Runs, key, encode(&RunEnvelope::V2(run))?);
             seq = Some(next);
         }
         self.keyspace_commit(batch)?;
@@ -397,6 +401,13 @@ mod tests {
             pin: None,
             max_delete: Some(30),
             workdir: None,
+            hooks: super::super::hooks::Hooks {
+                check: Some(super::super::hooks::Hook {
+                    argv: vec!["nginx".into(), "-t".into()],
+                    timeout_ms: Some(5000),
+                }),
+                after: None,
+            },
         }
     }
 
@@ -416,7 +427,7 @@ mod tests {
         assert_eq!(read, TargetDef::from(v1));
         assert_eq!((read.max_delete, read.workdir), (None, None));
         let now = def("t");
-        let raw = encode(&TargetRecord::V2(now.clone())).expect("encodes");
+        let raw = encode(&TargetRecord::V3(now.clone())).expect("encodes");
         assert_eq!(decode_target(b"t", &raw).expect("decodes"), now);
     }
 
@@ -432,7 +443,43 @@ mod tests {
             counts: Counts::default(),
             outcome: Outcome::Ok,
             error: None,
+            hooks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn reads_version_2_definitions_and_version_1_runs() {
+        let now = def("t");
+        let v2 = TargetDefV2 {
+            name: now.name.clone(),
+            location: now.location.clone(),
+            source: now.source.clone(),
+            path: now.path.clone(),
+            sel: now.sel.clone(),
+            prune: now.prune,
+            pin: now.pin,
+            max_delete: Some(7),
+            workdir: now.workdir.clone(),
+        };
+        let raw = encode(&TargetRecord::V2(v2.clone())).expect("encodes");
+        let read = decode_target(b"t", &raw).expect("decodes");
+        assert_eq!(read, TargetDef::from(v2));
+        assert!(read.hooks.is_empty() && read.max_delete == Some(7));
+        let r = run(RunKind::Apply);
+        let v1 = RunRecordV1 {
+            seq: r.seq,
+            kind: r.kind,
+            started_ms: r.started_ms,
+            duration_ms: r.duration_ms,
+            user: r.user.clone(),
+            host: r.host.clone(),
+            snapshot: r.snapshot,
+            counts: r.counts,
+            outcome: r.outcome,
+            error: r.error.clone(),
+        };
+        let raw = encode(&RunEnvelope::V1(v1)).expect("encodes");
+        assert_eq!(decode_run(b"k", &raw).expect("decodes"), r);
     }
 
     proptest::proptest! {

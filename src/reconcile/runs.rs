@@ -4,6 +4,8 @@
 use plumb_core::{ObjectId, SnapshotId};
 use serde::{Deserialize, Serialize};
 
+use super::hooks::HookRun;
+
 /// Which command a run was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunKind {
@@ -96,6 +98,63 @@ pub struct RunRecord {
     pub outcome: Outcome,
     /// The error, when it failed or was refused.
     pub error: Option<String>,
+    /// The hooks it ran, in order, with their output.
+    pub hooks: Vec<HookRun>,
+}
+
+/// A run record as version 1 of its envelope held it, before hooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecordV1 {
+    /// See [`RunRecord::seq`].
+    pub seq: u64,
+    /// See [`RunRecord::kind`].
+    pub kind: RunKind,
+    /// See [`RunRecord::started_ms`].
+    pub started_ms: i64,
+    /// See [`RunRecord::duration_ms`].
+    pub duration_ms: u64,
+    /// See [`RunRecord::user`].
+    pub user: String,
+    /// See [`RunRecord::host`].
+    pub host: String,
+    /// See [`RunRecord::snapshot`].
+    pub snapshot: Option<[u8; 32]>,
+    /// See [`RunRecord::counts`].
+    pub counts: Counts,
+    /// See [`RunRecord::outcome`].
+    pub outcome: Outcome,
+    /// See [`RunRecord::error`].
+    pub error: Option<String>,
+}
+
+impl From<RunRecordV1> for RunRecord {
+    fn from(v1: RunRecordV1) -> RunRecord {
+        let RunRecordV1 {
+            seq,
+            kind,
+            started_ms,
+            duration_ms,
+            user,
+            host,
+            snapshot,
+            counts,
+            outcome,
+            error,
+        } = v1;
+        RunRecord {
+            seq,
+            kind,
+            started_ms,
+            duration_ms,
+            user,
+            host,
+            snapshot,
+            counts,
+            outcome,
+            error,
+            hooks: Vec::new(),
+        }
+    }
 }
 
 impl RunRecord {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use plumb_core::{ObjectId, ResolvedAttrs, SnapshotId};
 
+use super::hooks::Hooks;
 use super::targets::Location;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,59 @@ pub struct TargetDef {
     /// directory at `target add`. `None` for a directory target (and a
     /// plugin target recorded before plumb kept it: the caller's).
     pub workdir: Option<String>,
+    /// Commands run around an apply ([`hooks`](super::hooks)).
+    pub hooks: Hooks,
+}
+
+/// A target definition as version 2 of its record held it, before hooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetDefV2 {
+    /// See [`TargetDef::name`].
+    pub name: String,
+    /// See [`TargetDef::location`].
+    pub location: Location,
+    /// See [`TargetDef::source`].
+    pub source: String,
+    /// See [`TargetDef::path`].
+    pub path: Option<String>,
+    /// See [`TargetDef::sel`].
+    pub sel: Option<String>,
+    /// See [`TargetDef::prune`].
+    pub prune: bool,
+    /// See [`TargetDef::pin`].
+    pub pin: Option<[u8; 32]>,
+    /// See [`TargetDef::max_delete`].
+    pub max_delete: Option<u8>,
+    /// See [`TargetDef::workdir`].
+    pub workdir: Option<String>,
+}
+
+impl From<TargetDefV2> for TargetDef {
+    fn from(v2: TargetDefV2) -> TargetDef {
+        let TargetDefV2 {
+            name,
+            location,
+            source,
+            path,
+            sel,
+            prune,
+            pin,
+            max_delete,
+            workdir,
+        } = v2;
+        TargetDef {
+            name,
+            location,
+            source,
+            path,
+            sel,
+            prune,
+            pin,
+            max_delete,
+            workdir,
+            hooks: Hooks::default(),
+        }
+    }
 }
 
 /// A target definition as version 1 of its record held it, before the
@@ -68,7 +122,7 @@ impl From<TargetDefV1> for TargetDef {
             prune,
             pin,
         } = v1;
-        TargetDef {
+        TargetDefV2 {
             name,
             location,
             source,
@@ -79,6 +133,7 @@ impl From<TargetDefV1> for TargetDef {
             max_delete: None,
             workdir: None,
         }
+        .into()
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`fs`] and [`tree`]: files, modes and whole trees, looked at without
 //!   following links.
 //! - [`net`]: a free loopback port for a test server.
+//! - [`programs`]: programs a test needs, skipped outside CI when absent.
 //!
 //! Everything here panics on failure: in a test that is the report.
 #![deny(missing_docs)]
@@ -21,5 +22,6 @@ pub mod fs;
 pub mod git;
 pub mod hg;
 pub mod net;
+pub mod programs;
 pub mod rss;
 pub mod tree;
