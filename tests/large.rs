@@ -129,15 +129,7 @@ fn a_large_file_streams_through_dir_ingest_cat_diff_apply_fsck_and_gc() {
     bounded(&env, &["cat", "app@latest:big.bin"], Some(&copy));
     assert!(same_file(&file, &copy), "cat gave other bytes");
 
-    let out = env.path("out");
-    env.ok(&[
-        "target",
-        "add",
-        "web",
-        &format!("dir:{}", out.display()),
-        "--source",
-        "app",
-    ]);
+    let out = add_target(&env);
     bounded(&env, &["apply", "web"], None);
     assert!(
         same_file(&file, &out.join("big.bin")),
@@ -197,15 +189,7 @@ fn a_damaged_chunk_is_an_error_and_never_applied() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("is corrupt"), "{err}");
 
-    let out = env.path("out");
-    env.ok(&[
-        "target",
-        "add",
-        "web",
-        &format!("dir:{}", out.display()),
-        "--source",
-        "app",
-    ]);
+    let out = add_target(&env);
     let (code, _, err) = env.code(&["apply", "web"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("is corrupt"), "{err}");
@@ -234,6 +218,20 @@ fn git_ingest_streams_a_large_loose_object() {
     let copy = env.path("copy.bin");
     bounded(&env, &["cat", "app@latest:big.bin"], Some(&copy));
     assert!(same_file(&file, &copy));
+}
+
+/// Adds the directory target `web` at `out`, following `app`.
+fn add_target(env: &Env) -> std::path::PathBuf {
+    let out = env.path("out");
+    env.ok(&[
+        "target",
+        "add",
+        "web",
+        &format!("dir:{}", out.display()),
+        "--source",
+        "app",
+    ]);
+    out
 }
 
 /// Sets the store's `max-object-size`.

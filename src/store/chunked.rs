@@ -97,14 +97,14 @@ impl Store {
         let oid = id.object_id();
         if let Some(list) = self.chunk_list(id)? {
             return Ok(BlobReader {
-                inner: Inner::Chunked {
+                inner: Inner::Chunked(Box::new(Chunked {
                     store: self,
                     id: *id,
                     hasher: BlobHasher::new(list.size()),
                     list,
                     next: 0,
                     chunk: io::Cursor::new(Vec::new()),
-                },
+                })),
             });
         }
         let blob = self.blob(id)?;
@@ -177,15 +177,18 @@ pub struct BlobReader<'a> {
 
 enum Inner<'a> {
     Whole(io::Cursor<Vec<u8>>),
-    Chunked {
-        store: &'a Store,
-        id: BlobId,
-        list: ChunkList,
-        /// The index of the next chunk to load.
-        next: usize,
-        chunk: io::Cursor<Vec<u8>>,
-        hasher: BlobHasher,
-    },
+    Chunked(Box<Chunked<'a>>),
+}
+
+/// Where a read of a blob kept in chunks is.
+struct Chunked<'a> {
+    store: &'a Store,
+    id: BlobId,
+    list: ChunkList,
+    /// The index of the next chunk to load.
+    next: usize,
+    chunk: io::Cursor<Vec<u8>>,
+    hasher: BlobHasher,
 }
 
 impl BlobReader<'_> {
@@ -193,24 +196,25 @@ impl BlobReader<'_> {
     pub fn size(&self) -> u64 {
         match &self.inner {
             Inner::Whole(c) => c.get_ref().len() as u64,
-            Inner::Chunked { list, .. } => list.size(),
+            Inner::Chunked(c) => c.list.size(),
         }
     }
 }
 
 impl Read for BlobReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (store, id, list, next, chunk, hasher) = match &mut self.inner {
+        let Chunked {
+            store,
+            id,
+            list,
+            next,
+            chunk,
+            hasher,
+        } = match &mut self.inner {
             Inner::Whole(c) => return c.read(buf),
-            Inner::Chunked {
-                store,
-                id,
-                list,
-                next,
-                chunk,
-                hasher,
-            } => (*store, *id, &*list, next, chunk, hasher),
+            Inner::Chunked(c) => &mut **c,
         };
+        let (store, id) = (*store, *id);
         loop {
             let n = chunk.read(buf)?;
             if n > 0 || buf.is_empty() {

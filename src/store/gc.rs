@@ -114,7 +114,9 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
         return Ok(());
     };
     let checkpoint = store.journal_checkpoint()?;
-    let mut live: HashMap<u32, (u64, Vec<(ObjectId, Vec<u8>)>)> = HashMap::new();
+    // Per pack: its live bytes, and its live objects with their pointers.
+    type Live = (u64, Vec<(ObjectId, Vec<u8>)>);
+    let mut live: HashMap<u32, Live> = HashMap::new();
     store.for_prefix(Table::Objects, b"", false, |k, v| {
         if let (Some(loc), Ok(id)) = (Location::decode(v), <[u8; 32]>::try_from(k)) {
             let e = live.entry(loc.pack).or_default();

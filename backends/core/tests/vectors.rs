@@ -14,18 +14,21 @@ const VECTORS: &str = concat!(
 );
 
 #[derive(Debug)]
-struct Vector {
-    name: String,
+pub(crate) struct Vector {
+    pub(crate) name: String,
     line: usize,
-    valid: bool,
+    pub(crate) valid: bool,
     kind: Option<String>,
-    hex: String,
-    id: Option<String>,
-    error: Option<String>,
+    /// What generates a valid vector's input, where the file says
+    /// (`vectors/chunks.txt`).
+    pub(crate) content: Option<String>,
+    pub(crate) hex: String,
+    pub(crate) id: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Vector {
-    fn bytes(&self) -> Vec<u8> {
+    pub(crate) fn bytes(&self) -> Vec<u8> {
         assert!(
             self.hex.len().is_multiple_of(2),
             "{}: odd number of hex digits",
@@ -42,8 +45,12 @@ impl Vector {
 }
 
 fn load() -> Vec<Vector> {
-    let text =
-        std::fs::read_to_string(VECTORS).unwrap_or_else(|e| panic!("cannot read {VECTORS}: {e}"));
+    load_from(VECTORS)
+}
+
+/// The vectors of a file in the format of `spec/vectors/objects.txt`.
+pub(crate) fn load_from(path: &str) -> Vec<Vector> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     let mut out: Vec<Vector> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
@@ -60,6 +67,7 @@ fn load() -> Vec<Vector> {
                 line: i + 1,
                 valid: key == "valid",
                 kind: None,
+                content: None,
                 hex: String::new(),
                 id: None,
                 error: None,
@@ -74,6 +82,7 @@ fn load() -> Vec<Vector> {
             "hex" => v.hex.push_str(value),
             "id" => v.id = Some(value.to_owned()),
             "error" => v.error = Some(value.to_owned()),
+            "content" => v.content = Some(value.to_owned()),
             "note" => {}
             _ => panic!("line {}: unknown field {key:?}", i + 1),
         }
