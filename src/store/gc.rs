@@ -107,13 +107,13 @@ pub fn gc(store: &Store, roots: &Roots) -> Result<GcReport, StoreError> {
 /// copied (verified) into a new pack, the index is pointed there, and only
 /// then is the old file removed. A kill midway leaves every index entry
 /// pointing at a whole copy; an old pack left behind is removed next time.
-/// Journal entries are not copied: a checkpoint written first, durably,
-/// holds everything they did, and its pack is not rewritten.
+/// Journal entries are not copied: when any pack is to be rewritten, a
+/// checkpoint written first, durably, holds everything they did, and its
+/// pack is not rewritten. The last checkpoint counts as live bytes.
 fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
     let Some(packs) = store.packs.as_ref() else {
         return Ok(());
     };
-    let checkpoint = store.journal_checkpoint()?;
     // Per pack: its live bytes, and its live objects with their pointers.
     type Live = (u64, Vec<(ObjectId, Vec<u8>)>);
     let mut live: HashMap<u32, Live> = HashMap::new();
@@ -125,16 +125,39 @@ fn repack(store: &Store, report: &mut GcReport) -> Result<(), StoreError> {
         }
         Ok(true)
     })?;
+    let last_checkpoint = store.last_checkpoint()?;
     let current = packs.current();
+    // Packs to rewrite; and the pack of the last checkpoint, should it be
+    // mostly garbage but for that checkpoint, which a new one replaces.
+    let mut doomed = Vec::new();
+    let mut spared = None;
     for number in packs.list()? {
-        if Some(number) == current || Some(number) == checkpoint {
+        if Some(number) == current {
             continue;
         }
         let size = packs.size(number)?;
         let (live_bytes, ids) = live.remove(&number).unwrap_or_default();
+        let checkpoint_bytes = last_checkpoint
+            .filter(|l| l.pack == number)
+            .map_or(0, |l| l.record_len());
         // Keep packs at least three-quarters live: rewriting them costs
         // more than the space it returns.
         if live_bytes * 4 >= size * 3 {
+            continue;
+        }
+        if (live_bytes + checkpoint_bytes) * 4 >= size * 3 {
+            spared = Some((number, size, live_bytes, ids));
+        } else {
+            doomed.push((number, size, live_bytes, ids));
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    doomed.extend(spared);
+    let checkpoint = store.journal_checkpoint()?;
+    for (number, size, live_bytes, ids) in doomed {
+        if Some(number) == checkpoint {
             continue;
         }
         for chunk in ids.chunks(4096) {

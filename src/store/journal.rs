@@ -24,6 +24,10 @@ use super::{Store, StoreError, packing};
 /// index holds, u64 big-endian.
 pub const GENERATION_KEY: &[u8] = b"journal";
 
+/// The `meta` key holding where the last checkpoint lies, as a pack
+/// pointer (`spec/store.md`): `gc` counts it as live.
+pub const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+
 /// Set to `off`, the store writes no journal: for measuring what it costs
 /// (`bench/git_bench.py`), never for use (a store written so cannot be
 /// repaired past the gap).
@@ -153,6 +157,15 @@ impl Store {
         Ok(state.last)
     }
 
+    /// Where the last checkpoint `gc` wrote lies, if any (an unreadable
+    /// value counts as none: it only spares a rewrite).
+    pub(super) fn last_checkpoint(&self) -> Result<Option<Location>, StoreError> {
+        Ok(self
+            .engine
+            .get(Table::Meta, CHECKPOINT_KEY)?
+            .and_then(|v| Location::decode(&v)))
+    }
+
     /// Marks a new store's journal as complete from its first entry.
     pub(super) fn start_journal(&self) -> Result<(), StoreError> {
         let mut batch = Batch::new();
@@ -173,6 +186,7 @@ impl Store {
         let loc = append(self, &checkpoint_of(self, generation)?)?;
         let mut batch = Batch::new();
         put_generation(&mut batch, generation);
+        batch.put(Table::Meta, CHECKPOINT_KEY.to_vec(), loc.encode());
         self.commit_unjournaled(batch)?;
         state.last = Some(generation);
         Ok(Some(loc.pack))

@@ -163,9 +163,15 @@ pub fn check(
 
     store.for_prefix(Table::Meta, b"", false, |k, v| {
         rows += 1;
-        if k != super::journal::GENERATION_KEY {
+        let decodes = if k == super::journal::GENERATION_KEY {
+            super::journal::decode_generation(v).is_some()
+        } else if k == super::journal::CHECKPOINT_KEY {
+            super::packs::Location::decode(v).is_some()
+        } else {
             tally.add(Table::Meta, "", "have a key of no known form", k);
-        } else if super::journal::decode_generation(v).is_none() {
+            true
+        };
+        if !decodes {
             tally.add(Table::Meta, "", "do not decode", k);
         }
         Ok(true)
