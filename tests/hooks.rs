@@ -354,3 +354,47 @@ fn hook_flags_are_checked() {
     let err = env.fails(&["plan", "web", "--check"], 64);
     assert!(err.contains("no check hook"), "{err}");
 }
+
+#[test]
+fn health_is_retried_until_it_passes_and_fails_the_run_when_it_never_does() {
+    let env = setup("true");
+    let counter = env.path("attempts");
+    // Passes on the third attempt.
+    env.ok(&[
+        "target",
+        "set",
+        "web",
+        "--health",
+        &format!(
+            "sh -c 'n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; echo attempt $n; test $n -ge 2'",
+            c = counter.display()
+        ),
+        "--health-timeout",
+        "20s",
+    ]);
+    env.ok(&["apply", "web"]);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "3\n");
+    let run = last_run(&env);
+    assert_eq!(run["hooks"][1]["hook"], "health", "{run}");
+    assert_eq!(run["hooks"][1]["stdout"], "attempt 2\n", "{run}");
+    // Never passes: retried until the timeout, then the run fails.
+    env.ok(&[
+        "target",
+        "set",
+        "web",
+        "--health",
+        "sh -c 'echo not yet >&2; exit 1'",
+        "--health-timeout",
+        "1s",
+    ]);
+    env.write("cfg/app.conf", b"v2\n");
+    env.ok(&["ingest"]);
+    let started = Instant::now();
+    let err = env.fails(&["apply", "web"], 1);
+    assert!(started.elapsed() >= Duration::from_secs(1), "{err}");
+    assert!(err.contains("health") && err.contains("not yet"), "{err}");
+    assert_eq!(last_run(&env)["outcome"], "failed");
+    // No change: no health check.
+    env.ok(&["apply", "web"]);
+    assert_eq!(last_run(&env)["hooks"], serde_json::json!([]));
+}

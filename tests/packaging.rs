@@ -82,8 +82,10 @@ fn man_pages_render() {
     if !required("groff") {
         return;
     }
+    // -k reads the page through preconv, as man does: help text may hold
+    // UTF-8.
     let (ok, text, err) = run(Command::new("groff")
-        .args(["-man", "-Tutf8", "-P", "-cbou", "-ww"])
+        .args(["-k", "-man", "-Tutf8", "-P", "-cbou", "-ww"])
         .arg(dir.join("plumb-target-add.1")));
     assert!(ok && err.is_empty(), "groff: {err}");
     assert!(text.contains("plumb-target-add"), "{text}");

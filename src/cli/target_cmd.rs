@@ -88,6 +88,9 @@ pub enum TargetCommand {
         /// Remove the after hook.
         #[arg(long, conflicts_with_all = ["after", "after_timeout"])]
         no_after: bool,
+        /// Remove the health hook.
+        #[arg(long, conflicts_with_all = ["health", "health_timeout"])]
+        no_health: bool,
     },
     /// List targets.
     List {
@@ -122,6 +125,14 @@ pub struct HookFlags {
     /// How long the after hook may run before its process group is killed [default: 60s].
     #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
     after_timeout: Option<std::time::Duration>,
+    /// Run CMD after the after hook, again until it exits 0 or
+    /// --health-timeout passes (like `curl -fsS http://127.0.0.1/healthz`);
+    /// when it never passes, the run fails. Placeholders as for --after.
+    #[arg(long, value_name = "CMD")]
+    health: Option<String>,
+    /// How long the health hook is retried, all attempts together [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    health_timeout: Option<std::time::Duration>,
 }
 
 impl HookFlags {
@@ -138,6 +149,12 @@ impl HookFlags {
             "after",
             self.after.as_deref(),
             self.after_timeout,
+        )?;
+        set_hook(
+            &mut old.health,
+            "health",
+            self.health.as_deref(),
+            self.health_timeout,
         )?;
         Ok(old)
     }
@@ -213,6 +230,7 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             hooks,
             no_check,
             no_after,
+            no_health,
         } => {
             let old = store.target(name)?;
             let mut def = old.clone();
@@ -248,6 +266,9 @@ pub fn run(store: &Store, cmd: &TargetCommand) -> anyhow::Result<u8> {
             }
             if *no_after {
                 def.hooks.after = None;
+            }
+            if *no_health {
+                def.hooks.health = None;
             }
             define::check(&def, &store.targets()?, store.path())?;
             if def == old {

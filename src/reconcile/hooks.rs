@@ -1,6 +1,6 @@
 //! Commands a target runs around an apply (`check` on the staged tree
-//! before anything changes, `after` once something changed), and how each
-//! one is run: an argv, not a
+//! before anything changes, `after` once something changed, `health`
+//! retried until it passes), and how each one is run: an argv, not a
 //! shell; placeholders and environment naming the run; a timeout that
 //! kills the whole process group; output captured, bounded.
 
@@ -15,12 +15,15 @@ use serde::{Deserialize, Serialize};
 /// How long a hook may run when its settings name no timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The pause between two attempts of a `health` hook.
+pub const HEALTH_RETRY: Duration = Duration::from_millis(250);
+
 /// How much of each of a hook's stdout and stderr is kept.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// A target's hooks, as `target add`/`target set` record them (and the
-/// agent's config file names them: `check`, `after`, each `{argv,
-/// timeout_ms}`).
+/// agent's config file names them: `check`, `after`, `health`, each
+/// `{argv, timeout_ms}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Hooks {
@@ -29,12 +32,15 @@ pub struct Hooks {
     pub check: Option<Hook>,
     /// Run after an apply that changed something (a reload).
     pub after: Option<Hook>,
+    /// Run after `after`, again and again until it exits 0 or its timeout
+    /// passes (the service answers).
+    pub health: Option<Hook>,
 }
 
 impl Hooks {
     /// Whether no hook is set.
     pub fn is_empty(&self) -> bool {
-        self.check.is_none() && self.after.is_none()
+        self.check.is_none() && self.after.is_none() && self.health.is_none()
     }
 }
 
@@ -190,7 +196,7 @@ impl std::fmt::Display for Exit {
 /// One hook run, as the run record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookRun {
-    /// Which hook: `check` or `after`.
+    /// Which hook: `check`, `after` or `health`.
     pub which: String,
     /// The argv run, placeholders expanded.
     pub argv: Vec<String>,
@@ -393,6 +399,35 @@ pub fn check(
     ctx.changed = Some(staged.changed.clone());
     ctx.workdir = Some(staged.dir.clone());
     Ok(Some(run("check", hook, &ctx)?))
+}
+
+/// Runs the target's `health` hook, if it has one, once `plan` was
+/// applied: again, [`HEALTH_RETRY`] after each failure, until it exits 0
+/// or its timeout (all attempts together) passes. Returns the last
+/// attempt.
+pub fn health(
+    store: &crate::store::Store,
+    def: &super::TargetDef,
+    _plan: &super::plan::Plan,
+    snapshot: plumb_core::SnapshotId,
+) -> Result<Option<HookRun>, super::ReconcileError> {
+    let Some(hook) = &def.hooks.health else {
+        return Ok(None);
+    };
+    let ctx = context(store, def, snapshot)?;
+    let deadline = Instant::now() + hook.timeout();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let attempt = Hook {
+            argv: hook.argv.clone(),
+            timeout_ms: Some(Hook::millis(left).max(1)),
+        };
+        let ran = run("health", &attempt, &ctx)?;
+        if ran.succeeded() || Instant::now() + HEALTH_RETRY >= deadline {
+            return Ok(Some(ran));
+        }
+        std::thread::sleep(HEALTH_RETRY);
+    }
 }
 
 /// Runs the target's `after` hook, if it has one, once `plan` was applied

@@ -704,19 +704,22 @@ pub fn apply(
         run.error = Some(unfinished.to_string());
     }
     tracing::debug!(ms = took.elapsed().as_millis() as u64, "tokens read");
-    // `after` (a reload) runs once something changed and all of it landed.
+    // `after` (a reload), then `health`, once something changed and all
+    // of it landed; the first to fail stops the rest.
     let mut after_failed = None;
     if run.outcome == Outcome::Ok && confirmed > 0 {
-        let after = hooks::after(store, def, &report.plan, snapshot).and_then(|h| match h {
-            Some(h) if !h.succeeded() => {
-                run.hooks.push(h.clone());
-                Err(ReconcileError::HookFailed(Box::new(h)))
-            }
-            h => {
-                run.hooks.extend(h);
-                Ok(())
-            }
-        });
+        let after = [hooks::after, hooks::health]
+            .into_iter()
+            .try_for_each(|hook| match hook(store, def, &report.plan, snapshot)? {
+                Some(h) if !h.succeeded() => {
+                    run.hooks.push(h.clone());
+                    Err(ReconcileError::HookFailed(Box::new(h)))
+                }
+                h => {
+                    run.hooks.extend(h);
+                    Ok(())
+                }
+            });
         if let Err(e) = after {
             run.outcome = Outcome::Failed;
             run.error = Some(e.to_string());

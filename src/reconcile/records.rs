@@ -407,6 +407,7 @@ mod tests {
                     timeout_ms: Some(5000),
                 }),
                 after: None,
+                health: None,
             },
         }
     }
