@@ -465,3 +465,50 @@ fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_unreachable_source_and_a_failing_target_leave_the_rest_working() {
+    let env = Env::new();
+    let repo = monorepo(&env);
+    // b's root holds a file plumb does not own: every apply of b is
+    // refused (a conflict) and retried.
+    std::fs::create_dir_all(env.path("out/b")).unwrap();
+    std::fs::write(env.path("out/b/conf"), "not plumb's\n").unwrap();
+    let config = format!(
+        "{}[source.gone]\nlocation = \"file://{}\"\nvcs = \"git\"\ninterval = \"200ms\"\n",
+        two_apps(&env, &repo, ""),
+        env.path("no-such-repo").display()
+    );
+    let mut agent = Agent::start(&env, &config);
+    agent.wait_for("a is applied", |_| read(&env, "out/a/conf") == "a1\n");
+    agent.wait_for("both failures are reported", |a| {
+        let doc = a.json("/api/v1/status");
+        let gone = doc["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "gone")
+            .unwrap();
+        let b = doc["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "b")
+            .unwrap();
+        gone["last_error"].is_string() && b["last_error"].is_string()
+    });
+    agent.wait_for("readyz (every source was attempted)", |a| {
+        a.get("/readyz").0 == 200
+    });
+    repo.write("apps/a/conf", b"a2\n");
+    repo.commit("a2");
+    agent.wait_for("a still follows its source", |_| {
+        read(&env, "out/a/conf") == "a2\n"
+    });
+    assert_eq!(read(&env, "out/b/conf"), "not plumb's\n");
+    let metrics = agent.get("/metrics").1;
+    assert!(
+        metrics.contains("plumb_errors_total{kind=\"ingest\"}"),
+        "{metrics}"
+    );
+}
