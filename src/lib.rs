@@ -23,10 +23,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod ingest;
 pub mod maintenance;
 pub mod query;
 pub mod reconcile;
 pub mod rev;
 pub mod sources;
+pub mod status;
 pub mod store;

@@ -20,7 +20,8 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::report_parse_error(&e, json));
         }
     };
-    init_logging();
+    let (json_logs, level) = args.logging();
+    init_logging(json_logs, level);
     quiet_panics();
     let store = args.store_dir();
     let json = args.json();
@@ -69,15 +70,19 @@ fn quiet_panics() {
     }));
 }
 
-fn init_logging() {
+/// Logs to stderr at `RUST_LOG`'s levels (else `level`): text, or one
+/// JSON object per event (with its time) when `json`.
+fn init_logging(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(ansi).without_time().init();
+    }
 }

@@ -246,6 +246,143 @@ impl SourceKind {
     }
 }
 
+/// Why a source definition cannot be made (`plumb source add`, a
+/// `[source.NAME]` of the agent's configuration).
+#[derive(Debug, thiserror::Error)]
+pub enum DefineError {
+    /// A prefix names one kind and `vcs` another.
+    #[error("{location} names {noun}; --vcs must be {kind}")]
+    PrefixMismatch {
+        /// The location as given.
+        location: String,
+        /// What the prefix names ("a Mercurial repository").
+        noun: &'static str,
+        /// The kind the prefix names.
+        kind: &'static str,
+    },
+    /// No kind has this name.
+    #[error("unknown kind {name:?} (known: {known})")]
+    UnknownKind {
+        /// The name given.
+        name: String,
+        /// The names known, comma-separated.
+        known: String,
+    },
+    /// A local location that cannot be resolved.
+    #[error("source location {location}: {source}")]
+    Unreadable {
+        /// The location as given.
+        location: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No kind reads the location.
+    #[error("{0}")]
+    Undetected(String),
+    /// The kind cannot read the location.
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    /// Refs given to a kind that follows none.
+    #[error("--ref does not apply to a {kind} source")]
+    RefsUnsupported {
+        /// The kind.
+        kind: &'static str,
+    },
+    /// A `--path` that leaves the snapshot.
+    #[error(transparent)]
+    Path(#[from] crate::store::StoreError),
+}
+
+/// The definition of source `name` as `plumb source add` makes it: a
+/// prefix or `vcs` names the kind, else it is detected; a local location
+/// is made absolute (resolving links); the kind checks it, and `refs`
+/// and `path` must suit it. Nothing is recorded.
+pub fn define(
+    name: &str,
+    location: &str,
+    vcs: Option<&str>,
+    refs: &[String],
+    path: Option<&str>,
+) -> Result<SourceDef, DefineError> {
+    // A prefix names the kind (`hg::LOCATION`, a Mercurial repository,
+    // local or remote).
+    let (location, forced) = match SourceKind::prefixed(location) {
+        Some((kind, rest)) if vcs.is_none_or(|v| v == kind.name) => (rest, Some(kind)),
+        Some((kind, _)) => {
+            return Err(DefineError::PrefixMismatch {
+                location: location.to_owned(),
+                noun: kind.noun,
+                kind: kind.name,
+            });
+        }
+        None => (location, vcs.map(named).transpose()?),
+    };
+    let is_url = is_url(location);
+    let location = if is_url {
+        location.to_owned()
+    } else {
+        let abs = std::fs::canonicalize(location).map_err(|source| DefineError::Unreadable {
+            location: location.to_owned(),
+            source,
+        })?;
+        abs.to_string_lossy().into_owned()
+    };
+    let place = if is_url {
+        Place::Url(&location)
+    } else {
+        Place::Path(Path::new(&location))
+    };
+    let kind = match forced {
+        Some(kind) => kind,
+        None => detect_or_explain(place)?,
+    };
+    kind.check(place)?;
+    if !kind.follows_refs && !refs.is_empty() {
+        return Err(DefineError::RefsUnsupported { kind: kind.name });
+    }
+    if let Some(p) = path {
+        crate::query::components(p.as_bytes())?;
+    }
+    Ok(SourceDef {
+        name: name.to_owned(),
+        vcs: kind.vcs,
+        location,
+        refs: refs.to_vec(),
+        path: path.map(str::to_owned),
+    })
+}
+
+/// The kind called `name`, or an error listing the known ones.
+fn named(name: &str) -> Result<&'static SourceKind, DefineError> {
+    SourceKind::named(name).ok_or_else(|| DefineError::UnknownKind {
+        name: name.to_owned(),
+        known: SOURCES.map(|k| k.name).join(", "),
+    })
+}
+
+/// The kind a location is, or why none can tell.
+fn detect_or_explain(place: Place<'_>) -> Result<&'static SourceKind, DefineError> {
+    if let Some(kind) = detect(place) {
+        return Ok(kind);
+    }
+    Err(DefineError::Undetected(match place {
+        Place::Path(p) => format!("{} is not a directory", p.display()),
+        Place::Url(url) => {
+            let choices: Vec<_> = SOURCES
+                .iter()
+                .filter(|k| k.remote)
+                .map(|k| format!("--vcs {}", k.name))
+                .collect();
+            let choices = match choices.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            format!("cannot tell what {url} is; pass {choices}")
+        }
+    }))
+}
+
 /// The kind a location is: the first that claims it, else the first that
 /// would take it as a fallback; `None` when no kind reads it.
 pub fn detect(place: Place<'_>) -> Option<&'static SourceKind> {

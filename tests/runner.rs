@@ -3,6 +3,7 @@
 //! build costs. Run one module with `cargo test -p plumb --test runner
 //! MODULE::`.
 
+mod agent;
 mod attributes;
 mod backup;
 mod cli;

@@ -1,6 +1,7 @@
 //! Argument parsing and the commands behind it. The library never talks to
 //! the user; everything printed is printed here.
 
+mod agent_cmd;
 mod files;
 mod history;
 mod ingest_cmd;
@@ -218,6 +219,24 @@ enum Command {
         /// The target.
         name: String,
     },
+    /// Run the agent: keep sources ingested and targets reconciled as a configuration file declares.
+    Serve {
+        /// The configuration file (TOML; see `plumb config check`).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// How logs are written to stderr.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: agent_cmd::LogFormat,
+    },
+    /// Check the agent's configuration file.
+    #[command(subcommand)]
+    Config(agent_cmd::ConfigCommand),
+    /// Every source and target at a glance, with or without an agent running.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A target's audit log: every apply, drift check, rollback and unpin, newest first.
     Runs {
         /// The target.
@@ -256,7 +275,8 @@ impl Cli {
             | Command::Runs { json, .. }
             | Command::Fsck { json }
             | Command::Repair { json }
-            | Command::Backup { json, .. } => *json,
+            | Command::Backup { json, .. }
+            | Command::Status { json } => *json,
             Command::Apply { flags, .. } | Command::Rollback { flags, .. } => flags.json(),
             Command::Source(source_cmd::SourceCommand::List { json })
             | Command::Target(target_cmd::TargetCommand::List { json }) => *json,
@@ -268,7 +288,21 @@ impl Cli {
             | Command::Target(_)
             | Command::Unpin { .. }
             | Command::Completions { .. }
-            | Command::Man { .. } => false,
+            | Command::Man { .. }
+            | Command::Serve { .. }
+            | Command::Config(_) => false,
+        }
+    }
+
+    /// Whether logs are JSON (`plumb serve --log-format json`), and the
+    /// level logged when `RUST_LOG` says none: `info` for the agent,
+    /// `warn` for every other command.
+    pub fn logging(&self) -> (bool, &'static str) {
+        match &self.command {
+            Command::Serve { log_format, .. } => {
+                (*log_format == agent_cmd::LogFormat::Json, "info")
+            }
+            _ => (false, "warn"),
         }
     }
 
@@ -292,16 +326,9 @@ fn wait_policy(cli: &Cli) -> Wait {
     }
 }
 
-/// A duration: a number with a unit (`500ms`, `30s`, `5m`, `1h`, `1h30m`),
-/// or bare seconds.
+/// A duration: a number with a unit, or bare seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(secs) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
-    }
-    let d: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (like 500ms, 30s, 5m, 1h)"))?;
-    Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
+    plumb::agent::config::parse_duration(text)
 }
 
 /// Tells, once, who a waiting writer waits for.
@@ -438,6 +465,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             wait_policy(&cli),
         ),
         Command::Unpin { name } => target_cmd::unpin(&store_dir(&cli), name, wait_policy(&cli)),
+        Command::Serve { config, .. } => agent_cmd::serve(cli.store.as_deref(), config),
+        Command::Config(cmd) => agent_cmd::config(cli.store.as_deref(), cmd),
+        Command::Status { json } => agent_cmd::status(&open_store_read_only(&cli)?, *json),
         Command::Runs {
             name,
             max_count,

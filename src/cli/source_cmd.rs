@@ -1,15 +1,14 @@
 //! `plumb source add|list|remove`.
 
 use super::output::outln;
-use std::path::Path;
 
 use anyhow::bail;
 use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
 
 use plumb::reconcile::TargetStore;
-use plumb::sources::{self, Place, SOURCES, SourceKind};
-use plumb::store::{SourceDef, Store};
+use plumb::sources::{self, SOURCES};
+use plumb::store::Store;
 
 use super::json::{self, Outcome};
 use super::{Within, exit};
@@ -57,51 +56,8 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
             refs,
             path,
         } => {
-            // A prefix names the kind (`hg::LOCATION`, a Mercurial
-            // repository, local or remote).
-            let (location, forced) = match SourceKind::prefixed(location) {
-                Some((kind, rest)) if vcs.as_deref().is_none_or(|v| v == kind.name) => {
-                    (rest, Some(kind))
-                }
-                Some((kind, _)) => bail!(
-                    "{location} names {}; --vcs must be {}",
-                    kind.noun,
-                    kind.name
-                ),
-                None => (location.as_str(), vcs.as_deref().map(named).transpose()?),
-            };
-            let is_url = sources::is_url(location);
-            let location = if is_url {
-                location.to_owned()
-            } else {
-                let p = Path::new(location);
-                let abs =
-                    std::fs::canonicalize(p).within(|| format!("source location {location}"))?;
-                abs.to_string_lossy().into_owned()
-            };
-            let place = if is_url {
-                Place::Url(&location)
-            } else {
-                Place::Path(Path::new(&location))
-            };
-            let kind = match forced {
-                Some(kind) => kind,
-                None => detect(place)?,
-            };
-            kind.check(place)?;
-            if !kind.follows_refs && !refs.is_empty() {
-                bail!("--ref does not apply to a {} source", kind.name);
-            }
-            if let Some(p) = path {
-                plumb::query::components(p.as_bytes())?;
-            }
-            let def = SourceDef {
-                name: name.clone(),
-                vcs: kind.vcs,
-                location,
-                refs: refs.clone(),
-                path: path.clone(),
-            };
+            let def = sources::define(name, location, vcs.as_deref(), refs, path.as_deref())?;
+            let kind = def.vcs.kind();
             store.add_source(&def)?;
             outln!("added source {} ({} {})", def.name, kind.name, def.location);
         }
@@ -172,34 +128,4 @@ pub fn run(store: &Store, cmd: &SourceCommand) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-fn named(name: &str) -> anyhow::Result<&'static SourceKind> {
-    SourceKind::named(name).ok_or_else(|| {
-        let known: Vec<_> = SOURCES.iter().map(|k| k.name).collect();
-        anyhow::anyhow!("unknown kind {name:?} (known: {})", known.join(", "))
-    })
-}
-
-/// The kind a location is, or why none can tell.
-fn detect(place: Place<'_>) -> anyhow::Result<&'static SourceKind> {
-    if let Some(kind) = sources::detect(place) {
-        return Ok(kind);
-    }
-    match place {
-        Place::Path(p) => bail!("{} is not a directory", p.display()),
-        Place::Url(url) => {
-            let choices: Vec<_> = SOURCES
-                .iter()
-                .filter(|k| k.remote)
-                .map(|k| format!("--vcs {}", k.name))
-                .collect();
-            let choices = match choices.split_last() {
-                Some((last, [])) => last.clone(),
-                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-                None => String::new(),
-            };
-            bail!("cannot tell what {url} is; pass {choices}")
-        }
-    }
 }

@@ -12,14 +12,14 @@ use plumb::reconcile::define;
 use plumb::reconcile::desired::{Desired, short};
 use plumb::reconcile::drift::{DriftKind, Drifted};
 use plumb::reconcile::guard::MassDelete;
-use plumb::reconcile::hooks::{Exit, Hook, HookRun, Hooks};
+use plumb::reconcile::hooks::{Hook, HookRun, Hooks};
 use plumb::reconcile::plan::{Action, Conflict, Options, Plan, Step, Tally};
 use plumb::reconcile::targets::Location;
 use plumb::reconcile::{self, ReconcileError};
-use plumb::reconcile::{Record, RunKind, RunRecord, TargetDef, TargetStore};
+use plumb::reconcile::{Record, RunKind, TargetDef, TargetStore};
 use plumb::store::{Store, StoreError, Wait};
 
-use plumb::reconcile::{Counts, Outcome as RunOutcome};
+use plumb::status::{counts_json, hook_json, run_json};
 
 use super::files::write_text_diff;
 use super::json::{self, Ended, Outcome, Refusal};
@@ -419,24 +419,6 @@ fn counts_line(tally: &Tally) -> String {
     )
 }
 
-/// The counts of a run, planned or recorded, in JSON: the same names in
-/// plan, apply and runs; `retain` where it is known (a plan).
-fn counts_json(c: &Counts, retain: Option<u64>) -> serde_json::Value {
-    let mut counts = serde_json::json!({
-        "create": c.create,
-        "update": c.update,
-        "delete": c.delete,
-        "keep": c.keep,
-        "conflict": c.conflict,
-        "drifted": c.drifted,
-        "failed": c.failed,
-    });
-    if let Some(r) = retain {
-        counts["retain"] = r.into();
-    }
-    counts
-}
-
 /// The diff `a` → `b` as text, for JSON.
 fn diff_text(a: &str, b: &str, x: &[u8], y: &[u8]) -> anyhow::Result<String> {
     let mut buf = Vec::new();
@@ -674,26 +656,6 @@ pub fn plan(
     Ok(code)
 }
 
-/// A hook run in JSON, its output as exact bytes.
-fn hook_json(h: &HookRun) -> serde_json::Value {
-    let (code, signal) = match h.exit {
-        Exit::Code(c) => (Some(c), None),
-        Exit::Signal(s) => (None, Some(s)),
-        Exit::TimedOut => (None, None),
-    };
-    serde_json::json!({
-        "hook": h.which,
-        "argv": h.argv,
-        "ok": h.succeeded(),
-        "exit_code": code,
-        "signal": signal,
-        "timed_out": h.exit == Exit::TimedOut,
-        "duration_ms": h.duration_ms,
-        "stdout": json::bytes(&h.stdout),
-        "stderr": json::bytes(&h.stderr),
-        "dropped_bytes": h.dropped,
-    })
-}
 
 /// Each hook run: a line saying how it ended, then its output, each line
 /// indented by `indent` and quoted where it needs to be.
@@ -1072,43 +1034,9 @@ pub fn unpin(store_dir: &Path, name: &str, wait: Wait) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// A recorded run's outcome in the words its command's `--json` uses: a
-/// drift check that found nothing is `in-sync`, or `never-applied`.
-fn run_outcome(r: &RunRecord) -> Outcome {
-    match (r.kind, r.outcome) {
-        (RunKind::Drift, RunOutcome::Ok) if r.snapshot.is_none() => Outcome::NeverApplied,
-        (RunKind::Drift, RunOutcome::Ok) => Outcome::InSync,
-        (_, RunOutcome::Ok) => Outcome::Ok,
-        (_, RunOutcome::Drifted) => Outcome::Drifted,
-        (_, RunOutcome::Refused) => Outcome::Refused,
-        (_, RunOutcome::Failed) => Outcome::Failed,
-    }
-}
-
-fn run_json(r: &RunRecord) -> serde_json::Value {
-    serde_json::json!({
-        "run": r.seq,
-        "kind": r.kind.name(),
-        "time": jiff::Timestamp::from_millisecond(r.started_ms).map(|t| t.to_string()).unwrap_or_default(),
-        "duration_ms": r.duration_ms,
-        "user": r.user,
-        "host": r.host,
-        "snapshot": r.snapshot_id().map(|s| s.to_string()),
-        "outcome": run_outcome(r).name(),
-        "counts": counts_json(&r.counts, None),
-        "error": r.error,
-        "hooks": r.hooks.iter().map(hook_json).collect::<Vec<_>>(),
-    })
-}
-
 /// `plumb runs`: the audit log, newest first.
 pub fn runs(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::Result<u8> {
-    store.target(name)?;
-    let mut list = Vec::new();
-    store.runs(name, |r| {
-        list.push(r);
-        Ok(max.is_none_or(|m| (list.len() as u64) < m))
-    })?;
+    let list = plumb::status::runs(store, name, max)?;
     if json {
         json::print(
             Outcome::Ok,
@@ -1140,7 +1068,7 @@ pub fn runs(store: &Store, name: &str, max: Option<u64>, json: bool) -> anyhow::
             "{:>4} {time} {:<8} {:<13} {snap} {what} {}ms {}@{}{err}",
             r.seq,
             r.kind.name(),
-            run_outcome(r).name(),
+            plumb::status::run_outcome(r),
             r.duration_ms,
             r.user,
             r.host

@@ -217,6 +217,32 @@ fn check_in_source(
     })))
 }
 
+/// Whether target `def`'s scoped tree in `desired` differs from the one
+/// in `applied` (its `--path` subtree of each snapshot; `true` when
+/// nothing was applied): whether reconciling it could change anything
+/// that a new snapshot brought.
+pub fn tree_changed(
+    store: &Store,
+    def: &TargetDef,
+    desired: SnapshotId,
+    applied: Option<SnapshotId>,
+) -> Result<bool, StoreError> {
+    let Some(applied) = applied else {
+        return Ok(true);
+    };
+    if applied == desired {
+        return Ok(false);
+    }
+    let scoped = |id: SnapshotId| -> Result<Option<plumb_core::TreeId>, StoreError> {
+        let tree = store.snapshot(&id)?.tree;
+        match def.path.as_deref() {
+            Some(path) => desired::subtree(store, tree, path),
+            None => Ok(Some(tree)),
+        }
+    };
+    Ok(scoped(desired)? != scoped(applied)?)
+}
+
 /// A plan with everything it was made from.
 pub struct Prepared<'a> {
     /// The desired tree.
