@@ -626,6 +626,14 @@ mod tests {
                 "[serve]\ngrace = \"0s\"\n",
                 "plumb.toml:2:9: grace must be longer than 0",
             ),
+            (
+                "[target.t]\nbackend = \"dir:/y\"\nsource = \"a\"\ncheck_timeout = \"5s\"\n",
+                "plumb.toml:4:17: check_timeout without check",
+            ),
+            (
+                "[target.t]\nbackend = \"dir:/y\"\nsource = \"a\"\nafter = \"\"\n",
+                "plumb.toml:4:9: after: ",
+            ),
         ];
         for (text, want) in cases {
             let got = parse(text).unwrap_err();
@@ -643,6 +651,16 @@ mod tests {
         assert_eq!(c.targets[0].drift_interval, Duration::from_secs(5400));
         assert_eq!(c.targets[0].mode, Mode::Apply);
         assert_eq!(c.serve.max_parallel, 4);
+        assert!(c.targets[0].hooks.is_empty());
+        let c = parse(
+            "[target.t]\nbackend = \"dir:/y\"\nsource = \"a\"\ncheck = \"nginx -t -c '{staged}/n.conf'\"\ncheck_timeout = \"5s\"\nhealth = \"true\"\n",
+        )
+        .unwrap();
+        let check = c.targets[0].hooks.check.as_ref().unwrap();
+        assert_eq!(check.argv, ["nginx", "-t", "-c", "{staged}/n.conf"]);
+        assert_eq!(check.timeout(), Duration::from_secs(5));
+        assert_eq!(c.targets[0].hooks.health.as_ref().unwrap().argv, ["true"]);
+        assert!(c.targets[0].hooks.after.is_none());
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
     }
