@@ -43,6 +43,16 @@ pub(crate) fn backup(env: &Env, dest: &Path, extra: &[&str]) -> serde_json::Valu
     env.ok_json(&args)
 }
 
+/// The entries of a JSON list whose `field` is at most `last`.
+fn up_to(list: &serde_json::Value, field: &str, last: u64) -> Vec<serde_json::Value> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e[field].as_u64().unwrap() <= last)
+        .cloned()
+        .collect()
+}
+
 /// Checks the copy in `dest` against the store it was made from, which
 /// may have moved on since: `fsck` passes; each source's log is the
 /// source's up to the position the report names; each target is defined
@@ -63,13 +73,7 @@ pub(crate) fn check_copy(env: &Env, dest: &Path, report: &serde_json::Value) {
         let copy = copy.as_array().unwrap();
         assert_eq!(copy.len() as u64, seq, "{name}: the copy's log");
         let source = env.ok_json(&["log", name, "--json"])["snapshots"].clone();
-        let at_point: Vec<_> = source
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["seq"].as_u64().unwrap() <= seq)
-            .cloned()
-            .collect();
+        let at_point = up_to(&source, "seq", seq);
         assert_eq!(
             *copy, at_point,
             "{name}: the copy's log differs from the source's at #{seq}"
@@ -98,13 +102,7 @@ pub(crate) fn check_copy(env: &Env, dest: &Path, report: &serde_json::Value) {
             .max()
             .unwrap_or(0);
         let source = env.ok_json(&["runs", name, "--json"])["runs"].clone();
-        let at_point: Vec<_> = source
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["run"].as_u64().unwrap() <= last)
-            .cloned()
-            .collect();
+        let at_point = up_to(&source, "run", last);
         assert_eq!(
             *copy, at_point,
             "{name}: the copy's runs differ from the source's"

@@ -561,7 +561,15 @@ fn record_failure(
         run: Some(run),
         def: None,
     }) {
-        tracing::warn!(target = %def.name, "could not record the failed run: {e}");
+        // A damaged database is what the error itself reports already.
+        if matches!(
+            e,
+            StoreError::Engine(crate::store::EngineError::Damaged { .. })
+        ) {
+            tracing::debug!(target = %def.name, "could not record the failed run: {e}");
+        } else {
+            tracing::warn!(target = %def.name, "could not record the failed run: {e}");
+        }
     }
     error
 }

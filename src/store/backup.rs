@@ -49,14 +49,6 @@ pub enum BackupError {
         /// Why not.
         reason: String,
     },
-    /// Reading or writing a file of the backup failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The failure.
-        source: io::Error,
-    },
     /// A copied file differs from its source.
     #[error("{}: the copy differs from {} at byte {offset}", copy.display(), source_path.display())]
     Differs {
@@ -77,9 +69,10 @@ pub enum BackupError {
     },
 }
 
+/// An I/O error on `path` (the store's error, as every file error is).
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> BackupError {
     let path = path.to_path_buf();
-    move |source| BackupError::Io { path, source }
+    move |source| BackupError::Store(StoreError::Io { path, source })
 }
 
 /// What a backup checks beyond the copied bytes.
@@ -701,10 +694,7 @@ fn check_one(
     }
     let read = |buf: &mut [u8], at: u64| {
         file.read_exact_at(buf, at)
-            .map_err(|source| BackupError::Io {
-                path: PathBuf::from(packs::pack_name(loc.pack)),
-                source,
-            })
+            .map_err(io_at(Path::new(&packs::pack_name(loc.pack))))
     };
     read(header, start)?;
     if header[..32] != *id.as_bytes() || header[32..] != loc.len.to_be_bytes() {
