@@ -217,10 +217,23 @@ fn ingest_once(agent: &Agent, spec: &SourceSpec, first: bool) -> Result<Vec<Stri
     let labels = label("source", &spec.name);
     let started = Instant::now();
     let report = (|| -> Result<_, String> {
+        // A remote is fetched before the writer turn is taken, as the
+        // command does, so a slow remote holds up no other writer.
+        let def = Store::open_read_only(&agent.store_dir)
+            .and_then(|s| s.source(&spec.name))
+            .map_err(|e| e.to_string())?;
+        let (source, _fetching) =
+            crate::ingest::fetch(&agent.store_dir, &def, Wait::Forever, &|_| {})
+                .map_err(|e| e.to_string())?;
         let store = Store::open_writer(&agent.store_dir, Wait::Forever, &|_| {})
             .map_err(|e| e.to_string())?;
-        crate::ingest::ingest(&store, &spec.name, Box::new(|_: &str, _, _| {}))
-            .map_err(|e| e.to_string())
+        crate::ingest::ingest_source(
+            &store,
+            &spec.name,
+            source.as_ref(),
+            Box::new(|_: &str, _, _| {}),
+        )
+        .map_err(|e| e.to_string())
     })();
     agent
         .metrics
@@ -365,7 +378,9 @@ fn reconcile_once(
     let _lock =
         reconcile::lock::TargetLock::acquire(&agent.store_dir, name, Wait::Forever, &|_| {})
             .map_err(|e| err("apply")(&e))?;
-    let store = Store::open_writer(&agent.store_dir, Wait::Forever, &|_| {})
+    // The target is observed without the writer turn; each record takes
+    // it, as `plumb apply` does, so a slow target holds up no other writer.
+    let store = Store::open_recording(&agent.store_dir, Wait::Forever, Box::new(|_| {}))
         .map_err(|e| err("apply")(&e))?;
     let mut target = reconcile::open_target(&def).map_err(|e| err("apply")(&e))?;
     let mut heal = false;
