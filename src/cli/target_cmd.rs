@@ -656,7 +656,6 @@ pub fn plan(
     Ok(code)
 }
 
-
 /// Each hook run: a line saying how it ended, then its output, each line
 /// indented by `indent` and quoted where it needs to be.
 fn print_hooks(out: &mut impl Write, hooks: &[HookRun], indent: &str) -> anyhow::Result<()> {

@@ -362,10 +362,7 @@ impl Store {
             return Self::open_writer(dir, wait, &*waiting);
         }
         let mut store = Self::open_read_only(dir)?;
-        store.recording = Some(Recording {
-            wait,
-            waiting,
-        });
+        store.recording = Some(Recording { wait, waiting });
         Ok(store)
     }
 

@@ -14,10 +14,10 @@ use plumb_core::engine::{Batch, Table};
 use plumb_core::journal::{Entry, TAG};
 use plumb_core::{ObjectId, SnapshotId};
 
+use super::chunked;
 use super::index::{LogEntry, encode_entry, keyed, time_key, unkeyed};
 use super::journal::{self, Found};
 use super::lock::{Holder, Wait};
-use super::chunked;
 use super::packs::{CHUNKED_POINTER, Location, POINTER, Packs, pack_name};
 use super::{EngineKind, Mode, PACKS_DIR, Store, StoreError, packing};
 
@@ -209,9 +209,9 @@ fn write_index(
     report.objects = objects.len() as u64;
     commit_in_batches(
         engine.as_ref(),
-        objects
-            .into_iter()
-            .map(|(id, (loc, flag))| (Table::Objects, id.as_bytes().to_vec(), loc.encode_as(*flag))),
+        objects.into_iter().map(|(id, (loc, flag))| {
+            (Table::Objects, id.as_bytes().to_vec(), loc.encode_as(*flag))
+        }),
     )?;
 
     let replayed = journal::replay(salvage.journal.iter().cloned());
