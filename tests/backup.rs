@@ -220,9 +220,14 @@ fn a_backup_whose_pack_was_damaged_is_found_out_and_recopied_when_it_changed() {
     backup(&env, &dest, &[]);
     // Damage one byte of a packed object in the backup's pack: the next
     // backup reuses the pack, and --verify-all reads every object back.
-    let pack = dest.join("packs/pack-00000001.plumbpack");
+    let blob = plumb_core::Blob::id_of(b"version 1\n").object_id();
+    let (pack, offset, len) = plumb::store::Store::open_read_only(&dest)
+        .unwrap()
+        .location(&blob)
+        .unwrap()
+        .unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
-    let at = bytes.len() - 3;
+    let at = (offset + u64::from(len) - 1) as usize;
     bytes[at] ^= 0x40;
     std::fs::write(&pack, &bytes).unwrap();
     let line = env.fails(&["backup", dest.to_str().unwrap(), "--verify-all"], 1);

@@ -359,6 +359,7 @@ fn hook_flags_are_checked() {
 fn health_is_retried_until_it_passes_and_fails_the_run_when_it_never_does() {
     let env = setup("true");
     let counter = env.path("attempts");
+    let failures = env.path("failures");
     // Passes on the third attempt.
     env.ok(&[
         "target",
@@ -383,16 +384,19 @@ fn health_is_retried_until_it_passes_and_fails_the_run_when_it_never_does() {
         "set",
         "web",
         "--health",
-        "sh -c 'echo not yet >&2; exit 1'",
+        &format!(
+            "sh -c 'echo x >> {c}; echo not yet >&2; exit 1'",
+            c = failures.display()
+        ),
         "--health-timeout",
-        "1s",
+        "2s",
     ]);
     env.write("cfg/app.conf", b"v2\n");
     env.ok(&["ingest"]);
-    let started = Instant::now();
     let err = env.fails(&["apply", "web"], 1);
-    assert!(started.elapsed() >= Duration::from_secs(1), "{err}");
     assert!(err.contains("health") && err.contains("not yet"), "{err}");
+    let attempts = std::fs::read_to_string(&failures).unwrap().lines().count();
+    assert!(attempts >= 2, "tried {attempts} times: {err}");
     assert_eq!(last_run(&env)["outcome"], "failed");
     // No change: no health check.
     env.ok(&["apply", "web"]);

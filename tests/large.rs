@@ -177,7 +177,8 @@ fn a_damaged_chunk_is_an_error_and_never_applied() {
     let pack = std::fs::read_dir(&packs)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "plumbpack"))
+        .filter(|p| p.extension().is_some_and(|e| e == "plumbpack"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
     let mid = bytes.len() / 2;

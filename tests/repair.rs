@@ -215,7 +215,7 @@ fn repair_names_what_it_could_not_recover_and_the_snapshots_it_costs() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|l| l.as_str().unwrap().contains("are not in the packs")),
+            .any(|l| l.as_str().unwrap().contains("not in the packs")),
         "{report}"
     );
 }
