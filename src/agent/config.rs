@@ -3,7 +3,7 @@
 //!
 //! Decoding ([`Config::parse`]) checks the form: known keys only, values
 //! of the right type, durations, the listen address and the token rule.
-//! Checking against a store ([`Config::check`]) then validates every
+//! Checking against a store ([`Config::target_defs`]) then validates every
 //! source and target as `plumb source add` and `plumb target add` would,
 //! and that each target's source is declared or exists. Every error is
 //! one line, `FILE:LINE:COL: MESSAGE`, pointing at the value at fault.
@@ -304,7 +304,7 @@ impl Config {
     }
 
     /// Decodes `text`, read from `file` (for messages): its form, not
-    /// yet its sources and targets against a store ([`Config::check`]).
+    /// yet its sources and targets against a store ([`Config::target_defs`]).
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let at = At { file, text };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
