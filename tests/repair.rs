@@ -76,6 +76,15 @@ fn repair_recovers_everything_after_the_database_is_deleted() {
     let env = store_with_refs();
     let before = answers(&env);
     std::fs::remove_file(env.store().join("store.redb")).unwrap();
+    // Until then, every command says what is lost and the way out.
+    for args in [&["log", "app"][..], &["ingest"], &["target", "list"]] {
+        let line = env.fails(args, 1);
+        assert!(
+            line.contains("store.redb is damaged: the file is missing")
+                && line.contains("`plumb repair`"),
+            "{args:?}: {line}"
+        );
+    }
     let (code, report) = env.json(&["repair", "--json"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["outcome"], "ok");

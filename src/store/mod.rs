@@ -462,7 +462,16 @@ impl Store {
             Mode::ReadWrite => opener.open,
             Mode::ReadOnly => opener.open_read_only,
         };
-        open(&dir.join(kind.file)).map_err(|e| match e {
+        let file = dir.join(kind.file);
+        if mode != Mode::Create && !file.exists() {
+            // The format file says there is a store: its index was lost.
+            return Err(StoreError::Engine(EngineError::Damaged {
+                engine: kind.name,
+                path: file,
+                detail: "the file is missing".into(),
+            }));
+        }
+        open(&file).map_err(|e| match e {
             EngineError::Locked => StoreError::Locked {
                 path: dir.to_path_buf(),
                 holder: if kind.shared {

@@ -276,7 +276,10 @@ pub enum EngineError {
     /// The engine's database is damaged: its own checks found an
     /// inconsistency, or its code failed (panicked) on what it read. Never
     /// a lock or an I/O failure; nothing was written.
-    #[error("the {engine} database {} is damaged: {detail}", path.display())]
+    #[error(
+        "the {engine} database {} is damaged: {detail} (`plumb repair` rebuilds it from the packs)",
+        path.display()
+    )]
     Damaged {
         /// Which engine (`redb`, `sled`, …).
         engine: &'static str,
