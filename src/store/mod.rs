@@ -26,6 +26,7 @@ pub use keyspace::{Keyspace, KeyspaceBatch};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use plumb_core::{
@@ -197,7 +198,7 @@ pub struct Store {
     path: Option<PathBuf>,
     /// Pack files for object bytes, for stores on disk; a store in memory
     /// keeps packed objects in the objects table itself.
-    packs: Option<packs::Packs>,
+    packs: Option<Arc<packs::Packs>>,
     /// The journal's numbering, for a store that writes one.
     journal: journal::Journal,
     /// The writer turn, held by a store opened for writing; released after
@@ -275,7 +276,7 @@ impl Store {
         let store = Self {
             engine: handle,
             path: Some(dir.to_path_buf()),
-            packs: Some(packs),
+            packs: Some(Arc::new(packs)),
             journal: journal::Journal::default(),
             turn: Some(turn),
             recording: None,
@@ -427,7 +428,10 @@ impl Store {
 
     fn open_kind(dir: &Path, format: &Format, mode: Mode) -> Result<Self, StoreError> {
         let engine = Self::open_engine(dir, format.engine, mode)?;
-        let packs = packs::Packs::open(dir.join(PACKS_DIR), mode == Mode::ReadOnly)?;
+        let packs = match mode {
+            Mode::ReadOnly => Arc::new(packs::Packs::open(dir.join(PACKS_DIR), true)?),
+            _ => packs::for_writing(dir.join(PACKS_DIR))?,
+        };
         Ok(Self {
             engine,
             path: Some(dir.to_path_buf()),
@@ -719,6 +723,7 @@ impl Store {
         if let (Some(r), Some(dir), None) = (&self.recording, &self.path, &self.turn) {
             // Under the turn, through a writer of this moment, so that the
             // record is journaled like any other.
+            // (appending to this process's pack: see `packs::for_writing`).
             let writer = Self::open_writer(dir, r.wait, &*r.waiting)?;
             return writer.commit(batch);
         }

@@ -20,7 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use plumb_core::ObjectId;
 
@@ -135,6 +135,26 @@ fn parse_pack_name(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// The packs a process writes to, one per store directory for the life of
+/// the process: its writers, one turn after another, append to one pack
+/// rather than starting a pack each (an agent records many small batches).
+static WRITING: OnceLock<Mutex<HashMap<PathBuf, Arc<Packs>>>> = OnceLock::new();
+
+/// The packs under `dir`, writable, shared by this process's writers.
+/// Call it holding the writer turn: a pack that a `gc` of another process
+/// rewrote and removed since (after checkpointing the journal) is
+/// forgotten, and the next append starts a new one.
+pub fn for_writing(dir: PathBuf) -> Result<Arc<Packs>, StoreError> {
+    let mut writing = lock(WRITING.get_or_init(Default::default));
+    if let Some(packs) = writing.get(&dir) {
+        packs.forget_removed_writer();
+        return Ok(Arc::clone(packs));
+    }
+    let packs = Arc::new(Packs::open(dir.clone(), false)?);
+    writing.insert(dir, Arc::clone(&packs));
+    Ok(packs)
+}
+
 impl Packs {
     /// The packs under `dir` (created when writable).
     pub fn open(dir: PathBuf, read_only: bool) -> Result<Self, StoreError> {
@@ -164,6 +184,26 @@ impl Packs {
             } else {
                 StoreError::Io { path, source }
             }
+        }
+    }
+
+    /// Forgets the pack this process appends to when its file is no longer
+    /// the one at its path (a `gc` of another process rewrote and removed
+    /// it), so that the next append starts a new pack. Call it holding the
+    /// writer turn, which `gc` holds too.
+    fn forget_removed_writer(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let mut writer = lock(&self.writer);
+        let gone = writer.as_ref().is_some_and(|w| {
+            let at_path = fs::metadata(self.path(w.number));
+            let ours = w.file.metadata();
+            match (at_path, ours) {
+                (Ok(a), Ok(o)) => (a.dev(), a.ino()) != (o.dev(), o.ino()),
+                _ => true,
+            }
+        });
+        if gone {
+            *writer = None;
         }
     }
 
