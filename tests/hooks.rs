@@ -54,27 +54,28 @@ impl Drop for Nginx {
     }
 }
 
-fn setup(check: &str) -> Env {
+/// A store with source `app` (`files`, under `cfg/`, ingested) and target
+/// `web` onto `live/`, added with `target_args` besides its source.
+fn store_with_target(files: &[(&str, &[u8])], target_args: &[&str]) -> Env {
     let env = Env::new();
     env.ok(&["init"]);
-    env.write("cfg/keep.txt", b"kept\n");
-    env.write("cfg/app.conf", b"v1\n");
+    for (path, bytes) in files {
+        env.write(&format!("cfg/{path}"), bytes);
+    }
     env.ok(&["source", "add", "app", "cfg"]);
     env.ok(&["ingest"]);
-    let live = env.path("live");
-    env.ok(&[
-        "target",
-        "add",
-        "web",
-        &format!("dir:{}", live.display()),
-        "--source",
-        "app",
-        "--check",
-        check,
-        "--check-timeout",
-        "20s",
-    ]);
+    let live = format!("dir:{}", env.path("live").display());
+    let mut args = vec!["target", "add", "web", &live, "--source", "app"];
+    args.extend_from_slice(target_args);
+    env.ok(&args);
     env
+}
+
+fn setup(check: &str) -> Env {
+    store_with_target(
+        &[("keep.txt", b"kept\n"), ("app.conf", b"v1\n")],
+        &["--check", check, "--check-timeout", "20s"],
+    )
 }
 
 /// The newest run of target `web`, as `plumb runs --json` shows it.
@@ -88,23 +89,17 @@ fn nginx_check_refuses_a_broken_config_and_the_old_one_keeps_serving() {
         return;
     }
     let port = free_port();
-    let env = Env::new();
-    env.ok(&["init"]);
-    env.write("cfg/nginx.conf", &nginx_conf(port, "html", false));
-    env.write("cfg/html/index.html", b"one\n");
-    env.ok(&["source", "add", "app", "cfg"]);
-    env.ok(&["ingest"]);
+    let env = store_with_target(
+        &[
+            ("nginx.conf", &nginx_conf(port, "html", false)),
+            ("html/index.html", b"one\n"),
+        ],
+        &[
+            "--check",
+            "nginx -t -q -e stderr -p {staged}/ -c nginx.conf",
+        ],
+    );
     let live = env.path("live");
-    env.ok(&[
-        "target",
-        "add",
-        "web",
-        &format!("dir:{}", live.display()),
-        "--source",
-        "app",
-        "--check",
-        "nginx -t -q -e stderr -p {staged}/ -c nginx.conf",
-    ]);
     env.ok(&["apply", "web"]);
     let run = last_run(&env);
     assert_eq!(run["hooks"][0]["hook"], "check");
